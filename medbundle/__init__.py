@@ -1,0 +1,1 @@
+"""medbundle: MONAI bundles and shared components for 2D medical image classification."""

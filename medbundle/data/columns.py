@@ -1,0 +1,48 @@
+"""Reading a dataset's label CSV with its required columns checked up front.
+
+Every bundle's datalist starts from a CSV; a renamed or missing column should fail at load time
+with the file and the columns it does have, not as a ``KeyError`` deep inside a transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["read_csv_checked"]
+
+
+def read_csv_checked(
+    path: str | Path,
+    required: Sequence[str],
+    dtype: Mapping[str, object] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV and check that it has the required columns.
+
+    Args:
+        path: the CSV file.
+        required: column names the caller uses.
+        dtype: optional ``pandas.read_csv`` dtypes per column, e.g. ``{"patient_id": str}`` to keep
+            ids as written (columns absent from the file are ignored here and reported as missing).
+
+    Returns:
+        The CSV as a DataFrame.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: required columns are missing; the message names them, the file and the
+            columns the file has.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CSV file not found: {path}; check the dataset directory and CSV name.")
+    frame = pd.read_csv(path, dtype=dtype)
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path} lacks required column(s) {missing}; it has {list(frame.columns)}. "
+            "Point to the right CSV or rename its columns."
+        )
+    return frame

@@ -1,0 +1,644 @@
+"""Synthetic RSNA Screening Mammography data set in the exact Kaggle 2022-23 layout.
+
+Why: bundles, data loaders and tests need a small data set that has the quirks of the real
+competition data (JPEG 2000 / RLE Lossless DICOMs, MONOCHROME1 storage, multi-valued VOI
+windows, SIGMOID VOI LUT functions, burned-in labels, rare views, per-breast labels, missing
+metadata) without the 300 GB download. Cancer breasts carry a bright spiculated mass in every
+image so a small model can actually learn the task, while benign masses and calcification
+specks on some negatives keep it from being trivial.
+
+Layout written under ``out_dir``::
+
+    train.csv                 site_id, patient_id, image_id, laterality, view, age, cancer,
+                              biopsy, invasive, BIRADS, implant, density, machine_id,
+                              difficult_negative_case
+    train_images/<patient_id>/<image_id>.dcm
+    test.csv                  site_id, patient_id, image_id, laterality, view, age, implant,
+                              machine_id, prediction_id
+    test_images/<patient_id>/<image_id>.dcm
+    sample_submission.csv     prediction_id, cancer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DigitalMammographyXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+    UID,
+    generate_uid,
+)
+
+TRAIN_COLUMNS = (
+    "site_id",
+    "patient_id",
+    "image_id",
+    "laterality",
+    "view",
+    "age",
+    "cancer",
+    "biopsy",
+    "invasive",
+    "BIRADS",
+    "implant",
+    "density",
+    "machine_id",
+    "difficult_negative_case",
+)
+TEST_COLUMNS = (
+    "site_id",
+    "patient_id",
+    "image_id",
+    "laterality",
+    "view",
+    "age",
+    "implant",
+    "machine_id",
+    "prediction_id",
+)
+SUBMISSION_DEFAULT = 0.021
+_DENSITIES = ("A", "B", "C", "D")
+_DENSITY_BIAS = {"A": -1.4, "B": -0.6, "C": 0.2, "D": 1.0}
+_EXTRA_VIEWS = ("CC", "MLO", "ML", "LM", "AT", "LMO")
+_EXTRA_VIEW_P = (0.38, 0.38, 0.08, 0.08, 0.04, 0.04)
+_UNCOMPRESSED_RATE_SITE2 = 0.1
+_LABEL_RATE = 0.3
+_DETECTOR_HEIGHT_MM = 240.0
+_DUMMY_PATIENT_NAME = "ANON^DEMO"
+_UID_PREFIX = "1.2.826.0.1.3680043.8.498."
+
+
+@dataclass(frozen=True)
+class _Machine:
+    """Acquisition profile of one (fictional) mammography unit."""
+
+    machine_id: int
+    site_id: int
+    bits_stored: int
+    photometric: str
+    voi_function: str
+    n_windows: int
+
+
+# Every site mixes MONOCHROME1/2, bit depths, LINEAR/SIGMOID and single/double windows.
+_MACHINES = (
+    _Machine(21, 1, 12, "MONOCHROME2", "LINEAR", 1),
+    _Machine(29, 1, 14, "MONOCHROME1", "SIGMOID", 1),
+    _Machine(49, 1, 16, "MONOCHROME2", "LINEAR", 2),
+    _Machine(216, 1, 12, "MONOCHROME1", "LINEAR", 2),
+    _Machine(170, 2, 16, "MONOCHROME1", "LINEAR", 2),
+    _Machine(190, 2, 12, "MONOCHROME2", "SIGMOID", 1),
+    _Machine(197, 2, 14, "MONOCHROME2", "LINEAR", 1),
+)
+_MACHINE_BY_ID = {m.machine_id: m for m in _MACHINES}
+
+
+@dataclass(frozen=True)
+class _Lesion:
+    """A finding placed in breast-relative polar coordinates so all views of a breast share it.
+
+    ``rho`` is the normalised elliptical radius (0 = chest wall centre, 1 = skin), ``psi`` the
+    angle from the nipple axis and ``size`` the radius as a fraction of the breast height.
+    """
+
+    kind: str  # "cancer", "benign" or "calcs"
+    rho: float
+    psi: float
+    size: float
+
+
+@dataclass(frozen=True)
+class _Breast:
+    """Labels and geometry of one breast (shared by all of its images)."""
+
+    patient_id: int
+    laterality: str
+    cancer: int
+    biopsy: int
+    invasive: int
+    birads: float
+    difficult_negative: bool
+    depth: float  # semi-axis towards the nipple, fraction of image width
+    half_height: float  # vertical semi-axis, fraction of image height
+    centre: float  # vertical centre, fraction of image height
+    density: str  # true density used for rendering, even when the CSV hides it
+    lesions: tuple[_Lesion, ...]
+    views: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Patient:
+    """Per-patient metadata as it appears in the CSVs."""
+
+    patient_id: int
+    machine: _Machine
+    age: float
+    implant: int
+    density: str | None  # ``None`` -> written as empty
+
+
+def write_rsna_demo(
+    out_dir: str | Path,
+    n_patients: int = 80,
+    positive_rate: float = 0.06,
+    n_test_patients: int = 4,
+    image_shape: tuple[int, int] = (512, 416),
+    seed: int = 0,
+) -> dict:
+    """Write a synthetic RSNA Screening Mammography data set in the Kaggle layout.
+
+    Every patient gets both breasts with a CC and an MLO view each (sometimes one extra image);
+    cancer is labelled per breast. Output is fully determined by the arguments (same CSVs, same
+    pixels, same DICOM bytes for the same seed).
+
+    Args:
+        out_dir: directory to write into (created if needed).
+        n_patients: number of training patients; at least 2.
+        positive_rate: target fraction of cancer breasts in train. At least 2 breasts are
+            positive whatever the rate (so CV folds get positives) and at most one per patient.
+        n_test_patients: number of test patients (labels hidden, as on Kaggle).
+        image_shape: (rows, columns) of every image.
+        seed: random seed.
+
+    Returns:
+        Summary dict with the written paths, image/patient/positive counts and
+        ``cancer_lesions``: ``{image_id: (row, col, radius_px)}`` of every cancer mass drawn
+        (train and hidden test positives), for sanity checks of models and saliency maps.
+    """
+    _check_args(n_patients, positive_rate, n_test_patients, image_shape)
+    out = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    patient_ids = rng.choice(np.arange(10000, 65536), n_patients + n_test_patients, replace=False)
+    train_patients = _make_patients(rng, patient_ids[:n_patients])
+    test_patients = _make_patients(rng, patient_ids[n_patients:])
+    train_breasts = _make_breasts(rng, train_patients, _n_positive_breasts(n_patients, positive_rate))
+    n_hidden = int(rng.binomial(len(test_patients), min(1.0, 2 * positive_rate)))
+    test_breasts = _make_breasts(rng, test_patients, n_hidden)
+    n_images = sum(len(b.views) for b in train_breasts + test_breasts)
+    image_ids = rng.choice(2**31 - 1 - 10**8, n_images, replace=False) + 10**8
+    train_rows = _image_rows(train_patients, train_breasts, image_ids[: _count_views(train_breasts)])
+    test_rows = _image_rows(test_patients, test_breasts, image_ids[_count_views(train_breasts) :])
+
+    lesions = {}
+    lesions.update(_write_images(out / "train_images", train_rows, image_shape, seed))
+    lesions.update(_write_images(out / "test_images", test_rows, image_shape, seed))
+    paths = _write_csvs(out, train_rows, test_rows)
+    return {
+        **paths,
+        "n_train_patients": n_patients,
+        "n_train_images": len(train_rows),
+        "n_positive_breasts": sum(b.cancer for b in train_breasts),
+        "n_positive_images": sum(r["cancer"] for r in train_rows),
+        "n_test_patients": n_test_patients,
+        "n_test_images": len(test_rows),
+        "cancer_lesions": lesions,
+    }
+
+
+def _check_args(
+    n_patients: int, positive_rate: float, n_test_patients: int, image_shape: tuple[int, int]
+) -> None:
+    """Reject arguments that cannot produce a usable data set."""
+    if n_patients < 2:
+        raise ValueError(f"n_patients must be >= 2 to hold 2 positive breasts, got {n_patients}")
+    if not 0.0 <= positive_rate <= 1.0:
+        raise ValueError(f"positive_rate must be in [0, 1], got {positive_rate}")
+    if n_test_patients < 0:
+        raise ValueError(f"n_test_patients must be >= 0, got {n_test_patients}")
+    if min(image_shape) < 64:
+        raise ValueError(f"image_shape must be at least 64x64, got {image_shape}")
+
+
+def _n_positive_breasts(n_patients: int, positive_rate: float) -> int:
+    """Number of cancer breasts: ~rate of all breasts, >= 2, <= one per patient."""
+    return min(n_patients, max(2, round(positive_rate * 2 * n_patients)))
+
+
+def _make_patients(rng: np.random.Generator, patient_ids: np.ndarray) -> list[_Patient]:
+    """Draw per-patient metadata; machines cycle through a shuffled list so all appear early."""
+    order = rng.permutation(len(_MACHINES))
+    patients = []
+    for i, pid in enumerate(sorted(int(p) for p in patient_ids)):
+        age = float(rng.integers(38, 90)) if rng.random() > 0.03 else float("nan")
+        density = str(rng.choice(_DENSITIES, p=(0.1, 0.45, 0.35, 0.1)))
+        patients.append(
+            _Patient(
+                patient_id=pid,
+                machine=_MACHINES[order[i % len(_MACHINES)]],
+                age=age,
+                implant=int(rng.random() < 0.03),
+                density=density if rng.random() > 0.25 else None,
+            )
+        )
+    return patients
+
+
+def _make_breasts(
+    rng: np.random.Generator, patients: list[_Patient], n_positive: int
+) -> list[_Breast]:
+    """Draw both breasts of every patient; ``n_positive`` distinct patients get one cancer."""
+    cancer_patients = set(rng.choice(len(patients), n_positive, replace=False).tolist())
+    breasts = []
+    for i, patient in enumerate(patients):
+        cancer_side = str(rng.choice(["L", "R"])) if i in cancer_patients else None
+        for side in ("L", "R"):
+            breasts.append(_make_breast(rng, patient, side, side == cancer_side))
+    return breasts
+
+
+def _make_breast(rng: np.random.Generator, patient: _Patient, side: str, cancer: bool) -> _Breast:
+    """Draw labels, findings, geometry and views of one breast, Kaggle-style."""
+    site1 = patient.machine.site_id == 1
+    if cancer:
+        birads, biopsy, invasive, difficult = 0.0, 1, int(rng.random() < 0.7), False
+    else:
+        birads = float(rng.choice([0.0, 1.0, 2.0], p=(0.12, 0.6, 0.28)))
+        biopsy = int(birads == 0.0 and rng.random() < 0.4)
+        invasive, difficult = 0, birads == 0.0
+    lesions = _draw_lesions(rng, cancer, suspicious=birads != 1.0)
+    views = ("CC", "MLO")
+    if rng.random() < 0.12:
+        views += (str(rng.choice(_EXTRA_VIEWS, p=_EXTRA_VIEW_P)),)
+    return _Breast(
+        patient_id=patient.patient_id,
+        laterality=side,
+        cancer=int(cancer),
+        biopsy=biopsy,
+        invasive=invasive,
+        birads=birads if site1 else float("nan"),  # site 2 reports no BIRADS, as on Kaggle
+        difficult_negative=difficult,
+        depth=float(rng.uniform(0.55, 0.85)),
+        half_height=float(rng.uniform(0.34, 0.42)),
+        centre=float(rng.uniform(0.46, 0.54)),
+        density=patient.density or str(rng.choice(_DENSITIES)),
+        lesions=lesions,
+        views=views,
+    )
+
+
+def _draw_lesions(rng: np.random.Generator, cancer: bool, suspicious: bool) -> tuple[_Lesion, ...]:
+    """Cancer breasts get a spiculated mass; others sometimes benign masses or calcifications."""
+    lesions = []
+    if cancer:
+        lesions.append(_Lesion("cancer", *_lesion_site(rng), float(rng.uniform(0.06, 0.10))))
+    benign_p = 0.3 if suspicious and not cancer else 0.06
+    if rng.random() < benign_p:
+        lesions.append(_Lesion("benign", *_lesion_site(rng), float(rng.uniform(0.03, 0.055))))
+    if rng.random() < (0.3 if suspicious else 0.06):
+        lesions.append(_Lesion("calcs", *_lesion_site(rng), float(rng.uniform(0.025, 0.045))))
+    return tuple(lesions)
+
+
+def _lesion_site(rng: np.random.Generator) -> tuple[float, float]:
+    """Breast-relative (rho, psi) well inside the breast, away from the skin line."""
+    return float(rng.uniform(0.25, 0.6)), float(rng.uniform(-1.0, 1.0))
+
+
+def _count_views(breasts: list[_Breast]) -> int:
+    """Number of images the breasts produce."""
+    return sum(len(b.views) for b in breasts)
+
+
+def _image_rows(patients: list[_Patient], breasts: list[_Breast], image_ids: np.ndarray) -> list[dict]:
+    """One CSV/DICOM row per image, ordered by patient then breast (L before R) then view."""
+    by_id = {p.patient_id: p for p in patients}
+    rows = []
+    ids = iter(int(i) for i in image_ids)
+    for breast in breasts:
+        patient = by_id[breast.patient_id]
+        for view in breast.views:
+            rows.append(
+                {
+                    "site_id": patient.machine.site_id,
+                    "patient_id": patient.patient_id,
+                    "image_id": next(ids),
+                    "laterality": breast.laterality,
+                    "view": view,
+                    "age": patient.age,
+                    "cancer": breast.cancer,
+                    "biopsy": breast.biopsy,
+                    "invasive": breast.invasive,
+                    "BIRADS": breast.birads,
+                    "implant": patient.implant,
+                    "density": patient.density,
+                    "machine_id": patient.machine.machine_id,
+                    "difficult_negative_case": breast.difficult_negative,
+                    "prediction_id": f"{patient.patient_id}_{breast.laterality}",
+                    "_breast": breast,
+                }
+            )
+    return rows
+
+
+def _write_csvs(out: Path, train_rows: list[dict], test_rows: list[dict]) -> dict:
+    """Write train.csv, test.csv and sample_submission.csv; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    train = pd.DataFrame(train_rows, columns=list(TRAIN_COLUMNS))
+    train["density"] = train["density"].astype(object)
+    test = pd.DataFrame(test_rows, columns=list(TEST_COLUMNS))
+    submission = pd.DataFrame({"prediction_id": test["prediction_id"].unique()})
+    submission["cancer"] = SUBMISSION_DEFAULT
+    paths = {
+        "root": out,
+        "train_csv": out / "train.csv",
+        "test_csv": out / "test.csv",
+        "sample_submission_csv": out / "sample_submission.csv",
+        "train_images_dir": out / "train_images",
+        "test_images_dir": out / "test_images",
+    }
+    train.to_csv(paths["train_csv"], index=False)
+    test.to_csv(paths["test_csv"], index=False)
+    submission.to_csv(paths["sample_submission_csv"], index=False)
+    return paths
+
+
+def _write_images(
+    image_dir: Path, rows: list[dict], shape: tuple[int, int], seed: int
+) -> dict[int, tuple[int, int, int]]:
+    """Render, encode and write one DICOM per row; return cancer mass locations by image id."""
+    lesions = {}
+    for row in rows:
+        rng = np.random.default_rng([seed, row["image_id"]])
+        machine = _MACHINE_BY_ID[row["machine_id"]]
+        image, cancer_at = _render_image(rng, shape, row["_breast"], row["view"])
+        burned_in = rng.random() < _LABEL_RATE
+        if burned_in:
+            text = f"{row['laterality']} {row['view']}"
+            _burn_in_label(image, text, row["laterality"], top=rng.random() < 0.5)
+        if cancer_at is not None:
+            lesions[row["image_id"]] = cancer_at
+        stored, windows = _to_stored(image, machine)
+        ds = _build_dataset(row, machine, windows, burned_in, shape[0], seed)
+        path = image_dir / str(row["patient_id"]) / f"{row['image_id']}.dcm"
+        _write_dicom(ds, stored, machine, _transfer_syntax(rng, machine), path)
+    return lesions
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _render_image(
+    rng: np.random.Generator, shape: tuple[int, int], breast: _Breast, view: str
+) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """Render one view in display space (0 = background, 1 = densest) with the chest wall at the
+    left edge, then mirror right breasts so their chest wall sits on the right edge.
+
+    Returns:
+        (float32 image, (row, col, radius) of the cancer mass or None).
+    """
+    rows, cols = shape
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    a = breast.depth * cols
+    b = breast.half_height * rows
+    cy = breast.centre * rows
+    mlo_like = view != "CC"
+    if mlo_like:  # oblique views: breast pulled down and taller, pectoral muscle on top
+        cy, b = cy + 0.06 * rows, b * 1.08
+    r = _elliptic_radius(rng, xx, (yy - cy), a, b)
+    mask = np.clip((1.0 - r) * 60.0, 0.0, 1.0)
+    image = _parenchyma(rng, shape, xx / a, r, breast.density)
+    if mlo_like:
+        pectoral = _pectoral(rng, xx, yy, a, rows)
+        image = image * (1.0 - pectoral) + (0.8 + 0.04 * _smooth_noise(rng, shape, 8)) * pectoral
+        mask = np.maximum(mask, pectoral)
+    image *= mask
+    cancer_at = None
+    for lesion in breast.lesions:
+        x = a * lesion.rho * np.cos(lesion.psi)
+        y = cy + b * lesion.rho * np.sin(lesion.psi)
+        radius = lesion.size * 2.0 * b
+        if lesion.kind == "cancer":
+            _add_spiculated_mass(rng, image, mask, y, x, radius)
+            cancer_at = (round(y), round(x), round(radius))
+        elif lesion.kind == "benign":
+            _add_round_mass(image, mask, y, x, radius)
+        else:
+            _add_calcifications(rng, image, y, x, radius)
+    image += mask * rng.normal(0.0, 0.008, shape).astype(np.float32)
+    image += (1.0 - mask) * np.abs(rng.normal(0.0, 0.003, shape)).astype(np.float32)
+    image = np.clip(image, 0.0, 1.0)
+    if breast.laterality == "R":
+        image = image[:, ::-1].copy()
+        if cancer_at is not None:
+            cancer_at = (cancer_at[0], cols - 1 - cancer_at[1], cancer_at[2])
+    return image, cancer_at
+
+
+def _elliptic_radius(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, a: float, b: float
+) -> np.ndarray:
+    """Normalised radius of a half-ellipse on the chest wall, with a slightly wavy outline."""
+    u, v = x / a, y / b
+    theta = np.arctan2(v, u)
+    k = np.arange(2, 5, dtype=np.float32)
+    amp = rng.uniform(0.01, 0.035, 3).astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, 3).astype(np.float32)
+    wobble = (amp * np.sin(k * theta[..., None] + phase)).sum(-1)
+    return np.hypot(u, v) * (1.0 + wobble)
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Zero-mean, unit-std low-pass noise: a coarse random grid upsampled with bicubic."""
+    rows, cols = shape
+    coarse = rng.normal(size=(cells, max(2, round(cells * cols / rows)))).astype(np.float32)
+    field = cv2.resize(coarse, (cols, rows), interpolation=cv2.INTER_CUBIC)
+    return (field - field.mean()) / (field.std() + 1e-6)
+
+
+def _parenchyma(
+    rng: np.random.Generator, shape: tuple[int, int], u: np.ndarray, r: np.ndarray, density: str
+) -> np.ndarray:
+    """Fat background plus fibroglandular tissue (denser near the chest wall), thinning towards
+    the skin, with a faint skin line."""
+    texture = (
+        0.6 * _smooth_noise(rng, shape, 6)
+        + 0.3 * _smooth_noise(rng, shape, 16)
+        + 0.15 * _smooth_noise(rng, shape, 48)
+    )
+    gland = 1.0 / (1.0 + np.exp(-2.5 * (texture + _DENSITY_BIAS[density])))
+    near_wall = np.clip(1.1 - 0.8 * u, 0.0, 1.0) * np.clip((1.0 - r) * 4.0, 0.0, 1.0)
+    tissue = 0.5 + 0.32 * gland * near_wall
+    thickness = 0.8 + 0.2 * np.sqrt(np.clip(1.0 - r * r, 0.0, 1.0))
+    skin = 0.12 * np.exp(-(((r - 0.985) / 0.01) ** 2))
+    return (tissue * thickness + skin).astype(np.float32)
+
+
+def _pectoral(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, a: float, rows: int
+) -> np.ndarray:
+    """Soft-edged pectoral muscle triangle in the top chest-wall corner of oblique views."""
+    width = a * rng.uniform(0.3, 0.45)
+    height = rows * rng.uniform(0.35, 0.5)
+    return np.clip((1.0 - x / width - y / height) * 25.0, 0.0, 1.0)
+
+
+def _patch(image: np.ndarray, y: float, x: float, half: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    """Slices of a square window around (y, x) clipped to the image, and the offsets in it."""
+    rows, cols = image.shape
+    y0, y1 = max(0, int(y - half)), min(rows, int(y + half) + 1)
+    x0, x1 = max(0, int(x - half)), min(cols, int(x + half) + 1)
+    dy, dx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    return slice(y0, y1), slice(x0, x1), dy - y, dx - x
+
+
+def _add_spiculated_mass(
+    rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, y: float, x: float, radius: float
+) -> None:
+    """Blend in a bright, irregular core with radiating spicules (the cancer signal)."""
+    sy, sx, dy, dx = _patch(image, y, x, 2.6 * radius)
+    dist = np.hypot(dy, dx)
+    theta = np.arctan2(dy, dx)
+    k = np.arange(1, 5, dtype=np.float32)
+    wobble = (rng.uniform(0.03, 0.1, 4) * np.sin(k * theta[..., None] + rng.uniform(0, 6.3, 4))).sum(-1)
+    core = 1.0 / (1.0 + np.exp((dist - radius * (1.0 + wobble)) / (0.1 * radius)))
+    n = int(rng.integers(8, 15))
+    angles = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
+    lengths = radius * rng.uniform(1.6, 2.5, n).astype(np.float32)
+    delta = theta[..., None] - angles
+    along = dist[..., None] * np.cos(delta)
+    across = dist[..., None] * np.abs(np.sin(delta))
+    width = max(1.0, 0.06 * radius)
+    spicules = np.exp(-((across / width) ** 2)) * np.clip(1.0 - along / lengths, 0.0, 1.0) * (along > 0)
+    shape = np.maximum(core, 0.8 * spicules.max(-1)) * mask[sy, sx]
+    image[sy, sx] += (0.97 - image[sy, sx]) * shape * 0.92
+
+
+def _add_round_mass(image: np.ndarray, mask: np.ndarray, y: float, x: float, radius: float) -> None:
+    """Blend in a smooth, round, moderately dense benign mass."""
+    sy, sx, dy, dx = _patch(image, y, x, 2.0 * radius)
+    shape = np.exp(-((np.hypot(dy, dx) / radius) ** 4)) * mask[sy, sx]
+    image[sy, sx] += (0.78 - image[sy, sx]) * shape * 0.8
+
+
+def _add_calcifications(
+    rng: np.random.Generator, image: np.ndarray, y: float, x: float, radius: float
+) -> None:
+    """Draw a cluster of tiny bright specks."""
+    n = int(rng.integers(5, 16))
+    centres = rng.normal(0.0, radius / 2.0, (n, 2)) + (y, x)
+    for cy, cx in centres:
+        cv2.circle(image, (round(cx), round(cy)), int(rng.integers(0, 2)), 0.95, -1)
+
+
+def _burn_in_label(image: np.ndarray, text: str, laterality: str, top: bool) -> None:
+    """Stamp a bright label box with dark text in a background corner (away from the chest wall)."""
+    rows, cols = image.shape
+    height, width = max(8, round(0.05 * rows)), max(24, round(0.16 * cols))
+    y0 = round(0.02 * rows) if top else rows - height - round(0.02 * rows)
+    x0 = cols - width - round(0.02 * cols) if laterality == "L" else round(0.02 * cols)
+    ink = np.zeros((height, width), np.uint8)  # OpenCV 5 only draws text on 8-bit images
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(6, round(0.6 * height)))
+    cv2.putText(ink, text, (2, round(0.8 * height)), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1)
+    image[y0 : y0 + height, x0 : x0 + width] = np.where(ink > 0, 0.1, 0.9)
+
+
+# --------------------------------------------------------------------------- DICOM encoding
+
+
+def _to_stored(image: np.ndarray, machine: _Machine) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Scale a display image to the machine's stored range and derive its VOI windows.
+
+    Tissue lands in the upper part of the range and background near 0; MONOCHROME1 machines
+    store the inverted values, so a correct reader must invert them back.
+
+    Returns:
+        (uint16 stored pixels, [(window centre, window width), ...] in stored units).
+    """
+    max_value = 2**machine.bits_stored - 1
+    display = np.rint(image * max_value).astype(np.uint16)
+    tissue = display[image > 0.2]
+    lo, hi = np.percentile(tissue, (1, 99)) if tissue.size else (0.0, float(max_value))
+    windows = [((lo + hi) / 2, (hi - lo) * 1.1), (lo + 0.6 * (hi - lo), (hi - lo) * 0.7)]
+    windows = windows[: machine.n_windows]
+    if machine.photometric == "MONOCHROME1":
+        display = max_value - display
+        windows = [(max_value - c, w) for c, w in windows]
+    return display, [(round(c), max(2, round(w))) for c, w in windows]
+
+
+def _transfer_syntax(rng: np.random.Generator, machine: _Machine) -> UID:
+    """Site 1 stores JPEG 2000 Lossless; site 2 RLE Lossless and occasionally uncompressed."""
+    if machine.site_id == 1:
+        return JPEG2000Lossless
+    return ExplicitVRLittleEndian if rng.random() < _UNCOMPRESSED_RATE_SITE2 else RLELossless
+
+
+def _uid(seed: int, *parts: object) -> UID:
+    """Deterministic UID (hash of seed and parts) so reruns write identical files."""
+    return generate_uid(_UID_PREFIX, entropy_srcs=["medbundle-rsna-demo", str(seed), *map(str, parts)])
+
+
+def _build_dataset(
+    row: dict,
+    machine: _Machine,
+    windows: list[tuple[int, int]],
+    burned_in: bool,
+    rows: int,
+    seed: int,
+) -> Dataset:
+    """Digital Mammography (For Presentation) header matching the CSV row, without pixels.
+
+    PatientName and PatientBirthDate hold dummy values so code that must never log them can be
+    tested against a file that has them.
+    """
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["DERIVED", "PRIMARY"]
+    ds.SOPClassUID = DigitalMammographyXRayImageStorageForPresentation
+    ds.SOPInstanceUID = _uid(seed, row["image_id"])
+    ds.Modality = "MG"
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.Manufacturer = "MEDBUNDLE DEMO"
+    ds.ManufacturerModelName = f"SYNTH-{machine.machine_id}"
+    ds.PatientName = _DUMMY_PATIENT_NAME
+    ds.PatientID = str(row["patient_id"])
+    ds.PatientBirthDate = _birth_date(row["age"], row["patient_id"])
+    ds.PatientSex = "F"
+    ds.BodyPartExamined = "BREAST"
+    ds.StudyInstanceUID = _uid(seed, row["patient_id"])
+    ds.SeriesInstanceUID = _uid(seed, row["patient_id"], row["image_id"])
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.ImageLaterality = row["laterality"]
+    ds.ViewPosition = row["view"]
+    ds.BurnedInAnnotation = "YES" if burned_in else "NO"
+    spacing = round(_DETECTOR_HEIGHT_MM / rows, 4)
+    ds.PixelSpacing = [spacing, spacing]
+    ds.ImagerPixelSpacing = [spacing, spacing]
+    ds.WindowCenter = [c for c, _ in windows] if len(windows) > 1 else windows[0][0]
+    ds.WindowWidth = [w for _, w in windows] if len(windows) > 1 else windows[0][1]
+    if len(windows) > 1:
+        ds.WindowCenterWidthExplanation = ["STANDARD", "DENSE"]
+    ds.VOILUTFunction = machine.voi_function
+    ds.RescaleIntercept = 0
+    ds.RescaleSlope = 1
+    ds.RescaleType = "US"
+    return ds
+
+
+def _birth_date(age: float, patient_id: int) -> str:
+    """Dummy DICOM birth date consistent with the age (an arbitrary one when age is missing)."""
+    years = 60 if np.isnan(age) else int(age)
+    return f"{2020 - years:04d}{1 + patient_id % 12:02d}{1 + patient_id % 28:02d}"
+
+
+def _write_dicom(
+    ds: Dataset, pixels: np.ndarray, machine: _Machine, transfer_syntax: UID, path: Path
+) -> None:
+    """Attach the pixels, compress them with pydicom's encoders and write a DICOM Part 10 file
+    (128-byte preamble, DICM prefix, complete file meta)."""
+    ds.set_pixel_data(pixels, machine.photometric, machine.bits_stored, generate_instance_uid=False)
+    if transfer_syntax != ExplicitVRLittleEndian:
+        ds.compress(transfer_syntax, generate_instance_uid=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)

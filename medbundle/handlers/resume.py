@@ -1,0 +1,63 @@
+"""Find the newest "last" checkpoint and resume a trainer from it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine
+from monai.handlers import CheckpointLoader
+
+__all__ = ["latest_checkpoint", "resume_from_latest", "stored_thresholds"]
+
+_EPOCH = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
+logger = logging.getLogger(__name__)
+
+
+def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
+    """Newest interval checkpoint (``*checkpoint_epoch=N.pt``, MONAI CheckpointSaver's naming) in `ckpt_dir`."""
+    found = [(int(m.group(1)), p) for p in Path(ckpt_dir).glob("*checkpoint_epoch=*.pt") if (m := _EPOCH.search(p.name))]
+    return max(found)[1] if found else None
+
+
+def resume_from_latest(trainer: Engine, ckpt_dir: str | Path, load_dict: dict[str, Any], map_location: Any = "cpu") -> Path | None:
+    """Attach a CheckpointLoader restoring `load_dict` from the newest checkpoint, if there is one.
+
+    A run killed before its first epoch finished has nothing to resume: it then starts afresh with a
+    warning instead of failing, so `--resume true` is always safe to pass.
+
+    Args:
+        trainer: the training engine; the loader runs at its STARTED event.
+        ckpt_dir: directory holding the interval checkpoints.
+        load_dict: objects to restore, by the names they were saved under.
+        map_location: passed to ``torch.load`` (loading always uses ``weights_only=True``).
+
+    Returns:
+        the checkpoint path that will be loaded, or None.
+    """
+    path = latest_checkpoint(ckpt_dir)
+    if path is None:
+        logger.warning("resume requested but no checkpoint_epoch=*.pt in %s: starting from scratch", ckpt_dir)
+        return None
+    logger.info("resuming from %s", path)
+    CheckpointLoader(load_path=str(path), load_dict=load_dict, map_location=map_location).attach(trainer)
+    return path
+
+
+def stored_thresholds(checkpoint: str | Path, key: str = "thresholds") -> dict[str, float]:
+    """Read the decision thresholds saved beside the weights by `ROCThresholdHandler`.
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist (train first, or set `ckpt_path`).
+        KeyError: the checkpoint holds no thresholds (it was not written by a medbundle training run).
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found: train the bundle first or pass --ckpt_path")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if key not in state:
+        raise KeyError(f"checkpoint {path} has no {key!r} entry (it has {sorted(state)}); was it saved by medbundle?")
+    return {k: float(v) for k, v in state[key].items()}

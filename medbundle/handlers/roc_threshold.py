@@ -1,0 +1,104 @@
+"""Choose decision thresholds on the validation ROC each epoch and keep them with the checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ignite.engine import Engine, Events
+from sklearn.metrics import confusion_matrix
+
+from medbundle.handlers.prediction_collector import PredictionCollector
+from medbundle.metrics import aggregate_groups, auroc, pfbeta_threshold, roc_threshold, sensitivity_specificity
+from medbundle.visualize import confusion_matrix_image, roc_curve_image
+
+__all__ = ["ROCThresholdHandler"]
+
+
+class ROCThresholdHandler:
+    """Find the ROC threshold closest to (FPR 0, TPR 1) and the pF-beta-optimal threshold per epoch.
+
+    A model trained with a positive weight or balanced sampling is not calibrated, so 0.5 is a poor
+    cut-off; the thresholds found on validation are what inference should use. They are written to
+    `engine.state.metrics` (so StatsHandler / TensorBoardStatsHandler log them and they are in the
+    epoch's summary) and kept in this handler's `state_dict`, so putting the handler in a
+    CheckpointSaver's `save_dict` stores the thresholds of that checkpoint's epoch beside the weights.
+    With a `summary_writer`, the ROC curve and the confusion matrix at the pF-beta threshold are
+    added as TensorBoard images.
+
+    Attach it to the evaluator before the CheckpointSaver and the stats handlers, so they see this
+    epoch's thresholds.
+
+    Args:
+        group_key: batch key grouping images before scoring (RSNA: "breast_id"); None for per image.
+        how: aggregation of image predictions within a group, "mean" or "max".
+        beta: beta of the F-beta score to maximise.
+        prefix: prefix of the names written to `engine.state.metrics`.
+        summary_writer: optional TensorBoard ``SummaryWriter`` for the ROC / confusion-matrix images.
+        id_keys: batch keys to collect; must include `group_key`.
+    """
+
+    def __init__(
+        self,
+        group_key: str | None = "breast_id",
+        how: str = "mean",
+        beta: float = 1.0,
+        prefix: str = "val_",
+        summary_writer: Any = None,
+        id_keys: Sequence[str] = ("breast_id",),
+    ) -> None:
+        self.group_key = group_key
+        self.how = how
+        self.beta = beta
+        self.prefix = prefix
+        self.summary_writer = summary_writer
+        self.thresholds: dict[str, float] = {"roc_threshold": 0.5, "pf1_threshold": 0.5}
+        self._collector = PredictionCollector(id_keys=id_keys)
+        self.logger = logging.getLogger(__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._collector.reset())
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: self._collector.add(e.state.batch, e.state.output)
+        )
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        frame = self._collector.frame()
+        labels, scores = frame["label"].to_numpy(), frame["pred"].to_numpy()
+        if self.group_key is not None:
+            _, labels, scores = aggregate_groups(frame[self.group_key], labels, scores, how=self.how)
+        if len(np.unique(labels)) < 2:
+            self.logger.warning("ROCThresholdHandler: validation holds one class only; thresholds kept as they were")
+            return
+        roc_t = roc_threshold(labels, scores)
+        pf1_t, pf1_at_t = pfbeta_threshold(labels, scores, beta=self.beta)
+        sens, spec = sensitivity_specificity(labels, scores, pf1_t)
+        self.thresholds = {"roc_threshold": float(roc_t), "pf1_threshold": float(pf1_t)}
+        engine.state.metrics.update(
+            {
+                f"{self.prefix}roc_threshold": float(roc_t),
+                f"{self.prefix}pf1_threshold": float(pf1_t),
+                f"{self.prefix}pf1_at_threshold": float(pf1_at_t),
+                f"{self.prefix}sensitivity": float(sens),
+                f"{self.prefix}specificity": float(spec),
+            }
+        )
+        if self.summary_writer is not None:
+            self._write_images(engine.state.epoch, labels, scores, pf1_t)
+
+    def _write_images(self, epoch: int, labels: np.ndarray, scores: np.ndarray, threshold: float) -> None:
+        title = f"epoch {epoch}  AUROC {auroc(labels, scores):.3f}"
+        self.summary_writer.add_image(f"{self.prefix}roc_curve", roc_curve_image(labels, scores, title, threshold), epoch)
+        matrix = confusion_matrix(labels.astype(int), (scores >= threshold).astype(int), labels=[0, 1])
+        image = confusion_matrix_image(matrix, ["negative", "positive"], f"epoch {epoch}  threshold {threshold:.3f}")
+        self.summary_writer.add_image(f"{self.prefix}confusion_matrix", image, epoch)
+        self.summary_writer.flush()
+
+    def state_dict(self) -> dict[str, float]:
+        return dict(self.thresholds)
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.thresholds = {k: float(v) for k, v in state_dict.items()}

@@ -1,0 +1,91 @@
+"""Threshold-free and thresholded summaries of a binary classifier on a validation set.
+
+A prediction is positive when ``score >= threshold``, as in :mod:`medbundle.metrics.thresholds`.
+Quantities undefined on the given data (AUROC with one class, sensitivity without positives,
+specificity without negatives) are NaN rather than errors, so a summary can still be logged.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+from medbundle.metrics.pfbeta import _binary_inputs, pfbeta
+
+__all__ = ["auroc", "binary_summary", "sensitivity_specificity"]
+
+
+def auroc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the ROC curve; NaN with a warning when the labels hold only one class.
+
+    Args:
+        labels: 0/1 ground truth per row.
+        scores: score per row, higher means more likely positive.
+
+    Returns:
+        The AUROC in ``[0, 1]``, or NaN when it is undefined.
+    """
+    y, s = _binary_inputs(labels, scores)
+    if np.unique(y).size < 2:
+        warnings.warn(
+            f"AUROC is undefined: the {y.size} labels hold only one class; returning NaN.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
+    """Counts ``(tn, fp, fn, tp)`` of ``scores >= threshold`` against 0/1 ``labels``."""
+    tn, fp, fn, tp = confusion_matrix(labels, scores >= threshold, labels=[0, 1]).ravel()
+    return int(tn), int(fp), int(fn), int(tp)
+
+
+def sensitivity_specificity(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> tuple[float, float]:
+    """Sensitivity (TPR) and specificity (TNR) of ``scores >= threshold``.
+
+    Args:
+        labels: 0/1 ground truth per row.
+        scores: score per row.
+        threshold: decision threshold, e.g. from :func:`medbundle.metrics.roc_threshold`.
+
+    Returns:
+        ``(sensitivity, specificity)``; either is NaN when its class is absent from ``labels``.
+    """
+    y, s = _binary_inputs(labels, scores)
+    tn, fp, fn, tp = _confusion(y, s, threshold)
+    sensitivity = tp / (tp + fn) if tp + fn else float("nan")
+    specificity = tn / (tn + fp) if tn + fp else float("nan")
+    return sensitivity, specificity
+
+
+def binary_summary(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> dict[str, float | int]:
+    """All validation numbers of a binary classifier in one flat dict (ready to log).
+
+    Args:
+        labels: 0/1 ground truth per row.
+        scores: predicted probability per row (pF-beta needs probabilities, not logits).
+        threshold: decision threshold for the thresholded quantities.
+
+    Returns:
+        Dict with ``auroc``, ``pfbeta`` (pF1 of the raw probabilities), ``threshold``,
+        ``sensitivity``, ``specificity`` and the confusion counts ``tp``, ``fp``, ``tn``, ``fn``.
+    """
+    y, s = _binary_inputs(labels, scores)
+    tn, fp, fn, tp = _confusion(y, s, threshold)
+    sensitivity, specificity = sensitivity_specificity(y, s, threshold)
+    return {
+        "auroc": auroc(y, s),
+        "pfbeta": pfbeta(y, s),
+        "threshold": float(threshold),
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+    }

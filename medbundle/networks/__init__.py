@@ -1,0 +1,25 @@
+"""Networks for 2D medical image classification: timm backbones with named classification heads."""
+
+from __future__ import annotations
+
+from medbundle.networks.heads import (
+    HEADS,
+    AttentionPoolHead,
+    ClassificationHead,
+    LinearHead,
+    MLPHead,
+    create_head,
+    get_head_class,
+)
+from medbundle.networks.timm_classifier import TimmClassifier
+
+__all__ = [
+    "HEADS",
+    "AttentionPoolHead",
+    "ClassificationHead",
+    "LinearHead",
+    "MLPHead",
+    "TimmClassifier",
+    "create_head",
+    "get_head_class",
+]

@@ -1,0 +1,223 @@
+"""A timm backbone with a medbundle head that takes images in ``[0, 1]`` and returns class logits.
+
+The backbone is built by :func:`timm.create_model` without its classifier (``num_classes=0``); the head is
+chosen by name from :mod:`medbundle.networks.heads`. Input normalisation with the backbone's pretrained mean
+and std happens inside :meth:`TimmClassifier.forward`, so bundle transforms only scale intensities to
+``[0, 1]``, configs never hard-code ImageNet statistics, and an exported model carries its own
+normalisation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from timm.data import resolve_data_config
+from timm.optim import param_groups_weight_decay
+from torch import nn
+
+from medbundle.networks.heads import create_head, get_head_class
+
+__all__ = ["TimmClassifier"]
+
+
+def _per_channel(values: Sequence[float], in_chans: int) -> tuple[float, ...]:
+    """``values`` unchanged when it has ``in_chans`` entries, else their mean repeated ``in_chans`` times.
+
+    For ``in_chans=1`` timm sums the RGB stem weights, so a grey image normalised with the channel-mean
+    statistics feeds the summed stem like a grey RGB image normalised per channel (up to the spread of the
+    per-channel statistics).
+    """
+    if len(values) == in_chans:
+        return tuple(float(v) for v in values)
+    return (sum(values) / len(values),) * in_chans
+
+
+class TimmClassifier(nn.Module):
+    """Image classifier from a timm backbone and a named head, taking images scaled to ``[0, 1]``.
+
+    Pretrained weights come from the hub (``pretrained=True``) or, offline, from a local timm-format state dict
+    (``pretrained_file``) that still holds the original classifier: timm drops the classifier because the
+    backbone is built with ``num_classes=0``, and adapts the stem to ``in_chans`` (for one channel it sums the
+    RGB filters).
+
+    Example::
+
+        net = TimmClassifier("resnet10t", num_classes=1, in_chans=1, pretrained_file="resnet10t.pth", head="mlp")
+        logits = net(images)  # images (B, 1, H, W) in [0, 1] -> logits (B, 1)
+
+    Args:
+        model_name: timm model name, e.g. ``"resnet10t"``, ``"efficientnet_b0"``, ``"vit_tiny_patch16_224"``.
+        num_classes: number of output logits; 1 for a binary task with a sigmoid loss.
+        in_chans: image channels, 1 for grayscale (mammography, chest X-ray), 3 for RGB (skin).
+        pretrained: load timm's pretrained weights (from the Hugging Face hub unless ``pretrained_file``).
+        pretrained_file: local timm-format state dict (``.pth``, ``.bin`` or ``.safetensors``) to load instead
+            of downloading; implies ``pretrained``.
+        head: head name from :data:`medbundle.networks.heads.HEADS`: ``"linear"``, ``"mlp"`` or ``"attention"``.
+        drop_rate: dropout probability inside the head (timm applies its own ``drop_rate`` only in the
+            classifier this module replaces).
+        head_hidden: hidden width of the ``"mlp"`` and ``"attention"`` heads.
+        normalize: normalise inside ``forward`` with the pretrained mean/std; when False the input is passed to
+            the backbone unchanged.
+        timm_kwargs: further :func:`timm.create_model` arguments, e.g. ``img_size`` or ``drop_path_rate``.
+
+    Raises:
+        FileNotFoundError: when ``pretrained_file`` is given but is not a file.
+        ValueError: when ``head`` is not a registered head name.
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        num_classes: int = 1,
+        in_chans: int = 3,
+        pretrained: bool = False,
+        pretrained_file: str | os.PathLike[str] | None = None,
+        head: str = "linear",
+        drop_rate: float = 0.0,
+        head_hidden: int = 128,
+        normalize: bool = True,
+        **timm_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if pretrained_file is not None and not Path(pretrained_file).is_file():
+            # timm would only log the path and raise a bare FileNotFoundError()
+            raise FileNotFoundError(
+                f"pretrained_file {os.fspath(pretrained_file)!r} does not exist or is not a file; "
+                "expected a timm-format state dict (.pth, .bin or .safetensors)."
+            )
+        self.pooled_features: bool = get_head_class(head).pooled_input
+        # A head that pools by itself gets no timm pooling, so no unused pooling parameters (e.g. a ViT 'map'
+        # attention pool) end up in the optimizer.
+        pool_kwargs = {} if self.pooled_features else {"global_pool": ""}
+        self.backbone = timm.create_model(
+            model_name,
+            pretrained=pretrained or pretrained_file is not None,
+            pretrained_cfg_overlay=dict(file=os.fspath(pretrained_file)) if pretrained_file is not None else None,
+            num_classes=0,
+            in_chans=in_chans,
+            **pool_kwargs,
+            **timm_kwargs,
+        )
+        # Some backbones (Swin, MambaOut, ...) return channels-last (B, H, W, C) feature maps.
+        self.features_nhwc: bool = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"
+        in_features = (
+            getattr(self.backbone, "head_hidden_size", self.backbone.num_features)
+            if self.pooled_features
+            else self.backbone.num_features
+        )
+        self.head = create_head(head, in_features, num_classes, drop_rate=drop_rate, hidden=head_hidden)
+
+        config = resolve_data_config({}, model=self.backbone)
+        config["input_size"] = (in_chans, *config["input_size"][1:])
+        config["mean"] = _per_channel(config["mean"], in_chans)
+        config["std"] = _per_channel(config["std"], in_chans)
+        self._data_config = config
+        mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
+        self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self._backbone_frozen = False
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """timm's resolved data config (``input_size``, ``interpolation``, ``mean``, ``std``, ``crop_pct``, ...).
+
+        ``input_size`` and ``mean``/``std`` are adapted to ``in_chans`` (channel mean for one channel) and are
+        the statistics ``forward`` normalises with. The spatial ``input_size`` is the pretrained resolution,
+        not an ``img_size`` passed to timm.
+        """
+        return dict(self._data_config)
+
+    def freeze_backbone(self) -> TimmClassifier:
+        """Stop training the backbone: no gradients for its parameters, its BatchNorm layers kept in eval mode.
+
+        BatchNorm layers are kept in eval mode in :meth:`train` too, because in train mode they would still
+        update their running statistics and normalise with batch statistics, so a "frozen" backbone would keep
+        changing — and drift from its pretrained statistics with the small, class-imbalanced batches of
+        medical datasets.
+
+        Returns:
+            This module, for chaining in configs.
+        """
+        self.backbone.requires_grad_(False)
+        self._backbone_frozen = True
+        return self.train(self.training)
+
+    def unfreeze_backbone(self) -> TimmClassifier:
+        """Train the backbone again: gradients for all its parameters, BatchNorm following the module's mode.
+
+        Returns:
+            This module, for chaining in configs.
+        """
+        self.backbone.requires_grad_(True)
+        self._backbone_frozen = False
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> TimmClassifier:
+        """Set train/eval mode, keeping a frozen backbone's BatchNorm layers in eval mode.
+
+        Args:
+            mode: True for training mode, False for evaluation mode.
+        """
+        super().train(mode)
+        if self._backbone_frozen:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def parameter_groups(
+        self, lr: float, backbone_lr_mult: float = 0.1, weight_decay: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Optimizer parameter groups: head at ``lr``, backbone at ``lr * backbone_lr_mult``.
+
+        Weight decay follows timm's convention (:func:`timm.optim.param_groups_weight_decay`): none on biases,
+        normalisation weights and other 1-D parameters, nor on parameters the backbone lists in
+        ``no_weight_decay()`` (e.g. a ViT's position embedding and class token). Frozen parameters are left
+        out, so the groups can be passed straight to an optimizer.
+
+        Args:
+            lr: learning rate of the head.
+            backbone_lr_mult: backbone learning rate as a fraction of ``lr``; a small value keeps fine-tuning
+                from destroying the pretrained features while the new head is still random.
+            weight_decay: weight decay of the decayed parameters.
+
+        Returns:
+            A list of ``{"params", "weight_decay", "lr"}`` dicts.
+        """
+        no_weight_decay = getattr(self.backbone, "no_weight_decay", set)()
+        parts = (
+            (self.backbone, lr * backbone_lr_mult, no_weight_decay),
+            (self.head, lr, ()),
+        )
+        return [
+            {**group, "lr": part_lr}
+            for module, part_lr, exclude in parts
+            for group in param_groups_weight_decay(module, weight_decay, no_weight_decay_list=exclude)
+        ]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features of images in ``[0, 1]``, in the form the head takes.
+
+        Args:
+            x: images ``(B, in_chans, H, W)`` scaled to ``[0, 1]`` (already normalised when ``normalize=False``).
+
+        Returns:
+            Pooled ``(B, C)`` features for a pooled-input head, else the feature map ``(B, C, H', W')`` or
+            tokens ``(B, N, C)``.
+        """
+        x = (x - self.input_mean) / self.input_std
+        if self.pooled_features:
+            return self.backbone(x)
+        features = self.backbone.forward_features(x)
+        if self.features_nhwc:
+            features = features.flatten(1, 2)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, num_classes)`` of images ``(B, in_chans, H, W)`` scaled to ``[0, 1]``."""
+        return self.head(self.forward_features(x))

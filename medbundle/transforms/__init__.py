@@ -1,0 +1,17 @@
+"""MONAI-style transforms for 2D medical image classification (array and dictionary versions)."""
+
+from medbundle.transforms.aspect_resize import AspectResizePad, AspectResizePadd
+from medbundle.transforms.breast_crop import BreastCrop, BreastCropd
+from medbundle.transforms.canonical_flip import CanonicalFlip, CanonicalFlipd
+from medbundle.transforms.clahe import CLAHE, CLAHEd
+
+__all__ = [
+    "AspectResizePad",
+    "AspectResizePadd",
+    "BreastCrop",
+    "BreastCropd",
+    "CLAHE",
+    "CLAHEd",
+    "CanonicalFlip",
+    "CanonicalFlipd",
+]

@@ -1,0 +1,252 @@
+"""Tests for medbundle.io.dicom.read_dicom on synthetic and real DICOM files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.uid import JPEG2000Lossless, RLELossless, SecondaryCaptureImageStorage, generate_uid
+
+from medbundle.io import DicomReadError, read_dicom
+
+REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
+SHAPE = (6, 9)  # non-square so that a transpose cannot go unnoticed
+
+
+def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits: int = 12, **elements) -> Path:
+    """Write ``pixels`` as an uncompressed Part 10 file with extra ``elements`` (keyword=value)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.Modality = "MG"
+    ds.set_pixel_data(pixels, photometric, bits)
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def ramp(shape: tuple[int, ...] = SHAPE, high: int = 4095) -> np.ndarray:
+    """A uint16 ramp from 0 to ``high`` in C order, so every pixel position has a distinct value."""
+    return np.linspace(0, high, int(np.prod(shape))).round().astype(np.uint16).reshape(shape)
+
+
+def window_fraction(x: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """The VOI LUT Function of DICOM PS3.3 C.11.2.1.2/C.11.2.1.3 with output range [0, 1]."""
+    x = x.astype(np.float64)
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    if function == "LINEAR":
+        center, width = center - 0.5, width - 1.0
+    return np.where(x <= center - width / 2, 0.0, np.where(x > center + width / 2, 1.0, (x - center) / width + 0.5))
+
+
+def test_output_contract_without_voi(tmp_path):
+    pixels = ramp(high=3000)
+    path = write_dicom(tmp_path / "plain.dcm", pixels)
+    image, meta = read_dicom(path)
+    assert image.dtype == np.float32
+    assert image.shape == pydicom.dcmread(path).pixel_array.shape == SHAPE
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    np.testing.assert_allclose(image, pixels / 3000.0, atol=1e-7)  # min-max, same orientation
+    assert meta["voi"] is None and meta["window_center"] is None and meta["inverted"] is False
+    assert (meta["rows"], meta["columns"], meta["bits_stored"]) == (6, 9, 12)
+    assert meta["filename"] == str(path)
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    pixels = ramp()
+    mono2, meta2 = read_dicom(write_dicom(tmp_path / "m2.dcm", pixels, "MONOCHROME2"))
+    mono1, meta1 = read_dicom(write_dicom(tmp_path / "m1.dcm", pixels, "MONOCHROME1"))
+    np.testing.assert_allclose(mono1, 1.0 - mono2, atol=1e-7)
+    assert (meta1["inverted"], meta2["inverted"]) == (True, False)
+    assert meta1["photometric_interpretation"] == "MONOCHROME1"
+
+
+@pytest.mark.parametrize("function", ["LINEAR", "LINEAR_EXACT", "SIGMOID"])
+def test_windowing_functions(tmp_path, function):
+    pixels = ramp()
+    path = write_dicom(
+        tmp_path / "w.dcm", pixels, WindowCenter=1500, WindowWidth=800, VOILUTFunction=function
+    )
+    image, meta = read_dicom(path)
+    np.testing.assert_allclose(image, window_fraction(pixels, 1500, 800, function), atol=1e-6)
+    assert (meta["voi"], meta["window_center"], meta["window_width"]) == (function, 1500.0, 800.0)
+
+
+def test_missing_voi_lut_function_defaults_to_linear(tmp_path):
+    pixels = ramp()
+    image, meta = read_dicom(write_dicom(tmp_path / "w.dcm", pixels, WindowCenter=1500, WindowWidth=800))
+    np.testing.assert_allclose(image, window_fraction(pixels, 1500, 800, "LINEAR"), atol=1e-6)
+    assert meta["voi"] == "LINEAR"
+
+
+def test_multi_valued_window_takes_first(tmp_path):
+    pixels = ramp()
+    path = write_dicom(tmp_path / "multi.dcm", pixels, WindowCenter=[1500, 3000], WindowWidth=[800, 100])
+    image, meta = read_dicom(path)
+    np.testing.assert_allclose(image, window_fraction(pixels, 1500, 800, "LINEAR"), atol=1e-6)
+    assert (meta["window_center"], meta["window_width"]) == (1500.0, 800.0)
+
+
+@pytest.mark.parametrize("slope, intercept", [(2.0, -100.0), (-1.0, 4095.0)])
+def test_rescale_is_applied_before_windowing(tmp_path, slope, intercept):
+    pixels = ramp()
+    path = write_dicom(
+        tmp_path / "r.dcm", pixels, RescaleSlope=slope, RescaleIntercept=intercept, WindowCenter=1000, WindowWidth=600
+    )
+    image, _ = read_dicom(path)
+    expected = window_fraction(pixels * slope + intercept, 1000, 600, "LINEAR")
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+
+
+def test_voi_lut_sequence_is_preferred_over_window(tmp_path):
+    pixels = ramp(high=500)
+    item = Dataset()
+    item.LUTDescriptor = [256, 100, 8]  # 256 entries, first mapped value 100, 8-bit output
+    item.LUTData = list(range(256))
+    path = write_dicom(
+        tmp_path / "lut.dcm",
+        pixels,
+        VOILUTSequence=[item],
+        WindowCenter=2000,
+        WindowWidth=10,
+        RescaleSlope=1,
+        RescaleIntercept=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # integral rescale output must not trigger pydicom's float-LUT warning
+        image, meta = read_dicom(path)
+    np.testing.assert_allclose(image, np.clip(pixels.astype(np.float64) - 100, 0, 255) / 255, atol=1e-7)
+    assert (meta["voi"], meta["window_center"]) == ("lut", None)
+
+
+def test_constant_image_without_voi_is_zero(tmp_path):
+    image, _ = read_dicom(write_dicom(tmp_path / "c.dcm", np.full(SHAPE, 7, np.uint16)))
+    assert image.dtype == np.float32 and not image.any()
+
+
+def test_first_frame_of_multi_frame(tmp_path):
+    frames = np.stack([ramp(), ramp()[::-1], np.zeros(SHAPE, np.uint16)])
+    image, meta = read_dicom(write_dicom(tmp_path / "mf.dcm", frames, WindowCenter=2048, WindowWidth=4096))
+    np.testing.assert_allclose(image, window_fraction(frames[0], 2048, 4096, "LINEAR"), atol=1e-6)
+    assert meta["number_of_frames"] == 3
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless])
+def test_compressed_matches_uncompressed(tmp_path, syntax):
+    pixels = ramp()
+    path = write_dicom(tmp_path / "raw.dcm", pixels, WindowCenter=1500, WindowWidth=800)
+    ds = pydicom.dcmread(path)
+    ds.compress(syntax)
+    ds.save_as(tmp_path / "compressed.dcm")
+    image, meta = read_dicom(tmp_path / "compressed.dcm")
+    np.testing.assert_array_equal(image, read_dicom(path)[0])
+    assert meta["transfer_syntax_uid"] == syntax
+
+
+def test_meta_has_no_identifying_fields(tmp_path):
+    path = write_dicom(
+        tmp_path / "p.dcm",
+        ramp(),
+        PatientName="Doe^Jane",
+        PatientID="PID-12345",
+        PatientBirthDate="19700101",
+        InstitutionName="Secret Hospital",
+        ImageLaterality="L",
+        ViewPosition="CC",
+    )
+    _, meta = read_dicom(path)
+    flat = " ".join(f"{key}={value}" for key, value in meta.items()).lower()
+    for secret in ("doe", "jane", "pid-12345", "19700101", "secret hospital", "patient"):
+        assert secret not in flat
+    assert (meta["image_laterality"], meta["view_position"]) == ("L", "CC")
+
+
+def test_missing_file_raises(tmp_path):
+    path = tmp_path / "absent.dcm"
+    with pytest.raises(DicomReadError, match="absent.dcm") as info:
+        read_dicom(path)
+    assert isinstance(info.value, RuntimeError)
+    assert isinstance(info.value.__cause__, FileNotFoundError)
+
+
+def test_non_dicom_file_raises(tmp_path):
+    path = tmp_path / "notes.dcm"
+    path.write_text("not a DICOM file")
+    with pytest.raises(DicomReadError, match="notes.dcm") as info:
+        read_dicom(path)
+    assert isinstance(info.value.__cause__, pydicom.errors.InvalidDicomError)
+
+
+def test_missing_pixel_data_raises(tmp_path):
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
+    with pytest.raises(DicomReadError, match=r"nopixels\.dcm.*no pixel data"):
+        read_dicom(tmp_path / "nopixels.dcm")
+
+
+def test_colour_image_raises(tmp_path):
+    path = write_dicom(tmp_path / "rgb.dcm", np.zeros((*SHAPE, 3), np.uint8), "RGB", bits=8)
+    with pytest.raises(DicomReadError, match=r"rgb\.dcm.*'RGB' is not supported"):
+        read_dicom(path)
+
+
+def test_missing_codec_names_the_package(tmp_path, monkeypatch):
+    path = write_dicom(tmp_path / "raw.dcm", ramp())
+    ds = pydicom.dcmread(path)
+    ds.compress(JPEG2000Lossless)
+    ds.save_as(tmp_path / "j2k.dcm")
+    monkeypatch.setattr(get_decoder(JPEG2000Lossless), "_available", {})  # as if no plugin were installed
+    with pytest.raises(DicomReadError, match=r"(?s)j2k\.dcm.*pip install .*pylibjpeg-openjpeg"):
+        read_dicom(tmp_path / "j2k.dcm")
+
+
+def reference_image(path: Path) -> np.ndarray:
+    """Independent reference: pixel_array -> modality LUT -> VOI (index 0) -> invert -> scale."""
+    ds = pydicom.dcmread(path)
+    values = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds, index=0).astype(np.float64)
+    if "VOILUTSequence" in ds:
+        low, high = 0.0, 2.0 ** ds.VOILUTSequence[0].LUTDescriptor[2] - 1
+    elif "WindowCenter" in ds:
+        assert ds.PixelRepresentation == 0 and "ModalityLUTSequence" not in ds  # true for the shared files
+        slope, intercept = float(ds.get("RescaleSlope", 1)), float(ds.get("RescaleIntercept", 0))
+        low, high = intercept, (2.0**ds.BitsStored - 1) * slope + intercept
+    else:
+        low, high = values.min(), values.max()
+    scaled = np.clip((values - low) / (high - low), 0, 1)
+    return 1.0 - scaled if ds.PhotometricInterpretation == "MONOCHROME1" else scaled
+
+
+def real_files() -> list:
+    """Names of the shared real DICOM files that must decode, or one skipped param when absent."""
+    if not REAL_DIR.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{REAL_DIR} is not present"))]
+    return sorted(path.name for path in REAL_DIR.glob("*.dcm") if path.name != "966.dcm")
+
+
+@pytest.mark.parametrize("name", real_files())
+def test_real_file_matches_pydicom_reference(name):
+    expected = reference_image(REAL_DIR / name)
+    image, meta = read_dicom(REAL_DIR / name)
+    assert image.dtype == np.float32
+    assert image.shape == expected.shape == (meta["rows"], meta["columns"])
+    np.testing.assert_allclose(image, expected, rtol=0, atol=1e-6)
+
+
+def test_real_broken_file_raises():
+    path = REAL_DIR / "966.dcm"
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    with pytest.raises(DicomReadError, match="966.dcm"):
+        read_dicom(path)
