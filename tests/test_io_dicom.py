@@ -17,6 +17,7 @@ from medbundle.io import DicomReadError, read_dicom
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
 SHAPE = (6, 9)  # non-square so that a transpose cannot go unnoticed
+CODEC_SHAPE = (40, 56)  # the JPEG 2000 encoder needs tiles of at least 32 pixels a side
 
 
 def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits: int = 12, **elements) -> Path:
@@ -106,11 +107,12 @@ def test_rescale_is_applied_before_windowing(tmp_path, slope, intercept):
     np.testing.assert_allclose(image, expected, atol=1e-6)
 
 
-def test_voi_lut_sequence_is_preferred_over_window(tmp_path):
+@pytest.mark.parametrize("bits, step", [(8, 1), (12, 16)])
+def test_voi_lut_sequence_is_preferred_over_window(tmp_path, bits, step):
     pixels = ramp(high=500)
     item = Dataset()
-    item.LUTDescriptor = [256, 100, 8]  # 256 entries, first mapped value 100, 8-bit output
-    item.LUTData = list(range(256))
+    item.add_new("LUTDescriptor", "US", [256, 100, bits])  # 256 entries, first mapped value 100
+    item.add_new("LUTData", "US", [step * i for i in range(256)])
     path = write_dicom(
         tmp_path / "lut.dcm",
         pixels,
@@ -121,9 +123,11 @@ def test_voi_lut_sequence_is_preferred_over_window(tmp_path):
         RescaleIntercept=0,
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # integral rescale output must not trigger pydicom's float-LUT warning
+        warnings.simplefilter("error")  # rescaled (float) input must not trigger pydicom's float-LUT warning
         image, meta = read_dicom(path)
-    np.testing.assert_allclose(image, np.clip(pixels.astype(np.float64) - 100, 0, 255) / 255, atol=1e-7)
+    # inputs beyond the table take the last entry (pydicom alone wraps them around for 8-bit LUTs)
+    expected = np.clip(pixels.astype(np.float64) - 100, 0, 255) * step / (2**bits - 1)
+    np.testing.assert_allclose(image, expected, atol=1e-7)
     assert (meta["voi"], meta["window_center"]) == ("lut", None)
 
 
@@ -141,7 +145,7 @@ def test_first_frame_of_multi_frame(tmp_path):
 
 @pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless])
 def test_compressed_matches_uncompressed(tmp_path, syntax):
-    pixels = ramp()
+    pixels = ramp(CODEC_SHAPE)
     path = write_dicom(tmp_path / "raw.dcm", pixels, WindowCenter=1500, WindowWidth=800)
     ds = pydicom.dcmread(path)
     ds.compress(syntax)
@@ -203,7 +207,7 @@ def test_colour_image_raises(tmp_path):
 
 
 def test_missing_codec_names_the_package(tmp_path, monkeypatch):
-    path = write_dicom(tmp_path / "raw.dcm", ramp())
+    path = write_dicom(tmp_path / "raw.dcm", ramp(CODEC_SHAPE))
     ds = pydicom.dcmread(path)
     ds.compress(JPEG2000Lossless)
     ds.save_as(tmp_path / "j2k.dcm")

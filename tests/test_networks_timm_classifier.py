@@ -18,6 +18,8 @@ from torch import nn
 from medbundle.networks import AttentionPoolHead, LinearHead, MLPHead, TimmClassifier
 
 SIZE = 64
+# timm's tiny test ViT (64-dim tokens), built for 64x64 images
+VIT = {"img_size": SIZE}
 # a tiny Swin, whose forward_features returns a channels-last (B, H, W, C) map
 TINY_SWIN = dict(img_size=SIZE, window_size=4, embed_dim=16, depths=(1, 1), num_heads=(1, 2))
 
@@ -37,15 +39,27 @@ def resnet_state_dict_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 
 @pytest.mark.parametrize(
-    "model_name, kwargs",
-    [("resnet10t", {}), ("test_vit", {"img_size": SIZE}), ("swin_tiny_patch4_window7_224", TINY_SWIN)],
-    ids=["cnn", "vit", "swin_nhwc"],
+    "model_name, kwargs, head, in_chans, num_classes",
+    [
+        ("resnet10t", {}, "linear", 1, 1),
+        ("resnet10t", {}, "mlp", 3, 5),
+        ("resnet10t", {}, "attention", 1, 5),
+        ("resnet10t", {}, "attention", 3, 1),
+        ("test_vit", VIT, "linear", 3, 5),
+        ("test_vit", VIT, "mlp", 1, 1),
+        ("test_vit", VIT, "attention", 1, 5),
+        ("test_vit", VIT, "attention", 3, 1),
+    ],
 )
-@pytest.mark.parametrize("head", ["linear", "mlp", "attention"])
-@pytest.mark.parametrize("in_chans, num_classes", [(1, 1), (3, 5)])
 def test_forward_shape(model_name: str, kwargs: dict, head: str, in_chans: int, num_classes: int) -> None:
     net = TimmClassifier(model_name, num_classes=num_classes, in_chans=in_chans, head=head, drop_rate=0.1, **kwargs)
     assert net(_images(in_chans)).shape == (2, num_classes)
+
+
+def test_attention_head_on_channels_last_features() -> None:
+    net = TimmClassifier("swin_tiny_patch4_window7_224", num_classes=5, in_chans=1, head="attention", **TINY_SWIN)
+    assert net.forward_features(_images(1)).shape == (2, (SIZE // 8) ** 2, net.backbone.num_features)
+    assert net(_images(1)).shape == (2, 5)
 
 
 def test_efficientnet_binary_grayscale() -> None:
@@ -57,7 +71,7 @@ def test_efficientnet_binary_grayscale() -> None:
 def test_head_input_matches_head_kind() -> None:
     pooled = TimmClassifier("resnet10t", head="linear")
     attention = TimmClassifier("resnet10t", head="attention")
-    tokens = TimmClassifier("test_vit", head="attention", img_size=SIZE)
+    tokens = TimmClassifier("test_vit", head="attention", **VIT)
     assert isinstance(pooled.head, LinearHead)
     assert isinstance(attention.head, AttentionPoolHead)
     assert isinstance(TimmClassifier("resnet10t", head="mlp").head, MLPHead)
@@ -71,7 +85,7 @@ def test_unknown_head_raises() -> None:
         TimmClassifier("resnet10t", head="gem")
 
 
-@pytest.mark.parametrize("model_name, kwargs", [("resnet10t", {}), ("test_vit", {"img_size": SIZE})])
+@pytest.mark.parametrize("model_name, kwargs", [("resnet10t", {}), ("test_vit", VIT)])
 def test_normalisation_uses_pretrained_statistics(model_name: str, kwargs: dict) -> None:
     net = TimmClassifier(model_name, num_classes=2, **kwargs).eval()
     pretrained_cfg = net.backbone.pretrained_cfg
@@ -177,15 +191,16 @@ def test_parameter_groups_cover_trainable_parameters_once(frozen: bool, weight_d
 
 
 def test_parameter_groups_respect_backbone_no_weight_decay() -> None:
-    net = TimmClassifier("test_vit", head="attention", img_size=SIZE)
+    net = TimmClassifier("test_vit", head="attention", **VIT)
     groups = net.parameter_groups(lr=1e-3, weight_decay=0.05)
     no_decay = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
     assert id(net.backbone.pos_embed) in no_decay and id(net.backbone.cls_token) in no_decay
     assert id(net.backbone.patch_embed.proj.weight) not in no_decay
 
 
-@pytest.mark.parametrize("model_name, kwargs", [("resnet10t", {}), ("test_vit", {"img_size": SIZE})])
-@pytest.mark.parametrize("head", ["linear", "attention"])
+@pytest.mark.parametrize(
+    "model_name, kwargs, head", [("resnet10t", {}, "attention"), ("test_vit", VIT, "linear"), ("test_vit", VIT, "attention")]
+)
 def test_gradient_reaches_every_parameter(model_name: str, kwargs: dict, head: str) -> None:
     net = TimmClassifier(model_name, num_classes=2, in_chans=1, head=head, **kwargs)
     net(_images(1)).sum().backward()

@@ -24,8 +24,9 @@ def synthetic_mammogram(label: bool = True, bridge: bool = False) -> np.ndarray:
     img = np.where(inside, 0.45 + 0.1 * np.sin(xx / 15.0) * np.cos(yy / 23.0), 0.0)
     if label:
         img[LABEL[0] : LABEL[1], LABEL[2] : LABEL[3]] = 1.0
-    if bridge:
-        img[LABEL[1] - 4 : LABEL[1], 150 : LABEL[2]] = 1.0
+    if bridge:  # 4 px wide L-shaped line from inside the breast to the label
+        img[LABEL[1] - 4 : LABEL[1], 200 : LABEL[2]] = 1.0
+        img[LABEL[1] - 4 : 400, 200:204] = 1.0
     return img[None].astype(np.float32)
 
 

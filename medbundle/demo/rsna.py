@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pydicom
+from pydicom.encaps import encapsulate
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     DigitalMammographyXRayImageStorageForPresentation,
@@ -635,10 +636,73 @@ def _birth_date(age: float, patient_id: int) -> str:
 def _write_dicom(
     ds: Dataset, pixels: np.ndarray, machine: _Machine, transfer_syntax: UID, path: Path
 ) -> None:
-    """Attach the pixels, compress them with pydicom's encoders and write a DICOM Part 10 file
-    (128-byte preamble, DICM prefix, complete file meta)."""
+    """Attach the pixels in the requested transfer syntax and write a DICOM Part 10 file
+    (128-byte preamble, DICM prefix, complete file meta).
+
+    JPEG 2000 Lossless goes through ``Dataset.compress`` (pylibjpeg-openjpeg). RLE Lossless is
+    encoded here with numpy: pydicom's only RLE encoder available without the optional
+    pylibjpeg-rle/gdcm packages is pure Python and takes ~1 s per 512x416 image.
+    """
     ds.set_pixel_data(pixels, machine.photometric, machine.bits_stored, generate_instance_uid=False)
-    if transfer_syntax != ExplicitVRLittleEndian:
-        ds.compress(transfer_syntax, generate_instance_uid=False)
+    if transfer_syntax == JPEG2000Lossless:
+        ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    elif transfer_syntax == RLELossless:
+        ds.PixelData = encapsulate([rle_encode_frame(pixels)])
+        ds["PixelData"].VR = "OB"  # PS3.5 A.4: encapsulated pixel data is OB, undefined length
+        ds["PixelData"].is_undefined_length = True
+        ds.file_meta.TransferSyntaxUID = RLELossless
     path.parent.mkdir(parents=True, exist_ok=True)
     pydicom.dcmwrite(path, ds, enforce_file_format=True)
+
+
+def rle_encode_frame(pixels: np.ndarray) -> bytes:
+    """Encode one 8- or 16-bit grayscale frame as DICOM RLE Lossless (PS3.5 Annex G).
+
+    Vectorised PackBits: one segment per byte plane (most significant first), every row
+    encoded on its own as the standard requires.
+
+    Args:
+        pixels: 2D ``uint8`` or ``uint16`` array.
+
+    Returns:
+        The RLE frame: 64-byte header followed by the segments.
+    """
+    planes = [pixels] if pixels.dtype == np.uint8 else [pixels >> 8, pixels & 0xFF]
+    segments = [_packbits_rows(plane.astype(np.uint8)) for plane in planes]
+    offsets = np.cumsum([64] + [len(seg) for seg in segments[:-1]])
+    header = np.zeros(16, "<u4")
+    header[0] = len(segments)
+    header[1 : 1 + len(segments)] = offsets
+    return header.tobytes() + b"".join(segments)
+
+
+def _packbits_rows(plane: np.ndarray) -> bytes:
+    """PackBits-encode each row of a uint8 plane; runs of >= 2 bytes become replicate packets,
+    isolated bytes are merged into literal packets (both at most 128 bytes, never across rows).
+    The segment is padded to even length."""
+    cols = plane.shape[1]
+    flat = plane.ravel()
+    index = np.arange(flat.size)
+    run_start = np.ones(flat.size, bool)
+    run_start[1:] = flat[1:] != flat[:-1]
+    run_start[::cols] = True
+    run_first = np.flatnonzero(run_start)[np.cumsum(run_start) - 1]
+    piece_start = np.flatnonzero((index - run_first) % 128 == 0)  # runs chopped at 128
+    piece_len = np.diff(np.append(piece_start, flat.size))
+    literal = piece_len == 1
+    # literal pieces join the previous literal packet unless a row starts or it is full
+    joins = literal & np.append(False, literal[:-1]) & (piece_start % cols != 0)
+    group_first = np.flatnonzero(~joins)[np.cumsum(~joins) - 1]
+    rank = np.arange(piece_start.size) - group_first
+    new_packet = ~joins | (rank % 128 == 0)
+    packet_of_piece = np.cumsum(new_packet) - 1
+    packet_first = np.flatnonzero(new_packet)
+    packet_literal = literal[packet_first]
+    packet_count = np.diff(np.append(packet_first, piece_start.size))
+    packet_size = np.where(packet_literal, 1 + packet_count, 2)
+    offset = np.cumsum(packet_size) - packet_size
+    out = np.zeros(int(packet_size.sum()) + int(packet_size.sum()) % 2, np.uint8)
+    out[offset] = np.where(packet_literal, packet_count - 1, 257 - piece_len[packet_first])
+    position = offset[packet_of_piece] + 1 + (np.arange(piece_start.size) - packet_first[packet_of_piece])
+    out[position] = flat[piece_start]
+    return out.tobytes()

@@ -117,14 +117,14 @@ def _to_unit_range(pixels: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str | N
     values = apply_modality_lut(pixels, ds)
     voi = _voi_function(ds)
     if voi == "lut":
-        if values.dtype.kind == "f":
-            # Rescale Slope/Intercept yield float64 even when integral; indexing the LUT with
-            # integers gives the same result without pydicom's float-input warning per image.
-            rounded = np.rint(values)
-            if np.array_equal(rounded, values):
-                values = rounded.astype(np.int64)
+        entries, first_mapped, bits = (int(value) for value in ds.VOILUTSequence[0].LUTDescriptor)
+        # Clamp to the LUT's input domain and pass integers: pydicom stores (value - first_mapped)
+        # in the LUT's output dtype, so with an 8-bit LUT larger inputs would wrap around instead
+        # of taking the last entry, and float input (any Rescale Slope/Intercept) logs a warning.
+        last_mapped = first_mapped + (entries or 2**16) - 1
+        values = np.clip(np.rint(values.astype(np.float64)), first_mapped, last_mapped).astype(np.int64)
         values = apply_voi(values, ds, index=0)
-        low, high = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
+        low, high = 0.0, float(2**bits - 1)
     elif voi is not None:
         values = apply_windowing(values, ds, index=0)
         # Windowing maps everything below the window to y_min and above it to y_max, for

@@ -116,21 +116,14 @@ class TimmClassifier(nn.Module):
         config["input_size"] = (in_chans, *config["input_size"][1:])
         config["mean"] = _per_channel(config["mean"], in_chans)
         config["std"] = _per_channel(config["std"], in_chans)
-        self._data_config = config
+        # timm's resolved data config (input_size, interpolation, mean, std, crop_pct, ...) with input_size and
+        # mean/std adapted to in_chans: the statistics forward normalises with. The spatial input_size is the
+        # pretrained resolution, not an img_size passed to timm. A plain attribute, which TorchScript skips.
+        self.data_config = config
         mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self._backbone_frozen = False
-
-    @property
-    def data_config(self) -> dict[str, Any]:
-        """timm's resolved data config (``input_size``, ``interpolation``, ``mean``, ``std``, ``crop_pct``, ...).
-
-        ``input_size`` and ``mean``/``std`` are adapted to ``in_chans`` (channel mean for one channel) and are
-        the statistics ``forward`` normalises with. The spatial ``input_size`` is the pretrained resolution,
-        not an ``img_size`` passed to timm.
-        """
-        return dict(self._data_config)
 
     def freeze_backbone(self) -> TimmClassifier:
         """Stop training the backbone: no gradients for its parameters, its BatchNorm layers kept in eval mode.

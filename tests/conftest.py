@@ -1,0 +1,60 @@
+"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
+
+
+class LogitOf(torch.nn.Module):
+    """A 'network' whose logit is the image mean: lets a test choose each prediction exactly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).mean(1, keepdim=True)
+
+
+def make_evaluator(
+    probabilities: Sequence[float],
+    labels: Sequence[float] | None,
+    breast_ids: Sequence[str],
+    key_metric: dict | None = None,
+    additional_metrics: dict | None = None,
+    handlers: Sequence | None = None,
+    batch_size: int = 3,
+):
+    """A real MONAI SupervisedEvaluator whose sigmoid predictions equal `probabilities`."""
+    from monai.data import DataLoader
+    from monai.engines import SupervisedEvaluator
+    from monai.transforms import Activationsd
+
+    logits = torch.logit(torch.tensor(probabilities, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)).float()
+    data = []
+    for i, (logit, breast) in enumerate(zip(logits, breast_ids)):
+        item = {"image": torch.full((1, 2, 2), float(logit)), "breast_id": breast, "image_id": str(i)}
+        if labels is not None:
+            item["label"] = torch.tensor([float(labels[i])])
+        data.append(item)
+    return SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=DataLoader(data, batch_size=batch_size),
+        network=LogitOf(),
+        postprocessing=Activationsd(keys="pred", sigmoid=True),
+        key_val_metric=key_metric,
+        additional_metrics=additional_metrics,
+        val_handlers=list(handlers or []),
+    )
+
+
+@pytest.fixture
+def shared_dicom_dir() -> Path:
+    if not SHARED_DICOM.is_dir():
+        pytest.skip(f"{SHARED_DICOM} not present")
+    return SHARED_DICOM

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import make_evaluator
+from medbundle.handlers import PredictionWriter, SubmissionWriter
+
+PROBS = [0.9, 0.7, 0.2, 0.4, 0.1, 0.3]
+LABELS = [1, 1, 0, 0, 0, 1]
+BREASTS = ["1_L", "1_L", "1_R", "1_R", "2_L", "2_L"]
+
+
+def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[PredictionWriter(tmp_path, threshold=0.5)]).run()
+    images = pd.read_csv(tmp_path / "predictions_image.csv")
+    assert len(images) == 6 and images["pred"].tolist() == pytest.approx(PROBS, abs=1e-5)
+    breasts = pd.read_csv(tmp_path / "predictions_breast.csv")
+    assert breasts["breast_id"].tolist() == ["1_L", "1_R", "2_L"]
+    assert breasts["pred"].tolist() == pytest.approx([0.8, 0.3, 0.2], abs=1e-5)
+    assert breasts["label"].tolist() == [1, 0, 1]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["breast"]["tp"] == 1 and metrics["breast"]["fn"] == 1 and metrics["breast"]["tn"] == 1
+    assert metrics["image"]["auroc"] == pytest.approx(8 / 9)
+
+
+def test_submission_is_one_binarised_row_per_breast(tmp_path):
+    out = tmp_path / "sub" / "submission.csv"
+    make_evaluator(PROBS, None, BREASTS, handlers=[SubmissionWriter(out, threshold=0.25)]).run()
+    submission = pd.read_csv(out)
+    assert list(submission.columns) == ["prediction_id", "cancer"]
+    assert submission.set_index("prediction_id")["cancer"].to_dict() == {"1_L": 1, "1_R": 1, "2_L": 0}
+
+
+def test_submission_without_threshold_keeps_probabilities(tmp_path):
+    out = tmp_path / "submission.csv"
+    make_evaluator(PROBS, None, BREASTS, handlers=[SubmissionWriter(out, threshold=None, how="max")]).run()
+    assert pd.read_csv(out)["cancer"].tolist() == pytest.approx([0.9, 0.4, 0.3], abs=1e-5)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_evaluator
+from medbundle.handlers import ROCThresholdHandler
+from medbundle.metrics import pfbeta_threshold, roc_threshold
+
+
+class FakeWriter:
+    def __init__(self):
+        self.images = {}
+
+    def add_image(self, tag, image, step):
+        self.images[tag] = (image, step)
+
+    def flush(self):
+        pass
+
+
+def test_thresholds_are_computed_per_breast_logged_and_stateful():
+    probs = [0.9, 0.7, 0.2, 0.4, 0.1, 0.3, 0.55, 0.65, 0.35, 0.45]
+    labels = [1, 1, 0, 0, 0, 0, 1, 1, 0, 0]
+    breasts = ["1_L", "1_L", "1_R", "1_R", "2_L", "2_L", "2_R", "2_R", "3_L", "3_L"]
+    writer = FakeWriter()
+    handler = ROCThresholdHandler(how="mean", summary_writer=writer)
+    evaluator = make_evaluator(probs, labels, breasts, handlers=[handler])
+    evaluator.run()
+
+    breast_labels, breast_scores = np.array([1, 0, 0, 1, 0]), np.array([0.8, 0.3, 0.2, 0.6, 0.4])
+    expected_roc = roc_threshold(breast_labels, breast_scores)
+    expected_pf1, best = pfbeta_threshold(breast_labels, breast_scores)
+    metrics = evaluator.state.metrics
+    assert metrics["val_roc_threshold"] == pytest.approx(expected_roc, abs=1e-6)
+    assert metrics["val_pf1_threshold"] == pytest.approx(expected_pf1, abs=1e-6)
+    assert metrics["val_pf1_at_threshold"] == pytest.approx(best)
+    assert handler.state_dict() == pytest.approx({"roc_threshold": expected_roc, "pf1_threshold": expected_pf1}, abs=1e-6)
+    roc_image, step = writer.images["val_roc_curve"]
+    assert roc_image.shape[0] == 3 and roc_image.dtype == np.uint8 and step == 1
+    assert writer.images["val_confusion_matrix"][0].shape[0] == 3
+
+    restored = ROCThresholdHandler()
+    restored.load_state_dict(handler.state_dict())
+    assert restored.thresholds == handler.thresholds
+
+
+def test_one_class_keeps_previous_thresholds():
+    handler = ROCThresholdHandler()
+    handler.load_state_dict({"roc_threshold": 0.3, "pf1_threshold": 0.4})
+    make_evaluator([0.2, 0.6], [0, 0], ["1_L", "2_L"], handlers=[handler]).run()
+    assert handler.thresholds == {"roc_threshold": 0.3, "pf1_threshold": 0.4}
