@@ -1,1 +1,10 @@
-"""medbundle: MONAI bundles and shared components for 2D medical image classification."""
+"""medbundle: MONAI bundles and shared components for 2D medical image classification.
+
+The subpackages are imported here so bundle configs can write ``$import medbundle`` and then use
+``medbundle.data.rsna_datalist(...)`` or ``_target_: medbundle.transforms.CLAHEd``.
+"""
+
+from medbundle import data, handlers, io, losses, metrics, networks, transforms, visualize
+
+__version__ = "0.1.0"
+__all__ = ["data", "handlers", "io", "losses", "metrics", "networks", "transforms", "visualize"]

@@ -28,7 +28,8 @@ def demo_data(task: str = "rsna", out: str = "demo_data/rsna", seed: int = 0, **
         seed: random seed; the same seed writes the same files.
         options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02).
     """
-    return _writer(task)(out, seed=seed, **options)
+    summary = _writer(task)(out, seed=seed, **options)
+    return {k: str(v) for k, v in summary.items() if not isinstance(v, dict)}
 
 
 def demo(task: str = "rsna", out: str = "demo_data/rsna", bundle_dir: str | None = None, **overrides) -> None:

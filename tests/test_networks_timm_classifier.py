@@ -151,6 +151,13 @@ def test_missing_pretrained_file_names_the_path(tmp_path: Path) -> None:
         TimmClassifier("resnet10t", pretrained_file=str(missing))
 
 
+def test_pretrained_file_of_another_layout_raises(tmp_path: Path) -> None:
+    path = tmp_path / "medbundle_checkpoint.pth"
+    torch.save(TimmClassifier("resnet10t").state_dict(), path)  # keys prefixed with "backbone."
+    with pytest.raises(ValueError, match="holds none of the backbone's parameters"):
+        TimmClassifier("resnet10t", pretrained_file=path)
+
+
 def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_statistics() -> None:
     net = TimmClassifier("resnet10t", num_classes=1, head="mlp").freeze_backbone()
     assert not any(p.requires_grad for p in net.backbone.parameters())
@@ -199,7 +206,8 @@ def test_parameter_groups_respect_backbone_no_weight_decay() -> None:
 
 
 @pytest.mark.parametrize(
-    "model_name, kwargs, head", [("resnet10t", {}, "attention"), ("test_vit", VIT, "linear"), ("test_vit", VIT, "attention")]
+    "model_name, kwargs, head",
+    [("resnet10t", {}, "attention"), ("test_vit", VIT, "linear"), ("test_vit", VIT, "attention")],
 )
 def test_gradient_reaches_every_parameter(model_name: str, kwargs: dict, head: str) -> None:
     net = TimmClassifier(model_name, num_classes=2, in_chans=1, head=head, **kwargs)
@@ -217,3 +225,10 @@ def test_torchscript_export_keeps_normalisation(head: str) -> None:
     x = _images(1)
     with torch.no_grad():
         torch.testing.assert_close(scripted(x), net(x))
+
+
+def test_grayscale_batch_is_repeated_for_an_rgb_stem():
+    net = TimmClassifier("resnet10t", num_classes=1, in_chans=3).eval()
+    gray = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(net(gray), net(gray.repeat(1, 3, 1, 1)), atol=1e-6)

@@ -86,6 +86,13 @@ def test_blank_image_unchanged(noise):
     assert cropper(img) is img
 
 
+def test_faint_background_below_floor_unchanged():
+    # detector non-uniformity: Otsu alone would split this gradient and crop half the image
+    img = np.broadcast_to(np.linspace(0.0, 0.04, W, dtype=np.float32), (1, H, W)).copy()
+    assert BreastCrop(min_threshold=0.0).compute_bounding_box(img) is not None
+    assert BreastCrop()(img) is img
+
+
 def test_numpy_torch_metatensor_agree():
     img = synthetic_mammogram()
     affine = torch.diag(torch.tensor([0.1, 0.2, 1.0, 1.0], dtype=torch.float64))

@@ -55,6 +55,12 @@ def transform_fingerprint(transforms: Sequence[Callable]) -> bytes:
     return hashlib.md5(description.encode()).hexdigest().encode()
 
 
+def _persistent(data: list[dict], transform: Compose, cache_dir: str | Path) -> PersistentDataset:
+    # cached items come back as plain tensors (loaded with weights_only=True); end the cached part of the
+    # chain with EnsureTyped(track_meta=False) so freshly computed items have the same types
+    return PersistentDataset(data, transform, cache_dir, hash_transform=transform_fingerprint)
+
+
 class _Probe(Dataset):
     """Load `dataset[i]` (filling its cache) and report a failure instead of raising, for the warm-up."""
 
@@ -104,7 +110,7 @@ def cached_dataset(
     Returns:
         a PersistentDataset over the items that preprocess without error.
     """
-    dataset = PersistentDataset(data=list(data), transform=transform, cache_dir=cache_dir, hash_transform=transform_fingerprint)
+    dataset = _persistent(list(data), transform, cache_dir)
     loader = DataLoader(_Probe(dataset), batch_size=1, num_workers=num_workers, collate_fn=lambda batch: batch[0])
     failures = {}
     for index, error in tqdm(loader, total=len(dataset), desc=f"caching {name}", disable=not progress, unit="img"):
@@ -118,10 +124,5 @@ def cached_dataset(
                 "Fix or remove them, or set skip_bad_images: true to skip and count them."
             )
         logger.warning("skipped %d of %d %s images that could not be read: %s", len(failures), len(data), name, details)
-        dataset = PersistentDataset(
-            data=[d for i, d in enumerate(data) if i not in failures],
-            transform=transform,
-            cache_dir=cache_dir,
-            hash_transform=transform_fingerprint,
-        )
+        dataset = _persistent([d for i, d in enumerate(data) if i not in failures], transform, cache_dir)
     return dataset

@@ -131,7 +131,7 @@ class _Breast:
     depth: float  # semi-axis towards the nipple, fraction of image width
     half_height: float  # vertical semi-axis, fraction of image height
     centre: float  # vertical centre, fraction of image height
-    density: str  # true density used for rendering, even when the CSV hides it
+    density: str  # the patient's true density, used for rendering
     lesions: tuple[_Lesion, ...]
     views: tuple[str, ...]
 
@@ -144,7 +144,8 @@ class _Patient:
     machine: _Machine
     age: float
     implant: int
-    density: str | None  # ``None`` -> written as empty
+    density: str  # true density, used for rendering
+    density_reported: bool  # False -> the CSV shows it as empty
 
 
 def write_rsna_demo(
@@ -181,13 +182,15 @@ def write_rsna_demo(
     patient_ids = rng.choice(np.arange(10000, 65536), n_patients + n_test_patients, replace=False)
     train_patients = _make_patients(rng, patient_ids[:n_patients])
     test_patients = _make_patients(rng, patient_ids[n_patients:])
-    train_breasts = _make_breasts(rng, train_patients, _n_positive_breasts(n_patients, positive_rate))
+    n_positive = _n_positive_breasts(n_patients, positive_rate)
+    train_breasts = _make_breasts(rng, train_patients, n_positive)
     n_hidden = int(rng.binomial(len(test_patients), min(1.0, 2 * positive_rate)))
     test_breasts = _make_breasts(rng, test_patients, n_hidden)
-    n_images = sum(len(b.views) for b in train_breasts + test_breasts)
-    image_ids = rng.choice(2**31 - 1 - 10**8, n_images, replace=False) + 10**8
-    train_rows = _image_rows(train_patients, train_breasts, image_ids[: _count_views(train_breasts)])
-    test_rows = _image_rows(test_patients, test_breasts, image_ids[_count_views(train_breasts) :])
+    n_train_images = _count_views(train_breasts)
+    n_images = n_train_images + _count_views(test_breasts)
+    image_ids = rng.choice(2**31 - 1 - 10**8, n_images, replace=False) + 10**8  # int32, 9-10 digits
+    train_rows = _image_rows(train_patients, train_breasts, image_ids[:n_train_images])
+    test_rows = _image_rows(test_patients, test_breasts, image_ids[n_train_images:])
 
     lesions = {}
     lesions.update(_write_images(out / "train_images", train_rows, image_shape, seed))
@@ -230,14 +233,14 @@ def _make_patients(rng: np.random.Generator, patient_ids: np.ndarray) -> list[_P
     patients = []
     for i, pid in enumerate(sorted(int(p) for p in patient_ids)):
         age = float(rng.integers(38, 90)) if rng.random() > 0.03 else float("nan")
-        density = str(rng.choice(_DENSITIES, p=(0.1, 0.45, 0.35, 0.1)))
         patients.append(
             _Patient(
                 patient_id=pid,
                 machine=_MACHINES[order[i % len(_MACHINES)]],
                 age=age,
                 implant=int(rng.random() < 0.03),
-                density=density if rng.random() > 0.25 else None,
+                density=str(rng.choice(_DENSITIES, p=(0.1, 0.45, 0.35, 0.1))),
+                density_reported=bool(rng.random() > 0.25),
             )
         )
     return patients
@@ -280,13 +283,15 @@ def _make_breast(rng: np.random.Generator, patient: _Patient, side: str, cancer:
         depth=float(rng.uniform(0.55, 0.85)),
         half_height=float(rng.uniform(0.34, 0.42)),
         centre=float(rng.uniform(0.46, 0.54)),
-        density=patient.density or str(rng.choice(_DENSITIES)),
+        density=patient.density,
         lesions=lesions,
         views=views,
     )
 
 
-def _draw_lesions(rng: np.random.Generator, cancer: bool, suspicious: bool) -> tuple[_Lesion, ...]:
+def _draw_lesions(
+    rng: np.random.Generator, cancer: bool, suspicious: bool
+) -> tuple[_Lesion, ...]:
     """Cancer breasts get a spiculated mass; others sometimes benign masses or calcifications."""
     lesions = []
     if cancer:
@@ -309,7 +314,9 @@ def _count_views(breasts: list[_Breast]) -> int:
     return sum(len(b.views) for b in breasts)
 
 
-def _image_rows(patients: list[_Patient], breasts: list[_Breast], image_ids: np.ndarray) -> list[dict]:
+def _image_rows(
+    patients: list[_Patient], breasts: list[_Breast], image_ids: np.ndarray
+) -> list[dict]:
     """One CSV/DICOM row per image, ordered by patient then breast (L before R) then view."""
     by_id = {p.patient_id: p for p in patients}
     rows = []
@@ -330,7 +337,7 @@ def _image_rows(patients: list[_Patient], breasts: list[_Breast], image_ids: np.
                     "invasive": breast.invasive,
                     "BIRADS": breast.birads,
                     "implant": patient.implant,
-                    "density": patient.density,
+                    "density": patient.density if patient.density_reported else None,
                     "machine_id": patient.machine.machine_id,
                     "difficult_negative_case": breast.difficult_negative,
                     "prediction_id": f"{patient.patient_id}_{breast.laterality}",
@@ -344,7 +351,6 @@ def _write_csvs(out: Path, train_rows: list[dict], test_rows: list[dict]) -> dic
     """Write train.csv, test.csv and sample_submission.csv; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     train = pd.DataFrame(train_rows, columns=list(TRAIN_COLUMNS))
-    train["density"] = train["density"].astype(object)
     test = pd.DataFrame(test_rows, columns=list(TEST_COLUMNS))
     submission = pd.DataFrame({"prediction_id": test["prediction_id"].unique()})
     submission["cancer"] = SUBMISSION_DEFAULT
@@ -397,19 +403,19 @@ def _render_image(
         (float32 image, (row, col, radius) of the cancer mass or None).
     """
     rows, cols = shape
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
-    a = breast.depth * cols
-    b = breast.half_height * rows
-    cy = breast.centre * rows
-    mlo_like = view != "CC"
-    if mlo_like:  # oblique views: breast pulled down and taller, pectoral muscle on top
+    a, b, cy = breast.depth * cols, breast.half_height * rows, breast.centre * rows
+    oblique = view != "CC"
+    if oblique:  # oblique views: breast pulled down and taller, pectoral muscle on top
         cy, b = cy + 0.06 * rows, b * 1.08
-    r = _elliptic_radius(rng, xx, (yy - cy), a, b)
+    yy, xx = _coarse_grid(shape)
+    r = _upsample(_elliptic_radius(rng, xx / a, (yy - cy) / b), shape)
+    u = np.arange(cols, dtype=np.float32)[None, :] / a
     mask = np.clip((1.0 - r) * 60.0, 0.0, 1.0)
-    image = _parenchyma(rng, shape, xx / a, r, breast.density)
-    if mlo_like:
-        pectoral = _pectoral(rng, xx, yy, a, rows)
-        image = image * (1.0 - pectoral) + (0.8 + 0.04 * _smooth_noise(rng, shape, 8)) * pectoral
+    image = _parenchyma(rng, shape, u, r, breast.density)
+    if oblique:
+        pectoral = _pectoral(rng, shape, a)
+        muscle = 0.8 + 0.04 * _smooth_noise(rng, shape, 8)
+        image = image * (1.0 - pectoral) + muscle * pectoral
         mask = np.maximum(mask, pectoral)
     image *= mask
     cancer_at = None
@@ -424,21 +430,34 @@ def _render_image(
             _add_round_mass(image, mask, y, x, radius)
         else:
             _add_calcifications(rng, image, y, x, radius)
-    image += mask * rng.normal(0.0, 0.008, shape).astype(np.float32)
-    image += (1.0 - mask) * np.abs(rng.normal(0.0, 0.003, shape)).astype(np.float32)
+    image += mask * (0.006 * rng.standard_normal(shape, dtype=np.float32))
     image = np.clip(image, 0.0, 1.0)
     if breast.laterality == "R":
-        image = image[:, ::-1].copy()
+        image = np.ascontiguousarray(image[:, ::-1])
         if cancer_at is not None:
             cancer_at = (cancer_at[0], cols - 1 - cancer_at[1], cancer_at[2])
     return image, cancer_at
 
 
-def _elliptic_radius(
-    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, a: float, b: float
-) -> np.ndarray:
-    """Normalised radius of a half-ellipse on the chest wall, with a slightly wavy outline."""
-    u, v = x / a, y / b
+def _coarse_grid(shape: tuple[int, int], factor: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution (y, x) coordinates of a grid ``factor`` times coarser, placed so that
+    ``_upsample`` of a field sampled on it is exact for linear fields. Smooth geometry is
+    computed there to keep rendering fast."""
+    rows, cols = shape
+    small_rows, small_cols = -(-rows // factor), -(-cols // factor)
+    y = (np.arange(small_rows, dtype=np.float32) + 0.5) * rows / small_rows - 0.5
+    x = (np.arange(small_cols, dtype=np.float32) + 0.5) * cols / small_cols - 0.5
+    return y[:, None], x[None, :]
+
+
+def _upsample(field: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a coarse field to ``shape``."""
+    return cv2.resize(field, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _elliptic_radius(rng: np.random.Generator, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Normalised radius of a half-ellipse on the chest wall (u, v in semi-axis units), with a
+    slightly wavy outline so breasts are not perfect ellipses."""
     theta = np.arctan2(v, u)
     k = np.arange(2, 5, dtype=np.float32)
     amp = rng.uniform(0.01, 0.035, 3).astype(np.float32)
@@ -448,68 +467,80 @@ def _elliptic_radius(
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Zero-mean, unit-std low-pass noise: a coarse random grid upsampled with bicubic."""
+    """Low-pass noise of roughly unit variance: a coarse random grid upsampled with bicubic."""
     rows, cols = shape
-    coarse = rng.normal(size=(cells, max(2, round(cells * cols / rows)))).astype(np.float32)
-    field = cv2.resize(coarse, (cols, rows), interpolation=cv2.INTER_CUBIC)
-    return (field - field.mean()) / (field.std() + 1e-6)
+    coarse = rng.standard_normal((cells, max(2, round(cells * cols / rows))), dtype=np.float32)
+    return cv2.resize(coarse, (cols, rows), interpolation=cv2.INTER_CUBIC)
 
 
 def _parenchyma(
     rng: np.random.Generator, shape: tuple[int, int], u: np.ndarray, r: np.ndarray, density: str
 ) -> np.ndarray:
     """Fat background plus fibroglandular tissue (denser near the chest wall), thinning towards
-    the skin, with a faint skin line."""
+    the skin, with a faint skin line. The smooth gland field is computed at half resolution."""
+    half = (max(2, shape[0] // 2), max(2, shape[1] // 2))
     texture = (
-        0.6 * _smooth_noise(rng, shape, 6)
-        + 0.3 * _smooth_noise(rng, shape, 16)
-        + 0.15 * _smooth_noise(rng, shape, 48)
+        0.6 * _smooth_noise(rng, half, 6)
+        + 0.3 * _smooth_noise(rng, half, 16)
+        + 0.15 * _smooth_noise(rng, half, 48)
     )
-    gland = 1.0 / (1.0 + np.exp(-2.5 * (texture + _DENSITY_BIAS[density])))
+    gland = _upsample(1.0 / (1.0 + np.exp(-2.5 * (texture + _DENSITY_BIAS[density]))), shape)
     near_wall = np.clip(1.1 - 0.8 * u, 0.0, 1.0) * np.clip((1.0 - r) * 4.0, 0.0, 1.0)
     tissue = 0.5 + 0.32 * gland * near_wall
     thickness = 0.8 + 0.2 * np.sqrt(np.clip(1.0 - r * r, 0.0, 1.0))
     skin = 0.12 * np.exp(-(((r - 0.985) / 0.01) ** 2))
-    return (tissue * thickness + skin).astype(np.float32)
+    return tissue * thickness + skin
 
 
-def _pectoral(
-    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, a: float, rows: int
-) -> np.ndarray:
+def _pectoral(rng: np.random.Generator, shape: tuple[int, int], a: float) -> np.ndarray:
     """Soft-edged pectoral muscle triangle in the top chest-wall corner of oblique views."""
+    rows, cols = shape
     width = a * rng.uniform(0.3, 0.45)
     height = rows * rng.uniform(0.35, 0.5)
-    return np.clip((1.0 - x / width - y / height) * 25.0, 0.0, 1.0)
+    x = np.arange(cols, dtype=np.float32)[None, :] / width
+    y = np.arange(rows, dtype=np.float32)[:, None] / height
+    return np.clip((1.0 - x - y) * 25.0, 0.0, 1.0)
 
 
-def _patch(image: np.ndarray, y: float, x: float, half: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+def _patch(
+    image: np.ndarray, y: float, x: float, half: float
+) -> tuple[slice, slice, np.ndarray, np.ndarray]:
     """Slices of a square window around (y, x) clipped to the image, and the offsets in it."""
     rows, cols = image.shape
     y0, y1 = max(0, int(y - half)), min(rows, int(y + half) + 1)
     x0, x1 = max(0, int(x - half)), min(cols, int(x + half) + 1)
-    dy, dx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    return slice(y0, y1), slice(x0, x1), dy - y, dx - x
+    dy = np.arange(y0, y1, dtype=np.float32)[:, None] - y
+    dx = np.arange(x0, x1, dtype=np.float32)[None, :] - x
+    return slice(y0, y1), slice(x0, x1), dy, dx
 
 
 def _add_spiculated_mass(
-    rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, y: float, x: float, radius: float
+    rng: np.random.Generator,
+    image: np.ndarray,
+    mask: np.ndarray,
+    y: float,
+    x: float,
+    radius: float,
 ) -> None:
-    """Blend in a bright, irregular core with radiating spicules (the cancer signal)."""
+    """Blend in a bright, irregular core with radiating tapered spicules (the cancer signal)."""
     sy, sx, dy, dx = _patch(image, y, x, 2.6 * radius)
     dist = np.hypot(dy, dx)
     theta = np.arctan2(dy, dx)
     k = np.arange(1, 5, dtype=np.float32)
-    wobble = (rng.uniform(0.03, 0.1, 4) * np.sin(k * theta[..., None] + rng.uniform(0, 6.3, 4))).sum(-1)
-    core = 1.0 / (1.0 + np.exp((dist - radius * (1.0 + wobble)) / (0.1 * radius)))
+    amp = rng.uniform(0.03, 0.1, 4).astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, 4).astype(np.float32)
+    edge = radius * (1.0 + (amp * np.sin(k * theta[..., None] + phase)).sum(-1))
+    shape = 1.0 / (1.0 + np.exp((dist - edge) / (0.1 * radius)))
+    centre = np.array([x - sx.start, y - sy.start])
     n = int(rng.integers(8, 15))
-    angles = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
-    lengths = radius * rng.uniform(1.6, 2.5, n).astype(np.float32)
-    delta = theta[..., None] - angles
-    along = dist[..., None] * np.cos(delta)
-    across = dist[..., None] * np.abs(np.sin(delta))
-    width = max(1.0, 0.06 * radius)
-    spicules = np.exp(-((across / width) ** 2)) * np.clip(1.0 - along / lengths, 0.0, 1.0) * (along > 0)
-    shape = np.maximum(core, 0.8 * spicules.max(-1)) * mask[sy, sx]
+    for angle, length in zip(rng.uniform(0, 2 * np.pi, n), radius * rng.uniform(1.6, 2.5, n)):
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        normal = np.array([-direction[1], direction[0]]) * max(1.0, 0.12 * radius)
+        triangle = np.stack([centre + normal, centre - normal, centre + direction * length])
+        spicule = np.zeros_like(shape)
+        cv2.fillConvexPoly(spicule, np.rint(triangle * 16).astype(np.int32), 0.8, cv2.LINE_AA, 4)
+        np.maximum(shape, spicule, out=shape)
+    shape *= mask[sy, sx]
     image[sy, sx] += (0.97 - image[sy, sx]) * shape * 0.92
 
 
@@ -563,7 +594,7 @@ def _to_stored(image: np.ndarray, machine: _Machine) -> tuple[np.ndarray, list[t
     if machine.photometric == "MONOCHROME1":
         display = max_value - display
         windows = [(max_value - c, w) for c, w in windows]
-    return display, [(round(c), max(2, round(w))) for c, w in windows]
+    return display, [(int(round(c)), max(2, int(round(w)))) for c, w in windows]
 
 
 def _transfer_syntax(rng: np.random.Generator, machine: _Machine) -> UID:
@@ -575,7 +606,8 @@ def _transfer_syntax(rng: np.random.Generator, machine: _Machine) -> UID:
 
 def _uid(seed: int, *parts: object) -> UID:
     """Deterministic UID (hash of seed and parts) so reruns write identical files."""
-    return generate_uid(_UID_PREFIX, entropy_srcs=["medbundle-rsna-demo", str(seed), *map(str, parts)])
+    sources = ["medbundle-rsna-demo", str(seed), *map(str, parts)]
+    return generate_uid(_UID_PREFIX, entropy_srcs=sources)
 
 
 def _build_dataset(
@@ -647,7 +679,7 @@ def _write_dicom(
     if transfer_syntax == JPEG2000Lossless:
         ds.compress(JPEG2000Lossless, generate_instance_uid=False)
     elif transfer_syntax == RLELossless:
-        ds.PixelData = encapsulate([rle_encode_frame(pixels)])
+        ds.PixelData = encapsulate([_rle_encode_frame(pixels)])
         ds["PixelData"].VR = "OB"  # PS3.5 A.4: encapsulated pixel data is OB, undefined length
         ds["PixelData"].is_undefined_length = True
         ds.file_meta.TransferSyntaxUID = RLELossless
@@ -655,7 +687,7 @@ def _write_dicom(
     pydicom.dcmwrite(path, ds, enforce_file_format=True)
 
 
-def rle_encode_frame(pixels: np.ndarray) -> bytes:
+def _rle_encode_frame(pixels: np.ndarray) -> bytes:
     """Encode one 8- or 16-bit grayscale frame as DICOM RLE Lossless (PS3.5 Annex G).
 
     Vectorised PackBits: one segment per byte plane (most significant first), every row
@@ -703,6 +735,7 @@ def _packbits_rows(plane: np.ndarray) -> bytes:
     offset = np.cumsum(packet_size) - packet_size
     out = np.zeros(int(packet_size.sum()) + int(packet_size.sum()) % 2, np.uint8)
     out[offset] = np.where(packet_literal, packet_count - 1, 257 - piece_len[packet_first])
-    position = offset[packet_of_piece] + 1 + (np.arange(piece_start.size) - packet_first[packet_of_piece])
+    rank_in_packet = np.arange(piece_start.size) - packet_first[packet_of_piece]
+    position = offset[packet_of_piece] + 1 + rank_in_packet
     out[position] = flat[piece_start]
     return out.tobytes()

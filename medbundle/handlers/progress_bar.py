@@ -32,5 +32,5 @@ class ProgressBarHandler:
         transform = None
         if self.loss_key is not None:
             extract = from_engine([self.loss_key], first=True)
-            transform = lambda output: {self.loss_key: extract(output)[0]}  # noqa: E731
+            transform = lambda output: {self.loss_key: extract(output)}  # noqa: E731
         bar.attach(engine, output_transform=transform)

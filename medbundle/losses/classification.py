@@ -38,7 +38,9 @@ def positive_weight(labels: npt.ArrayLike) -> float:
     if n_pos == 0:
         raise ValueError(f"the training split has no positive label (0 of {y.size}); check the fold/labels.")
     if n_pos == y.size:
-        raise ValueError(f"the training split has no negative label ({n_pos} of {y.size} positive); check the fold/labels.")
+        raise ValueError(
+            f"the training split has no negative label ({n_pos} of {y.size} positive); check the fold/labels."
+        )
     return (y.size - n_pos) / n_pos
 
 
@@ -54,7 +56,9 @@ def class_weights(labels: npt.ArrayLike, num_classes: int) -> torch.Tensor:
     """
     y = np.asarray(labels).ravel()
     if y.size == 0 or not np.isin(y, np.arange(num_classes)).all():
-        raise ValueError(f"labels must be class indices in [0, {num_classes}), got values {np.unique(y)[:10].tolist()}.")
+        raise ValueError(
+            f"labels must be class indices in [0, {num_classes}), got values {np.unique(y)[:10].tolist()}."
+        )
     counts = np.bincount(y.astype(np.int64), minlength=num_classes)
     missing = np.flatnonzero(counts == 0).tolist()
     if missing:

@@ -17,6 +17,7 @@ from typing import Any
 import timm
 import torch
 from timm.data import resolve_data_config
+from timm.models import load_state_dict
 from timm.optim import param_groups_weight_decay
 from torch import nn
 
@@ -35,6 +36,22 @@ def _per_channel(values: Sequence[float], in_chans: int) -> tuple[float, ...]:
     if len(values) == in_chans:
         return tuple(float(v) for v in values)
     return (sum(values) / len(values),) * in_chans
+
+
+def _check_pretrained_file_matches(backbone: nn.Module, pretrained_file: str | os.PathLike[str]) -> None:
+    """Raise when ``pretrained_file`` shares no parameter name with ``backbone``.
+
+    timm loads a headless backbone with ``strict=False`` (it dropped the classifier), so a file of another
+    layout, e.g. a medbundle checkpoint whose keys start with ``backbone.``, would otherwise load nothing and
+    leave a randomly initialised backbone behind a mere log warning.
+    """
+    file_keys = load_state_dict(os.fspath(pretrained_file)).keys()
+    if file_keys.isdisjoint(name for name, _ in backbone.named_parameters()):
+        raise ValueError(
+            f"pretrained_file {os.fspath(pretrained_file)!r} holds none of the backbone's parameters "
+            f"(file keys start with {sorted(file_keys)[:3]}); expected a timm-format state dict of this model, "
+            "without a 'backbone.' prefix."
+        )
 
 
 class TimmClassifier(nn.Module):
@@ -65,9 +82,18 @@ class TimmClassifier(nn.Module):
             the backbone unchanged.
         timm_kwargs: further :func:`timm.create_model` arguments, e.g. ``img_size`` or ``drop_path_rate``.
 
+    Attributes:
+        data_config: timm's resolved data config (``input_size``, ``interpolation``, ``mean``, ``std``,
+            ``crop_pct``, ...) with ``input_size`` and ``mean``/``std`` adapted to ``in_chans`` (channel mean for
+            one channel): the statistics ``forward`` normalises with when ``normalize``. The spatial
+            ``input_size`` is the pretrained resolution, not an ``img_size`` passed to timm.
+        input_mean, input_std: ``(1, in_chans, 1, 1)`` non-persistent buffers applied in ``forward``; 0 and 1
+            when ``normalize=False``, so checkpoints never carry them and ``forward`` has a single code path.
+
     Raises:
         FileNotFoundError: when ``pretrained_file`` is given but is not a file.
-        ValueError: when ``head`` is not a registered head name.
+        ValueError: when ``head`` is not a registered head name, or ``pretrained_file`` holds none of the
+            backbone's parameters.
     """
 
     def __init__(
@@ -103,6 +129,8 @@ class TimmClassifier(nn.Module):
             **pool_kwargs,
             **timm_kwargs,
         )
+        if pretrained_file is not None:
+            _check_pretrained_file_matches(self.backbone, pretrained_file)
         # Some backbones (Swin, MambaOut, ...) return channels-last (B, H, W, C) feature maps.
         self.features_nhwc: bool = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"
         in_features = (
@@ -116,10 +144,7 @@ class TimmClassifier(nn.Module):
         config["input_size"] = (in_chans, *config["input_size"][1:])
         config["mean"] = _per_channel(config["mean"], in_chans)
         config["std"] = _per_channel(config["std"], in_chans)
-        # timm's resolved data config (input_size, interpolation, mean, std, crop_pct, ...) with input_size and
-        # mean/std adapted to in_chans: the statistics forward normalises with. The spatial input_size is the
-        # pretrained resolution, not an img_size passed to timm. A plain attribute, which TorchScript skips.
-        self.data_config = config
+        self.data_config = config  # a plain attribute rather than a property, which TorchScript would compile
         mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
@@ -197,12 +222,16 @@ class TimmClassifier(nn.Module):
         """Backbone features of images in ``[0, 1]``, in the form the head takes.
 
         Args:
-            x: images ``(B, in_chans, H, W)`` scaled to ``[0, 1]`` (already normalised when ``normalize=False``).
+            x: images ``(B, in_chans, H, W)`` scaled to ``[0, 1]`` (already normalised when ``normalize=False``);
+                a one-channel batch is repeated to ``in_chans`` so grayscale data can use an RGB stem
+                without storing three copies of every cached image.
 
         Returns:
             Pooled ``(B, C)`` features for a pooled-input head, else the feature map ``(B, C, H', W')`` or
             tokens ``(B, N, C)``.
         """
+        if x.shape[1] == 1:
+            x = x.expand(-1, self.input_mean.shape[1], -1, -1)
         x = (x - self.input_mean) / self.input_std
         if self.pooled_features:
             return self.backbone(x)
