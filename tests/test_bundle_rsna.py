@@ -1,0 +1,92 @@
+"""End to end: the real ``python -m monai.bundle`` commands of the rsna bundle on generated demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from medbundle.demo import write_rsna_demo
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "bundles" / "rsna" / "configs"
+NETWORK = ["--backbone", "resnet10t", "--head", "linear", "--image_size", "[64,32]", "--num_workers", "0"]
+TINY = [*NETWORK, "--pretrained", "False", "--batch_size", "8", "--pos_per_batch", "2", "--n_folds", "3",
+        "--learning_rate", "0.001"]
+
+
+def bundle(run_id: str, configs: list[str], *overrides: str) -> subprocess.CompletedProcess:
+    files = [str(CONFIGS / name) for name in configs]
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
+               "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Demo data and a 2-epoch training run, shared by the tests below."""
+    root = tmp_path_factory.mktemp("rsna")
+    data = root / "data"
+    write_rsna_demo(data, n_patients=24, positive_rate=0.1, n_test_patients=3, image_shape=(256, 208), seed=1)
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle")]
+    result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "2")
+    return root, paths, result
+
+
+def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
+    root, _, result = trained
+    ckpt_dir = root / "bundle" / "models" / "fold0"
+    assert (ckpt_dir / "model.pt").is_file() and (ckpt_dir / "last_checkpoint_epoch=2.pt").is_file()
+    best = torch.load(ckpt_dir / "model.pt", weights_only=True)
+    assert set(best) == {"model", "thresholds"}
+    assert 0.0 <= best["thresholds"]["pf1_threshold"] <= 1.0
+    events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events, "TensorBoard event file missing"
+    log = result.stdout + result.stderr
+    assert "val_auroc" in log and "val_pf1_threshold" in log
+
+
+def test_resume_continues_epochs_and_best_metric(trained):
+    root, paths, _ = trained
+    ckpt_dir = root / "bundle" / "models" / "fold0"
+    before = torch.load(ckpt_dir / "last_checkpoint_epoch=2.pt", weights_only=True)
+    result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "3", "--resume")
+    assert "resuming from" in result.stdout + result.stderr
+    after = torch.load(ckpt_dir / "last_checkpoint_epoch=3.pt", weights_only=True)
+    epochs = [state["trainer"]["iteration"] // state["trainer"]["epoch_length"] for state in (before, after)]
+    assert epochs == [2, 3]
+    assert after["validation"]["best_metric"] >= before["validation"]["best_metric"]
+    if after["validation"]["best_metric_epoch"] != 3:  # no improvement: the restored best must be kept as it was
+        assert after["validation"]["best_metric"] == before["validation"]["best_metric"]
+        assert after["validation"]["best_metric_epoch"] == before["validation"]["best_metric_epoch"]
+
+
+def test_evaluate_writes_metrics_and_predictions(trained):
+    root, paths, _ = trained
+    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, *TINY)
+    out = root / "bundle" / "outputs" / "fold0"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"image", "breast", "threshold"} <= set(metrics)
+    assert 0.0 <= metrics["breast"]["auroc"] <= 1.0
+    images, breasts = pd.read_csv(out / "predictions_image.csv"), pd.read_csv(out / "predictions_breast.csv")
+    assert len(images) > len(breasts) > 0
+    assert images["pred"].between(0, 1).all()
+
+
+def test_inference_writes_kaggle_submission(trained):
+    root, paths, _ = trained
+    bundle("run", ["inference.yaml"], *paths, *NETWORK)
+    submission = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "submission.csv")
+    test = pd.read_csv(root / "data" / "test.csv")
+    assert list(submission.columns) == ["prediction_id", "cancer"]
+    assert sorted(submission["prediction_id"]) == sorted(test["prediction_id"].unique())
+    assert set(submission["cancer"]) <= {0, 1}
