@@ -37,7 +37,7 @@ def _parser(**overrides):
 def _preprocess(path: str, image_size: list[int]) -> float:
     from monai.transforms import Compose
 
-    chain = Compose(_parser(image_size=image_size).get_parsed_content("preprocessing")[:-1])
+    chain = Compose(_parser(image_size=image_size).get_parsed_content("deterministic_transforms")[:-1])
     start = time.perf_counter()
     chain({"image": path})
     return time.perf_counter() - start

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
+from monai.bundle import ConfigWorkflow
+
 from medbundle.demo import write_rsna_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,3 +92,26 @@ def test_inference_writes_kaggle_submission(trained):
     assert list(submission.columns) == ["prediction_id", "cancer"]
     assert sorted(submission["prediction_id"]) == sorted(test["prediction_id"].unique())
     assert set(submission["cancer"]) <= {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("configs", "workflow_type"),
+    [(["train.yaml"], "train"), (["train.yaml", "evaluate.yaml"], "train"), (["inference.yaml"], "infer")],
+)
+def test_workflow_properties_are_complete(trained, configs, workflow_type):
+    root, _, _ = trained
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / c) for c in configs],
+        workflow_type=workflow_type,
+        dataset_dir=str(root / "data"),
+        bundle_root=str(root / "bundle"),
+        backbone="resnet10t",
+        head="linear",
+        image_size=[64, 32],
+        pretrained=False,
+        n_folds=3,
+        num_workers=0,
+        progress=False,
+    )
+    workflow.initialize()
+    assert workflow.check_properties() == []
