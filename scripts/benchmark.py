@@ -72,7 +72,6 @@ def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1
         "median_decode_plus_preprocess_s": round(statistics.median(per_image), 3),
         f"images_per_s_with_{workers}_workers": round(len(paths) / wall, 2),
     }
-    print(result)
     return result
 
 
@@ -154,7 +153,6 @@ def training(
         "plain_timm_images_per_s": round(plain, 1),
         "bundle_over_plain": round(bundle_rate / plain, 2),
     }
-    print(result)
     return result
 
 
