@@ -115,3 +115,15 @@ def test_workflow_properties_are_complete(trained, configs, workflow_type):
     )
     workflow.initialize()
     assert workflow.check_properties() == []
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_model(trained, tmp_path):
+    root, _, _ = trained
+    weights = []
+    for run in ("a", "b"):
+        paths = ["--dataset_dir", str(root / "data"), "--bundle_root", str(tmp_path / run)]
+        bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--num_workers", "2")
+        weights.append(torch.load(tmp_path / run / "models" / "fold0" / "model.pt", weights_only=True)["model"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -6,6 +6,7 @@ from medbundle.handlers.prediction_writer import PredictionWriter, SubmissionWri
 from medbundle.handlers.progress_bar import ProgressBarHandler
 from medbundle.handlers.resume import latest_checkpoint, resume_from_latest, stored_thresholds
 from medbundle.handlers.roc_threshold import ROCThresholdHandler
+from medbundle.handlers.sampler_epoch import SamplerEpochHandler
 from medbundle.handlers.validation_state import ValidationState
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "PredictionWriter",
     "ProgressBarHandler",
     "ROCThresholdHandler",
+    "SamplerEpochHandler",
     "SubmissionWriter",
     "ValidationState",
     "group_predictions",

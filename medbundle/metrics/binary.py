@@ -13,7 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from medbundle.metrics.pfbeta import _binary_inputs, pfbeta
+from medbundle.metrics.inputs import binary_inputs
+from medbundle.metrics.pfbeta import pfbeta
 
 __all__ = ["auroc", "binary_summary", "sensitivity_specificity"]
 
@@ -28,7 +29,7 @@ def auroc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     Returns:
         The AUROC in ``[0, 1]``, or NaN when it is undefined.
     """
-    y, s = _binary_inputs(labels, scores)
+    y, s = binary_inputs(labels, scores)
     if np.unique(y).size < 2:
         warnings.warn(
             f"AUROC is undefined: the {y.size} labels hold only one class; returning NaN.",
@@ -56,7 +57,7 @@ def sensitivity_specificity(labels: npt.ArrayLike, scores: npt.ArrayLike, thresh
     Returns:
         ``(sensitivity, specificity)``; either is NaN when its class is absent from ``labels``.
     """
-    y, s = _binary_inputs(labels, scores)
+    y, s = binary_inputs(labels, scores)
     tn, fp, fn, tp = _confusion(y, s, threshold)
     sensitivity = tp / (tp + fn) if tp + fn else float("nan")
     specificity = tn / (tn + fp) if tn + fp else float("nan")
@@ -75,7 +76,7 @@ def binary_summary(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: floa
         Dict with ``auroc``, ``pfbeta`` (pF1 of the raw probabilities), ``threshold``,
         ``sensitivity``, ``specificity`` and the confusion counts ``tp``, ``fp``, ``tn``, ``fn``.
     """
-    y, s = _binary_inputs(labels, scores)
+    y, s = binary_inputs(labels, scores)
     tn, fp, fn, tp = _confusion(y, s, threshold)
     sensitivity, specificity = sensitivity_specificity(y, s, threshold)
     return {

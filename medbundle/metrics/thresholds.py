@@ -12,14 +12,14 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import roc_curve
 
-from medbundle.metrics.pfbeta import _binary_inputs
+from medbundle.metrics.inputs import binary_inputs
 
 __all__ = ["pfbeta_threshold", "roc_threshold"]
 
 
 def _two_class_inputs(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validate inputs and require both classes, without which no threshold is meaningful."""
-    y, s = _binary_inputs(labels, scores)
+    y, s = binary_inputs(labels, scores)
     if np.unique(y).size < 2:
         raise ValueError(
             f"labels hold only class {int(y[0]) if y.size else 'none'} ({y.size} rows); a threshold needs "
