@@ -37,7 +37,7 @@ def _parser(**overrides):
 def _preprocess(path: str, image_size: list[int]) -> float:
     from monai.transforms import Compose
 
-    chain = Compose(_parser(image_size=image_size).get_parsed_content("deterministic_transforms")[:-1])
+    chain = Compose(_parser(image_size=image_size).get_parsed_content("cached_transforms"))
     start = time.perf_counter()
     chain({"image": path})
     return time.perf_counter() - start
@@ -142,6 +142,7 @@ def training(
     labels = torch.stack([torch.as_tensor(d["label"]) for d in cached]).float()
     plain = _plain_timm_loop(backbone, images, labels, batch_size, steps=len(trainer.data_loader))
     bundle_rate = images_per_epoch / epochs[1]
+    cache_files = list((work / "bundle" / "cache").rglob("*.pt"))
     result = {
         "train_images": len(dataset),
         "source_shape": list(source_shape),
@@ -149,6 +150,7 @@ def training(
         "cache_fill_s (decode+preprocess, once)": round(cache_fill, 1),
         "epoch1_s (cache fill + epoch)": round(cache_fill + epochs[0], 1),
         "epoch2_s (cached)": round(epochs[1], 1),
+        "cache_kb_per_image": round(sum(f.stat().st_size for f in cache_files) / len(cache_files) / 1024, 1),
         "bundle_images_per_s": round(bundle_rate, 1),
         "plain_timm_images_per_s": round(plain, 1),
         "bundle_over_plain": round(bundle_rate / plain, 2),

@@ -69,3 +69,20 @@ def test_bad_image_raises_naming_the_file_or_is_skipped_and_counted(tmp_path, ca
         dataset = cached_dataset(data, _chain(), tmp_path / "cache", skip_bad_images=True, progress=False)
     assert len(dataset) == 4
     assert "skipped 1 of 5" in caplog.text and "broken.npy" in caplog.text
+
+
+def test_cache_n_trans_stores_the_compact_dtype_and_returns_the_working_one(tmp_path):
+    import torch
+    from monai.transforms import EnsureTyped
+
+    chain = Compose(
+        [
+            LoadImaged(keys="image", image_only=True),
+            EnsureTyped(keys="image", dtype=torch.float16, track_meta=False),
+            EnsureTyped(keys="image", dtype=torch.float32, track_meta=False),
+        ]
+    )
+    dataset = cached_dataset(_data(tmp_path, n=2), chain, tmp_path / "cache", progress=False, cache_n_trans=2)
+    stored = [torch.load(f, weights_only=True) for f in (tmp_path / "cache").glob("*.pt")]
+    assert len(stored) == 2 and all(item["image"].dtype == torch.float16 for item in stored)
+    assert dataset[0]["image"].dtype == torch.float32

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import PersistentDataset
+from monai.data import CacheNTransDataset, PersistentDataset
 from monai.transforms import Compose
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -55,10 +55,12 @@ def transform_fingerprint(transforms: Sequence[Callable]) -> bytes:
     return hashlib.md5(description.encode()).hexdigest().encode()
 
 
-def _persistent(data: list[dict], transform: Compose, cache_dir: str | Path) -> PersistentDataset:
+def _persistent(data: list[dict], transform: Compose, cache_dir: str | Path, cache_n_trans: int | None) -> PersistentDataset:
     # cached items come back as plain tensors (loaded with weights_only=True); end the cached part of the
     # chain with EnsureTyped(track_meta=False) so freshly computed items have the same types
-    return PersistentDataset(data, transform, cache_dir, hash_transform=transform_fingerprint)
+    if cache_n_trans is None:
+        return PersistentDataset(data, transform, cache_dir, hash_transform=transform_fingerprint)
+    return CacheNTransDataset(data, transform, cache_n_trans, cache_dir, hash_transform=transform_fingerprint)
 
 
 class _Probe(Dataset):
@@ -89,6 +91,7 @@ def cached_dataset(
     skip_bad_images: bool = False,
     progress: bool = True,
     name: str = "dataset",
+    cache_n_trans: int | None = None,
 ) -> PersistentDataset:
     """Build a `PersistentDataset` and fill its cache up front, in parallel, with a progress bar.
 
@@ -100,17 +103,20 @@ def cached_dataset(
 
     Args:
         data: the datalist (one dict per image).
-        transform: full chain; everything before its first random transform is cached.
+        transform: full chain; everything before its first random transform is cached, or exactly the
+            first `cache_n_trans` transforms when given. The latter lets the cached part end with a cast
+            to a compact dtype (float16 halves the cache) that a later, uncached transform undoes.
         cache_dir: where cache files go; a sub-directory per preprocessing fingerprint is used.
         num_workers: processes for the warm-up.
         skip_bad_images: drop items whose preprocessing fails instead of raising.
         progress: show a tqdm bar.
         name: label for the bar and the log ("train", "validation").
+        cache_n_trans: number of leading transforms to cache (MONAI `CacheNTransDataset`).
 
     Returns:
         a PersistentDataset over the items that preprocess without error.
     """
-    dataset = _persistent(list(data), transform, cache_dir)
+    dataset = _persistent(list(data), transform, cache_dir, cache_n_trans)
     loader = DataLoader(_Probe(dataset), batch_size=1, num_workers=num_workers, collate_fn=lambda batch: batch[0])
     failures = {}
     for index, error in tqdm(loader, total=len(dataset), desc=f"caching {name}", disable=not progress, unit="img"):
@@ -124,5 +130,5 @@ def cached_dataset(
                 "Fix or remove them, or set skip_bad_images: true to skip and count them."
             )
         logger.warning("skipped %d of %d %s images that could not be read: %s", len(failures), len(data), name, details)
-        dataset = _persistent([d for i, d in enumerate(data) if i not in failures], transform, cache_dir)
+        dataset = _persistent([d for i, d in enumerate(data) if i not in failures], transform, cache_dir, cache_n_trans)
     return dataset
