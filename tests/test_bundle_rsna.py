@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from monai.bundle import ConfigWorkflow
 
 from medbundle.demo import write_rsna_demo
@@ -139,3 +139,15 @@ def test_multi_gpu_overlay_trains_with_two_processes(trained, tmp_path):
     best = torch.load(tmp_path / "models" / "fold0" / "model.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in best["model"]), "DDP wrapper leaked into the checkpoint"
     assert (result.stdout + result.stderr).count("val_auroc") >= 2
+
+
+def test_unreadable_dicom_is_skipped_and_counted_when_asked(trained, tmp_path):
+    root, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    victim = next((data / "train_images").rglob("*.dcm"))
+    victim.write_bytes(victim.read_bytes()[:2000])  # truncated mid-header: pydicom cannot parse it
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "bundle")]
+    result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
+    log = result.stdout + result.stderr
+    assert "skipped 1 of" in log and victim.name in log

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import make_evaluator
+
 from medbundle.handlers import BinaryMetric
 from medbundle.metrics import auroc, pfbeta
 

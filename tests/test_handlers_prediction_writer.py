@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import make_evaluator
+
 from medbundle.handlers import PredictionWriter, SubmissionWriter
 
 PROBS = [0.9, 0.7, 0.2, 0.4, 0.1, 0.3]

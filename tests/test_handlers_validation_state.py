@@ -2,11 +2,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_evaluator
 from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler, stopping_fn_from_metric
 
-from conftest import make_evaluator
-from medbundle.handlers import BinaryMetric, ValidationState, latest_checkpoint, stored_thresholds
+from medbundle.handlers import (
+    BinaryMetric,
+    ValidationState,
+    latest_checkpoint,
+    resume_from_latest,
+    stored_thresholds,
+)
 
 PROBS, LABELS, BREASTS = [0.9, 0.2, 0.4, 0.7], [1, 0, 0, 1], ["1_L", "1_R", "2_L", "2_R"]
 
@@ -50,3 +56,17 @@ def test_stored_thresholds_errors_say_what_to_do(tmp_path):
         stored_thresholds(tmp_path / "m.pt")
     torch.save({"thresholds": {"pf1_threshold": 0.25}}, tmp_path / "t.pt")
     assert stored_thresholds(tmp_path / "t.pt") == {"pf1_threshold": 0.25}
+
+
+def test_resume_without_checkpoint_starts_fresh_and_with_one_restores(tmp_path, caplog):
+    net = torch.nn.Linear(2, 1)
+    with caplog.at_level("WARNING"):
+        assert resume_from_latest(Engine(lambda e, b: None), tmp_path, {"model": net}) is None
+    assert "starting from scratch" in caplog.text
+
+    saved = torch.nn.Linear(2, 1)
+    torch.save({"model": saved.state_dict()}, tmp_path / "last_checkpoint_epoch=4.pt")
+    engine = Engine(lambda e, b: None)
+    assert resume_from_latest(engine, tmp_path, {"model": net}).name == "last_checkpoint_epoch=4.pt"
+    engine.run([0], max_epochs=1)
+    assert torch.equal(net.weight, saved.weight)

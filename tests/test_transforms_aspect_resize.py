@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from monai.data import MetaTensor
 from monai.transforms import Compose
+
 from medbundle.transforms import (
     CLAHE,
     AspectResizePad,

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from monai.data import MetaTensor
+
 from medbundle.transforms import BreastCrop, BreastCropd
 
 H, W = 1200, 960

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from monai.data import MetaTensor
+
 from medbundle.transforms import CLAHE, CLAHEd
 
 

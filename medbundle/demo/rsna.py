@@ -28,14 +28,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import pydicom
-from pydicom.encaps import encapsulate
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    UID,
     DigitalMammographyXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     RLELossless,
-    UID,
     generate_uid,
 )
 

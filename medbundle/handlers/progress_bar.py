@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ignite.engine import Engine
 from ignite.handlers import ProgressBar
-
 from monai.handlers import from_engine
 
 __all__ = ["ProgressBarHandler"]

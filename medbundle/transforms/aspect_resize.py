@@ -12,7 +12,6 @@ from collections.abc import Hashable, Mapping, Sequence
 import cv2
 import numpy as np
 import torch
-
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor

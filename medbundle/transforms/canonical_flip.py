@@ -13,7 +13,6 @@ from collections.abc import Hashable, Mapping
 
 import numpy as np
 import torch
-
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data import MetaTensor

@@ -12,7 +12,6 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import cv2
 import numpy as np
-
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
