@@ -12,15 +12,16 @@ import pandas as pd
 from ignite.engine import Engine, Events
 
 from medbundle.handlers.prediction_collector import PredictionCollector
-from medbundle.metrics import binary_summary
+from medbundle.metrics import aggregate_groups, binary_summary
 
 __all__ = ["PredictionWriter", "SubmissionWriter", "group_predictions"]
 
 
 def group_predictions(frame: pd.DataFrame, group_key: str, how: str = "mean") -> pd.DataFrame:
     """One row per group: the `how` of its image predictions and the max of its labels (if any)."""
-    agg = {"pred": how} | ({"label": "max"} if "label" in frame else {})
-    return frame.groupby(group_key, sort=False).agg(agg).reset_index()
+    labels = frame["label"] if "label" in frame else None
+    ids, labels, preds = aggregate_groups(frame[group_key].tolist(), labels, frame["pred"], how=how)
+    return pd.DataFrame({group_key: ids, "pred": preds} | ({} if labels is None else {"label": labels}))
 
 
 class _CollectingHandler:
