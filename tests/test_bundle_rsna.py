@@ -64,6 +64,7 @@ def test_resume_continues_epochs_and_best_metric(trained):
     result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "3", "--resume")
     assert "resuming from" in result.stdout + result.stderr
     after = torch.load(ckpt_dir / "last_checkpoint_epoch=3.pt", weights_only=True)
+    assert not (ckpt_dir / "last_checkpoint_epoch=2.pt").exists(), "the resumed-from checkpoint was left behind"
     epochs = [state["trainer"]["iteration"] // state["trainer"]["epoch_length"] for state in (before, after)]
     assert epochs == [2, 3]
     assert after["validation"]["best_metric"] >= before["validation"]["best_metric"]
