@@ -49,7 +49,9 @@ def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
     ckpt_dir = root / "bundle" / "models" / "fold0"
     assert (ckpt_dir / "model.pt").is_file() and (ckpt_dir / "last_checkpoint_epoch=2.pt").is_file()
     best = torch.load(ckpt_dir / "model.pt", weights_only=True)
-    assert set(best) == {"model", "thresholds"}
+    assert set(best) == {"model", "thresholds", "config"}
+    assert best["config"] == {"backbone": "resnet10t", "head": "linear", "in_chans": 1, "num_classes": 1,
+                              "image_size": [64, 32], "aggregation": "mean"}
     assert 0.0 <= best["thresholds"]["pf1_threshold"] <= 1.0
     events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
     assert events, "TensorBoard event file missing"
@@ -74,8 +76,9 @@ def test_resume_continues_epochs_and_best_metric(trained):
 
 
 def test_evaluate_writes_metrics_and_predictions(trained):
+    """No network flags are repeated: backbone, head and image size come from the checkpoint."""
     root, paths, _ = trained
-    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, *TINY)
+    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--n_folds", "3", "--num_workers", "0")
     out = root / "bundle" / "outputs" / "fold0"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"image", "breast", "threshold"} <= set(metrics)
@@ -87,7 +90,7 @@ def test_evaluate_writes_metrics_and_predictions(trained):
 
 def test_inference_writes_kaggle_submission(trained):
     root, paths, _ = trained
-    bundle("run", ["inference.yaml"], *paths, *NETWORK)
+    bundle("run", ["inference.yaml"], *paths, "--num_workers", "0")  # network settings read from the checkpoint
     submission = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "submission.csv")
     test = pd.read_csv(root / "data" / "test.csv")
     assert list(submission.columns) == ["prediction_id", "cancer"]

@@ -14,7 +14,7 @@ BREASTS = ["1_L", "1_L", "1_R", "1_R", "2_L", "2_L"]
 
 
 def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
-    make_evaluator(PROBS, LABELS, BREASTS, handlers=[PredictionWriter(tmp_path, threshold=0.5)]).run()
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[PredictionWriter(tmp_path, threshold=0.5, group_key="breast_id")]).run()
     images = pd.read_csv(tmp_path / "predictions_image.csv")
     assert len(images) == 6 and images["pred"].tolist() == pytest.approx(PROBS, abs=1e-5)
     breasts = pd.read_csv(tmp_path / "predictions_breast.csv")

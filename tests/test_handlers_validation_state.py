@@ -7,7 +7,7 @@ from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler, stopping_fn_from_metric
 
 from medbundle.handlers import (
-    BinaryMetric,
+    ClassificationMetric,
     ValidationState,
     latest_checkpoint,
     resume_from_latest,
@@ -20,7 +20,7 @@ PROBS, LABELS, BREASTS = [0.9, 0.2, 0.4, 0.7], [1, 0, 0, 1], ["1_L", "1_R", "2_L
 def _wired(tmp_path):
     saver = CheckpointSaver(str(tmp_path), {"model": torch.nn.Linear(1, 1)}, save_key_metric=True, key_metric_filename="model.pt")
     stop = EarlyStopHandler(patience=3, score_function=stopping_fn_from_metric("auc"), trainer=Engine(lambda e, b: None))
-    evaluator = make_evaluator(PROBS, LABELS, BREASTS, key_metric={"auc": BinaryMetric(score="auroc")}, handlers=[saver, stop])
+    evaluator = make_evaluator(PROBS, LABELS, BREASTS, key_metric={"auc": ClassificationMetric(score="auroc", group_key="breast_id")}, handlers=[saver, stop])
     return evaluator, stop, saver
 
 

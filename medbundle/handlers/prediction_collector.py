@@ -1,4 +1,9 @@
-"""Per-image predictions gathered over one evaluation epoch, with the ids that group them."""
+"""Per-image predictions gathered over one evaluation epoch, with the ids that group them.
+
+A binary model (one sigmoid output) gives one ``pred`` column; a multi-class model (softmax over K
+classes) gives ``pred_0 .. pred_{K-1}``. :func:`prediction_arrays` turns either back into arrays, so
+metrics, threshold handlers and writers share one reading of the collected rows.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ from typing import Any
 
 import ignite.distributed as idist
 import numpy as np
+from ignite.engine import Engine, Events
 import pandas as pd
 from monai.data import decollate_batch
 from monai.utils import convert_to_numpy
 
-__all__ = ["PredictionCollector"]
+__all__ = ["CollectingHandler", "PredictionCollector", "prediction_arrays"]
 
 
 def _as_items(data: Any) -> list[Mapping]:
@@ -72,3 +78,52 @@ class PredictionCollector:
         if idist.get_world_size() > 1:
             rows = [row for part in idist.all_gather(rows) for row in part]
         return pd.DataFrame(rows)
+
+
+def prediction_arrays(frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    """Labels and predictions of collected rows: ``(N,)`` / ``(N,)`` for binary, ``(N,)`` int / ``(N, K)`` for K classes.
+
+    Args:
+        frame: the rows of :meth:`PredictionCollector.frame`.
+
+    Returns:
+        ``(labels, predictions)``; labels are None when the rows have none (inference).
+    """
+    class_columns = sorted((c for c in frame.columns if c.startswith("pred_")), key=lambda c: int(c[5:]))
+    multiclass = bool(class_columns)
+    predictions = frame[class_columns].to_numpy(float) if multiclass else frame["pred"].to_numpy(float)
+    if "label" not in frame:
+        return None, predictions
+    labels = frame["label"].to_numpy(float)
+    return (labels.astype(np.int64) if multiclass else labels), predictions
+
+
+class CollectingHandler:
+    """Base of handlers that act on all predictions of an evaluation epoch (metrics images, writers).
+
+    It resets a :class:`PredictionCollector` when an epoch starts, adds every iteration's batch and output,
+    and calls :meth:`epoch_completed` with the rows of every rank once the epoch completes (or, for writers
+    that also report the run's timing, on `completion_event` ``Events.COMPLETED``).
+
+    Args:
+        id_keys: batch keys collected beside each prediction.
+    """
+
+    completion_event: Events = Events.EPOCH_COMPLETED
+
+    def __init__(self, id_keys: Sequence[str] = ()) -> None:
+        self._collector = PredictionCollector(id_keys=id_keys)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._collector.reset())
+        engine.add_event_handler(
+            Events.ITERATION_COMPLETED, lambda e: self._collector.add(e.state.batch, e.state.output)
+        )
+        engine.add_event_handler(self.completion_event, self)
+
+    def __call__(self, engine: Engine) -> None:
+        self.epoch_completed(engine, self._collector.frame())
+
+    def epoch_completed(self, engine: Engine, frame: pd.DataFrame) -> None:
+        """Act on the epoch's rows (one per image, gathered from every rank)."""
+        raise NotImplementedError

@@ -6,15 +6,21 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import cv2
 import ignite.distributed as idist
+import numpy as np
 import pandas as pd
 from ignite.engine import Engine, Events
 
-from medbundle.handlers.prediction_collector import PredictionCollector
-from medbundle.metrics import aggregate_groups, binary_summary
+from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
+from medbundle.metrics import aggregate_groups, binary_summary, confusion, multiclass_summary
+from medbundle.visualize import confusion_matrix_image
 
 __all__ = ["PredictionWriter", "SubmissionWriter", "group_predictions"]
+
+_ID_KEYS = ("image_id", "patient_id", "laterality", "breast_id")
 
 
 def group_predictions(frame: pd.DataFrame, group_key: str, how: str = "mean") -> pd.DataFrame:
@@ -24,72 +30,139 @@ def group_predictions(frame: pd.DataFrame, group_key: str, how: str = "mean") ->
     return pd.DataFrame({group_key: ids, "pred": preds} | ({} if labels is None else {"label": labels}))
 
 
-class _CollectingHandler:
-    """Collect predictions over an evaluator run and act on them once it completes (rank 0 writes)."""
+class _RankZeroWriter(CollectingHandler):
+    """Collect predictions over an evaluator run and write files from rank 0 once it completes."""
+
+    completion_event = Events.COMPLETED  # after the run's timers are set, so throughput is known
 
     def __init__(self, id_keys: Sequence[str]) -> None:
-        self._collector = PredictionCollector(id_keys=id_keys)
+        super().__init__(id_keys)
         self.logger = logging.getLogger(__name__)
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self._collector.reset())
-        engine.add_event_handler(
-            Events.ITERATION_COMPLETED, lambda e: self._collector.add(e.state.batch, e.state.output)
-        )
-        engine.add_event_handler(Events.COMPLETED, self)
-
-    def __call__(self, engine: Engine) -> None:
-        frame = self._collector.frame()
+    def epoch_completed(self, engine: Engine, frame: pd.DataFrame) -> None:
         if idist.get_rank() == 0:
-            self.write(frame)
+            self.write(frame, engine)
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame, engine: Engine) -> None:
         raise NotImplementedError
 
 
-class PredictionWriter(_CollectingHandler):
-    """Write `predictions_image.csv`, `predictions_<group>.csv` and `metrics.json` after an evaluation.
+def _model_facts(engine: Engine, n_images: int) -> dict[str, Any]:
+    """Parameter count and evaluation throughput (decoding excluded when the dataset is cached)."""
+    facts: dict[str, Any] = {}
+    network = getattr(engine, "network", None)
+    if network is not None:
+        facts["params"] = int(sum(p.numel() for p in network.parameters()))
+    seconds = engine.state.times.get("EPOCH_COMPLETED") or engine.state.times.get("COMPLETED")
+    if seconds:
+        facts["images_per_second"] = n_images / seconds
+    return facts
+
+
+class PredictionWriter(_RankZeroWriter):
+    """Write per-image (and per-group) predictions and, when labels are known, their metrics.
+
+    Files in `output_dir`:
+
+    - ``predictions_image.csv``: one row per image with its ids; a binary model's probability in ``pred``,
+      a multi-class model's ``prob_<class>`` per class and the predicted class name in ``pred_class``
+      (and the true one in ``label_class``).
+    - ``predictions_<group>.csv`` with a `group_key` (RSNA: ``predictions_breast.csv``).
+    - ``metrics.json``: for binary models :func:`~medbundle.metrics.binary_summary` at `threshold` per level;
+      for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s.
+    - ``confusion_matrix.csv`` and ``confusion_matrix.png`` for multi-class models with labels (rows truth,
+      columns prediction, class names on both).
+
+    Without labels (inference on new images) only the prediction files are written.
 
     Args:
         output_dir: directory for the files (created if needed).
-        threshold: decision threshold for the binarised metrics (the one stored with the checkpoint).
+        threshold: decision threshold of the binarised binary metrics (the one stored with the checkpoint).
         group_key: batch key grouping images (RSNA: "breast_id"); None for image-level output only.
         how: aggregation of image predictions within a group, "mean" or "max".
-        id_keys: batch keys written beside each prediction.
+        id_keys: batch keys written beside each prediction (absent ones are skipped).
+        class_names: names of a multi-class model's outputs, in logit order; required for multi-class.
     """
 
     def __init__(
         self,
         output_dir: str | Path,
         threshold: float = 0.5,
-        group_key: str | None = "breast_id",
+        group_key: str | None = None,
         how: str = "mean",
-        id_keys: Sequence[str] = ("image_id", "patient_id", "laterality", "breast_id"),
+        id_keys: Sequence[str] = _ID_KEYS,
+        class_names: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(id_keys)
+        super().__init__(tuple(dict.fromkeys([*id_keys, *([group_key] if group_key else [])])))
         self.output_dir = Path(output_dir)
         self.threshold = float(threshold)
         self.group_key = group_key
         self.how = how
+        self.class_names = None if class_names is None else [str(name) for name in class_names]
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame, engine: Engine) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(self.output_dir / "predictions_image.csv", index=False)
-        levels = {"image": frame}
+        labels, predictions = prediction_arrays(frame)
+        ids = frame[[k for k in self._collector.id_keys if k in frame]]
+        levels = {"image": (ids, labels, predictions)}
         if self.group_key is not None:
-            grouped = group_predictions(frame, self.group_key, self.how)
-            grouped.to_csv(self.output_dir / f"predictions_{self.group_key.removesuffix('_id')}.csv", index=False)
-            levels[self.group_key.removesuffix("_id")] = grouped
-        if "label" in frame:
-            metrics = {"threshold": self.threshold, "aggregation": self.how}
-            for level, table in levels.items():
-                metrics[level] = binary_summary(table["label"].to_numpy(), table["pred"].to_numpy(), self.threshold)
+            groups, group_labels, group_predictions_ = aggregate_groups(
+                frame[self.group_key].tolist(), labels, predictions, how=self.how
+            )
+            levels[self.group_key.removesuffix("_id")] = (pd.DataFrame({self.group_key: groups}), group_labels, group_predictions_)
+        metrics: dict[str, Any] = {}
+        for level, (level_ids, level_labels, level_predictions) in levels.items():
+            table = self._table(level_ids, level_labels, level_predictions)
+            table.to_csv(self.output_dir / f"predictions_{level}.csv", index=False)
+            if level_labels is not None:
+                metrics[level] = self._metrics(level, level_labels, level_predictions)
+        if metrics:
+            if predictions.ndim == 1:
+                metrics |= {"threshold": self.threshold, "aggregation": self.how}
+            metrics["model"] = _model_facts(engine, len(frame))
             path = self.output_dir / "metrics.json"
             path.write_text(json.dumps(metrics, indent=2))
             self.logger.info("evaluation metrics written to %s: %s", path, json.dumps(metrics))
 
+    def _names(self, predictions: np.ndarray) -> list[str]:
+        if self.class_names is None or len(self.class_names) != predictions.shape[1]:
+            raise ValueError(
+                f"PredictionWriter got {predictions.shape[1]} class probabilities per image but class_names="
+                f"{self.class_names}; pass one name per class (the bundle's class_names)."
+            )
+        return self.class_names
 
-class SubmissionWriter(_CollectingHandler):
+    def _table(self, ids: pd.DataFrame, labels: np.ndarray | None, predictions: np.ndarray) -> pd.DataFrame:
+        table = ids.reset_index(drop=True).copy()
+        if predictions.ndim == 1:
+            table["pred"] = predictions
+            if labels is not None:
+                table["label"] = labels
+            return table
+        names = self._names(predictions)
+        if labels is not None:
+            table["label"] = labels
+            table["label_class"] = [names[i] for i in labels]
+        table["pred_class"] = [names[i] for i in predictions.argmax(1)]
+        for i, name in enumerate(names):
+            table[f"prob_{name}"] = predictions[:, i]
+        return table
+
+    def _metrics(self, level: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
+        if predictions.ndim == 1:
+            return binary_summary(labels, predictions, self.threshold)
+        names = self._names(predictions)
+        matrix = confusion(labels, predictions, len(names))
+        suffix = "" if level == "image" else f"_{level}"
+        pd.DataFrame(matrix, index=pd.Index(names, name="truth"), columns=names).to_csv(
+            self.output_dir / f"confusion_matrix{suffix}.csv"
+        )
+        image = confusion_matrix_image(matrix, names, f"{level}s: rows truth, columns prediction")
+        cv2.imwrite(str(self.output_dir / f"confusion_matrix{suffix}.png"), image.transpose(1, 2, 0)[..., ::-1])
+        return multiclass_summary(labels, predictions, names)
+
+
+class SubmissionWriter(_RankZeroWriter):
     """Write a Kaggle submission: one row per group id, the aggregated prediction binarised at `threshold`.
 
     Args:
@@ -118,7 +191,7 @@ class SubmissionWriter(_CollectingHandler):
         self.id_column = id_column
         self.target_column = target_column
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame, engine: Engine) -> None:
         grouped = group_predictions(frame, self.group_key, self.how)
         scores = grouped["pred"]
         if self.threshold is not None:

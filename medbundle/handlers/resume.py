@@ -7,11 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
 from ignite.engine import Engine
 from monai.handlers import CheckpointLoader, CheckpointSaver
 
-__all__ = ["latest_checkpoint", "resume_from_latest", "stored_thresholds"]
+__all__ = ["latest_checkpoint", "resume_from_latest"]
 
 _EPOCH = re.compile(r"checkpoint_epoch=(\d+)\.pt$")
 logger = logging.getLogger(__name__)
@@ -57,19 +56,3 @@ def resume_from_latest(
         epoch = int(_EPOCH.search(path.name).group(1))
         last_saver._interval_checkpoint.load_state_dict({"_saved": [(epoch, path.name)]})
     return path
-
-
-def stored_thresholds(checkpoint: str | Path, key: str = "thresholds") -> dict[str, float]:
-    """Read the decision thresholds saved beside the weights by `ROCThresholdHandler`.
-
-    Raises:
-        FileNotFoundError: the checkpoint does not exist (train first, or set `ckpt_path`).
-        KeyError: the checkpoint holds no thresholds (it was not written by a medbundle training run).
-    """
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found: train the bundle first or pass --ckpt_path")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if key not in state:
-        raise KeyError(f"checkpoint {path} has no {key!r} entry (it has {sorted(state)}); was it saved by medbundle?")
-    return {k: float(v) for k, v in state[key].items()}

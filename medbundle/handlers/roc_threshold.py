@@ -1,23 +1,23 @@
-"""Choose decision thresholds on the validation ROC each epoch and keep them with the checkpoint."""
+"""Choose decision thresholds on the validation ROC each epoch and keep them with the checkpoint (binary tasks)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from ignite.engine import Engine, Events
+import pandas as pd
+from ignite.engine import Engine
 from sklearn.metrics import confusion_matrix
 
-from medbundle.handlers.prediction_collector import PredictionCollector
+from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
 from medbundle.metrics import aggregate_groups, auroc, pfbeta_threshold, roc_threshold, sensitivity_specificity
 from medbundle.visualize import confusion_matrix_image, roc_curve_image
 
 __all__ = ["ROCThresholdHandler"]
 
 
-class ROCThresholdHandler:
+class ROCThresholdHandler(CollectingHandler):
     """Find the ROC threshold closest to (FPR 0, TPR 1) and the pF-beta-optimal threshold per epoch.
 
     A model trained with a positive weight or balanced sampling is not calibrated, so 0.5 is a poor
@@ -29,7 +29,9 @@ class ROCThresholdHandler:
     added as TensorBoard images.
 
     Attach it to the evaluator before the CheckpointSaver and the stats handlers, so they see this
-    epoch's thresholds.
+    epoch's thresholds. It is binary-only: a decision threshold on one probability has no meaning for a
+    softmax over several classes, so a multi-class run raises an error that names the handler to use instead
+    (:class:`~medbundle.handlers.MulticlassReportHandler`).
 
     Args:
         group_key: batch key grouping images before scoring (RSNA: "breast_id"); None for per image.
@@ -37,7 +39,6 @@ class ROCThresholdHandler:
         beta: beta of the F-beta score to maximise.
         prefix: prefix of the names written to `engine.state.metrics`.
         summary_writer: optional TensorBoard ``SummaryWriter`` for the ROC / confusion-matrix images.
-        id_keys: batch keys to collect; must include `group_key`.
     """
 
     def __init__(
@@ -47,27 +48,26 @@ class ROCThresholdHandler:
         beta: float = 1.0,
         prefix: str = "val_",
         summary_writer: Any = None,
-        id_keys: Sequence[str] = ("breast_id",),
     ) -> None:
+        super().__init__(id_keys=(group_key,) if group_key else ())
         self.group_key = group_key
         self.how = how
         self.beta = beta
         self.prefix = prefix
         self.summary_writer = summary_writer
         self.thresholds: dict[str, float] = {"roc_threshold": 0.5, "pf1_threshold": 0.5}
-        self._collector = PredictionCollector(id_keys=id_keys)
         self.logger = logging.getLogger(__name__)
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._collector.reset())
-        engine.add_event_handler(
-            Events.ITERATION_COMPLETED, lambda e: self._collector.add(e.state.batch, e.state.output)
-        )
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
-
-    def __call__(self, engine: Engine) -> None:
-        frame = self._collector.frame()
-        labels, scores = frame["label"].to_numpy(), frame["pred"].to_numpy()
+    def epoch_completed(self, engine: Engine, frame: pd.DataFrame) -> None:
+        labels, scores = prediction_arrays(frame)
+        if scores.ndim == 2:
+            raise ValueError(
+                f"ROCThresholdHandler is binary-only, but the model outputs {scores.shape[1]} class probabilities; "
+                "remove it from validate#handlers (and the checkpoint's save_dict) and use "
+                "medbundle.handlers.MulticlassReportHandler for per-class ROC curves and the confusion matrix."
+            )
+        if labels is None:
+            raise ValueError("ROCThresholdHandler needs labels, but the evaluated items have no 'label'.")
         if self.group_key is not None:
             _, labels, scores = aggregate_groups(frame[self.group_key], labels, scores, how=self.how)
         if len(np.unique(labels)) < 2:

@@ -1,17 +1,35 @@
-"""Metrics for binary medical image classification: the RSNA pF-beta, thresholds and summaries."""
+"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, thresholds and summaries."""
 
 from __future__ import annotations
 
 from medbundle.metrics.binary import auroc, binary_summary, sensitivity_specificity
 from medbundle.metrics.grouping import aggregate_groups
+from medbundle.metrics.multiclass import (
+    accuracy,
+    confusion,
+    log_loss,
+    macro_auroc,
+    macro_f1,
+    multiclass_summary,
+    ovr_auroc,
+    per_class_sensitivity_specificity,
+)
 from medbundle.metrics.pfbeta import aggregate_by_breast, pfbeta
 from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
 
 __all__ = [
+    "accuracy",
     "aggregate_by_breast",
     "aggregate_groups",
     "auroc",
     "binary_summary",
+    "confusion",
+    "log_loss",
+    "macro_auroc",
+    "macro_f1",
+    "multiclass_summary",
+    "ovr_auroc",
+    "per_class_sensitivity_specificity",
     "pfbeta",
     "pfbeta_threshold",
     "roc_threshold",
