@@ -1,17 +1,24 @@
-"""The ``medbundle`` command line (python-fire): demo data and the demo training run."""
+"""The ``medbundle`` command line (python-fire): demo data, downloads, statistics, demo runs, model comparison."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+from typing import Any
 
 import fire
 
-__all__ = ["demo", "demo_data", "main"]
+__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats"]
 
-_WRITERS = {"rsna": "medbundle.demo.rsna:write_rsna_demo"}
-# sizes for `medbundle demo`: enough positives per validation fold for a readable AUROC, ~5 min on 2 cores
-_DEMO_OPTIONS = {"rsna": {"n_patients": 120, "positive_rate": 0.1}}
+_WRITERS = {
+    "rsna": "medbundle.demo.rsna:write_rsna_demo",
+    "chest_xray": "medbundle.demo.chest_xray:write_chest_xray_demo",
+}
+# sizes for `medbundle demo`: enough items per validation fold for readable metrics, ~5 min on 2 cores
+_DEMO_OPTIONS: dict[str, dict[str, Any]] = {"rsna": {"n_patients": 120, "positive_rate": 0.1}, "chest_xray": {}}
+# a file or folder that exists once a task's demo data has been written
+_DEMO_MARKER = {"rsna": "train.csv", "chest_xray": "train"}
 
 
 def _writer(task: str):
@@ -21,40 +28,47 @@ def _writer(task: str):
     return getattr(__import__(module, fromlist=[name]), name)
 
 
-def demo_data(task: str = "rsna", out: str = "demo_data/rsna", seed: int = 0, **options) -> dict:
-    """Write the synthetic demo dataset of `task` in the competition's exact file layout.
+def _bundle_configs(bundle: Path, names: tuple[str, ...]) -> list[str]:
+    configs = [bundle / "configs" / name for name in names]
+    for path in configs:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: run from the repository root or pass --bundle_dir")
+    return [str(path) for path in configs]
+
+
+def demo_data(task: str = "rsna", out: str | None = None, seed: int = 0, **options) -> dict:
+    """Write the synthetic demo dataset of `task` in the layout real users have.
 
     Args:
-        task: which dataset ("rsna").
-        out: output directory.
+        task: which dataset ("rsna" or "chest_xray").
+        out: output directory; default ``demo_data/<task>``.
         seed: random seed; the same seed writes the same files.
-        options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02).
+        options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02 for rsna).
     """
-    summary = _writer(task)(out, seed=seed, **options)
+    summary = _writer(task)(out or f"demo_data/{task}", seed=seed, **options)
     return {k: str(v) for k, v in summary.items() if not isinstance(v, dict)}
 
 
-def demo(task: str = "rsna", out: str = "demo_data/rsna", bundle_dir: str | None = None, **overrides) -> None:
+def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = None, **overrides) -> None:
     """Write the demo data (if missing) and train the task's bundle briefly on it.
 
     Runs exactly what ``python -m monai.bundle run training`` runs, with the bundle's
     ``configs/demo.yaml`` overlay (small backbone, small images, few epochs, no downloads).
 
     Args:
-        task: which bundle ("rsna").
-        out: demo data directory.
+        task: which bundle ("rsna" or "chest_xray").
+        out: demo data directory; default ``demo_data/<task>``.
         bundle_dir: the bundle folder; defaults to ``bundles/<task>`` under the current directory.
         overrides: extra config overrides, e.g. --epochs 3.
     """
     from monai.bundle import run
 
-    if not (Path(out) / "train.csv").is_file():
-        demo_data(task, out, **_DEMO_OPTIONS.get(task, {}))
+    _writer(task)
+    out = out or f"demo_data/{task}"
     bundle = Path(bundle_dir or f"bundles/{task}")
-    configs = [str(bundle / "configs" / name) for name in ("train.yaml", "demo.yaml")]
-    for path in configs:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path} not found: run from the repository root or pass --bundle_dir")
+    configs = _bundle_configs(bundle, ("train.yaml", "demo.yaml"))
+    if not (Path(out) / _DEMO_MARKER[task]).exists():
+        demo_data(task, out, **_DEMO_OPTIONS[task])
     run(
         run_id="training",
         config_file=configs,
@@ -65,7 +79,92 @@ def demo(task: str = "rsna", out: str = "demo_data/rsna", bundle_dir: str | None
     )
 
 
+def download(task: str = "chest_xray", out: str | None = None, force: bool = False) -> str:
+    """Download a task's Kaggle dataset with kagglehub and arrange it in the layout the bundle reads.
+
+    Args:
+        task: which dataset ("chest_xray").
+        out: output directory; default ``data/<task>``.
+        force: download and arrange again even when `out` already holds the data.
+    """
+    from medbundle.data.download import DownloadError, download_dataset
+
+    try:
+        return str(download_dataset(task, out or f"data/{task}", force=force))
+    except DownloadError as error:  # a message that says what to do, not a traceback
+        print(f"medbundle download: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def norm_stats(
+    data: str,
+    image_size: int | list[int],
+    bundle: str = "bundles/chest_xray",
+    out: str | None = None,
+    num_workers: int = 2,
+    **overrides,
+) -> dict:
+    """Measure the training images' mean/std after the bundle's own decoding and resizing, for normalisation.
+
+    The statistics depend on the resize, so they are written per size to
+    ``<data>/norm_stats_<H>x<W>.json``, the file the bundle reads for that ``image_size``.
+
+    Args:
+        data: the dataset directory (the bundle's ``dataset_dir``).
+        image_size: model input size, one int for square or ``[H,W]``.
+        bundle: the bundle whose ``cached_transforms`` and training split are used.
+        out: output file instead of the default.
+        num_workers: decoding processes.
+        overrides: further bundle overrides, e.g. --clahe True or --patients_csv FILE --fold 1.
+    """
+    from monai.bundle import ConfigParser
+    from monai.transforms import Compose
+
+    from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, write_norm_stats
+
+    size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
+    parser = ConfigParser()
+    parser.read_config(_bundle_configs(Path(bundle), ("train.yaml",)))
+    parser.update({"dataset_dir": data, "image_size": size, **overrides})
+    stats = compute_norm_stats(
+        parser.get_parsed_content("train#datalist"),
+        Compose(parser.get_parsed_content("cached_transforms")),
+        num_workers=num_workers,
+    )
+    path = Path(out) if out else norm_stats_path(data, size)
+    write_norm_stats(stats, path)
+    logging.getLogger(__name__).info("normalisation statistics written to %s", path)
+    return stats
+
+
+def compare(
+    bundle: str = "bundles/chest_xray", runs: str | None = None, out: str | None = None, sort: str | None = None, **overrides
+) -> str:
+    """Evaluate every trained checkpoint below a bundle and print one table, best first.
+
+    Writes ``compare.md`` and ``compare.csv`` to `out` (default ``<bundle>/outputs/compare``).
+
+    Args:
+        bundle: the bundle folder whose evaluate.yaml is used.
+        runs: folder searched for ``models/fold<k>/model.pt`` (default: the bundle folder).
+        out: output folder.
+        sort: metric to rank by (default accuracy, or auroc for a binary bundle).
+        overrides: bundle overrides for the evaluations, e.g. --dataset_dir DIR --eval_split test.
+    """
+    from medbundle.compare import compare_checkpoints, markdown_table
+
+    return markdown_table(compare_checkpoints(bundle, runs=runs, out=out, sort=sort, **overrides))
+
+
 def main() -> None:
     """Entry point of the ``medbundle`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    fire.Fire({"demo_data": demo_data, "demo": demo})
+    fire.Fire(
+        {
+            "demo_data": demo_data,
+            "demo": demo,
+            "download": download,
+            "norm_stats": norm_stats,
+            "compare": compare,
+        }
+    )

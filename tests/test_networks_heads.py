@@ -91,3 +91,11 @@ def test_head_gradients_reach_every_parameter(name: str, shape: tuple[int, ...])
     head(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_mlp_head_hidden_dropout_defaults_to_drop_rate_and_can_differ() -> None:
+    assert MLPHead(C, 2, drop_rate=0.3).drop2.p == 0.3
+    head = create_head("mlp", C, 5, drop_rate=0.3, hidden=128, hidden_drop_rate=0.25)
+    assert (head.drop1.p, head.drop2.p) == (0.3, 0.25)
+    assert isinstance(create_head("linear", C, 2, drop_rate=0.3, hidden_drop_rate=0.25), LinearHead)
+    assert isinstance(create_head("attention", C, 2, hidden_drop_rate=0.25), AttentionPoolHead)

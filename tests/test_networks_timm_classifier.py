@@ -232,3 +232,53 @@ def test_grayscale_batch_is_repeated_for_an_rgb_stem():
     gray = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
         assert torch.allclose(net(gray), net(gray.repeat(1, 3, 1, 1)), atol=1e-6)
+
+
+def test_chest_xray_head_has_two_dropout_rates() -> None:
+    net = TimmClassifier("resnet10t", num_classes=5, in_chans=1, head="mlp", drop_rate=0.3, head_hidden_drop_rate=0.25)
+    assert (net.head.drop1.p, net.head.drop2.p, net.head.fc1.out_features) == (0.3, 0.25, 128)
+
+
+@pytest.mark.parametrize(
+    "in_chans, mean, std", [(1, [0.5], [0.25]), (3, [0.5], [0.25]), (3, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3])]
+)
+def test_dataset_statistics_replace_pretrained_normalisation(in_chans: int, mean: list, std: list) -> None:
+    net = TimmClassifier("resnet10t", in_chans=in_chans, mean=mean, std=std).eval()
+    expected_mean, expected_std = tuple(mean) * (in_chans // len(mean)), tuple(std) * (in_chans // len(std))
+    assert net.data_config["mean"] == pytest.approx(expected_mean)
+    assert net.data_config["std"] == pytest.approx(expected_std)
+    x = _images(in_chans)
+    m, s = torch.tensor(expected_mean).view(1, -1, 1, 1), torch.tensor(expected_std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net.head(net.backbone((x - m) / s)))
+    only_mean = TimmClassifier("resnet10t", mean=[0.5])
+    assert only_mean.data_config["std"] == pytest.approx(only_mean.backbone.pretrained_cfg["std"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"in_chans": 3, "mean": [0.1, 0.2]}, "mean has 2 values; give 1 value or in_chans=3"),
+        ({"in_chans": 1, "std": [0.0]}, "std must be positive"),
+        ({"mean": [0.5], "normalize": False}, "only with normalize=True"),
+    ],
+)
+def test_bad_statistics_raise(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TimmClassifier("resnet10t", **kwargs)
+
+
+def test_freeze_keeping_requires_grad_only_freezes_batchnorm() -> None:
+    net = TimmClassifier("resnet10t", head="mlp").freeze_backbone(keep_requires_grad=True).train()
+    assert all(p.requires_grad for p in net.parameters())
+    assert not any(m.training for m in net.backbone.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_parameter_groups_are_named_and_take_an_absolute_backbone_lr() -> None:
+    net = TimmClassifier("resnet10t", head="mlp")
+    groups = net.parameter_groups(lr=3e-5, weight_decay=0.01, backbone_lr=5e-6)
+    head_ids = {id(p) for p in net.head.parameters()}
+    for group in groups:
+        assert group["name"] == ("head" if id(group["params"][0]) in head_ids else "backbone")
+        assert group["lr"] == (3e-5 if group["name"] == "head" else 5e-6)
+    assert [g["name"] for g in groups] == ["backbone", "backbone", "head", "head"]

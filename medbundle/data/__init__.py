@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 from medbundle.data.cache import cached_dataset, transform_fingerprint
+from medbundle.data.chest_xray import CHEST_XRAY_ALIASES, CHEST_XRAY_CLASSES, chest_xray_datalist, chest_xray_split
+from medbundle.data.class_folders import (
+    class_folder_datalist,
+    class_folder_split,
+    image_files_datalist,
+    normalise_class_name,
+)
 from medbundle.data.columns import read_csv_checked
+from medbundle.data.download import KAGGLE_DATASETS, DownloadError, download_dataset
 from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, split_fold
+from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
 
 __all__ = [
+    "CHEST_XRAY_ALIASES",
+    "CHEST_XRAY_CLASSES",
+    "KAGGLE_DATASETS",
     "BalancedBatchSampler",
+    "DownloadError",
     "cached_dataset",
     "check_no_leakage",
+    "chest_xray_datalist",
+    "chest_xray_split",
+    "class_folder_datalist",
+    "class_folder_split",
+    "compute_norm_stats",
+    "download_dataset",
     "grouped_folds",
+    "image_files_datalist",
     "label_array",
+    "norm_stats_path",
+    "normalise_class_name",
+    "read_norm_stats",
     "read_csv_checked",
     "rsna_datalist",
     "split_fold",
     "transform_fingerprint",
+    "write_norm_stats",
 ]

@@ -1,4 +1,4 @@
-"""Networks for 2D medical image classification: timm backbones with named classification heads."""
+"""Networks for 2D medical image classification: timm backbones with named classification heads, model presets."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from medbundle.networks.heads import (
     create_head,
     get_head_class,
 )
+from medbundle.networks.presets import MODEL_PRESETS, model_preset
 from medbundle.networks.timm_classifier import TimmClassifier
 
 __all__ = [
     "HEADS",
+    "MODEL_PRESETS",
     "AttentionPoolHead",
     "ClassificationHead",
     "LinearHead",
@@ -22,4 +24,5 @@ __all__ = [
     "TimmClassifier",
     "create_head",
     "get_head_class",
+    "model_preset",
 ]

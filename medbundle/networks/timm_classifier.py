@@ -2,9 +2,9 @@
 
 The backbone is built by :func:`timm.create_model` without its classifier (``num_classes=0``); the head is
 chosen by name from :mod:`medbundle.networks.heads`. Input normalisation with the backbone's pretrained mean
-and std happens inside :meth:`TimmClassifier.forward`, so bundle transforms only scale intensities to
-``[0, 1]``, configs never hard-code ImageNet statistics, and an exported model carries its own
-normalisation.
+and std (or dataset statistics given as ``mean``/``std``) happens inside :meth:`TimmClassifier.forward`, so
+bundle transforms only scale intensities to ``[0, 1]``, configs never hard-code ImageNet statistics, and an
+exported model carries its own normalisation.
 """
 
 from __future__ import annotations
@@ -36,6 +36,24 @@ def _per_channel(values: Sequence[float], in_chans: int) -> tuple[float, ...]:
     if len(values) == in_chans:
         return tuple(float(v) for v in values)
     return (sum(values) / len(values),) * in_chans
+
+
+def _statistics(
+    name: str, values: Sequence[float] | None, default: tuple[float, ...], in_chans: int
+) -> tuple[float, ...]:
+    """``values`` (one value or ``in_chans`` values) as an ``in_chans`` tuple, or ``default`` when None.
+
+    Raises:
+        ValueError: when ``values`` has another length, or ``name`` is ``"std"`` and a value is not positive.
+    """
+    if values is None:
+        return default
+    values = tuple(float(v) for v in values)
+    if len(values) not in (1, in_chans):
+        raise ValueError(f"{name} has {len(values)} values; give 1 value or in_chans={in_chans} values.")
+    if name == "std" and min(values) <= 0:
+        raise ValueError(f"std must be positive, got {values}.")
+    return values * (in_chans // len(values))
 
 
 def _check_pretrained_file_matches(backbone: nn.Module, pretrained_file: str | os.PathLike[str]) -> None:
@@ -78,8 +96,13 @@ class TimmClassifier(nn.Module):
         drop_rate: dropout probability inside the head (timm applies its own ``drop_rate`` only in the
             classifier this module replaces).
         head_hidden: hidden width of the ``"mlp"`` and ``"attention"`` heads.
+        head_hidden_drop_rate: dropout probability after the hidden layer of the ``"mlp"`` head; None for
+            ``drop_rate``.
         normalize: normalise inside ``forward`` with the pretrained mean/std; when False the input is passed to
             the backbone unchanged.
+        mean, std: normalisation statistics replacing the pretrained ones, one value or ``in_chans`` values on
+            the ``[0, 1]`` scale, e.g. statistics of the grayscale training images measured after resizing;
+            None keeps the pretrained statistics. Only with ``normalize``.
         timm_kwargs: further :func:`timm.create_model` arguments, e.g. ``img_size`` or ``drop_path_rate``.
 
     Attributes:
@@ -92,8 +115,9 @@ class TimmClassifier(nn.Module):
 
     Raises:
         FileNotFoundError: when ``pretrained_file`` is given but is not a file.
-        ValueError: when ``head`` is not a registered head name, or ``pretrained_file`` holds none of the
-            backbone's parameters.
+        ValueError: when ``head`` is not a registered head name, ``pretrained_file`` holds none of the
+            backbone's parameters, ``mean``/``std`` have neither 1 nor ``in_chans`` values, a ``std`` is not
+            positive, or ``mean``/``std`` are given with ``normalize=False``.
     """
 
     def __init__(
@@ -106,10 +130,15 @@ class TimmClassifier(nn.Module):
         head: str = "linear",
         drop_rate: float = 0.0,
         head_hidden: int = 128,
+        head_hidden_drop_rate: float | None = None,
         normalize: bool = True,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         **timm_kwargs: Any,
     ) -> None:
         super().__init__()
+        if not normalize and (mean is not None or std is not None):
+            raise ValueError("mean/std are the statistics forward normalises with: give them only with normalize=True.")
         if pretrained_file is not None and not Path(pretrained_file).is_file():
             # timm would only log the path and raise a bare FileNotFoundError()
             raise FileNotFoundError(
@@ -138,19 +167,26 @@ class TimmClassifier(nn.Module):
             if self.pooled_features
             else self.backbone.num_features
         )
-        self.head = create_head(head, in_features, num_classes, drop_rate=drop_rate, hidden=head_hidden)
+        self.head = create_head(
+            head,
+            in_features,
+            num_classes,
+            drop_rate=drop_rate,
+            hidden=head_hidden,
+            hidden_drop_rate=head_hidden_drop_rate,
+        )
 
         config = resolve_data_config({}, model=self.backbone)
         config["input_size"] = (in_chans, *config["input_size"][1:])
-        config["mean"] = _per_channel(config["mean"], in_chans)
-        config["std"] = _per_channel(config["std"], in_chans)
+        config["mean"] = _statistics("mean", mean, _per_channel(config["mean"], in_chans), in_chans)
+        config["std"] = _statistics("std", std, _per_channel(config["std"], in_chans), in_chans)
         self.data_config = config  # a plain attribute rather than a property, which TorchScript would compile
         mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self._backbone_frozen = False
 
-    def freeze_backbone(self) -> TimmClassifier:
+    def freeze_backbone(self, keep_requires_grad: bool = False) -> TimmClassifier:
         """Stop training the backbone: no gradients for its parameters, its BatchNorm layers kept in eval mode.
 
         BatchNorm layers are kept in eval mode in :meth:`train` too, because in train mode they would still
@@ -158,10 +194,16 @@ class TimmClassifier(nn.Module):
         changing — and drift from its pretrained statistics with the small, class-imbalanced batches of
         medical datasets.
 
+        Args:
+            keep_requires_grad: leave ``requires_grad`` of the backbone parameters alone and only keep BatchNorm
+                in eval mode; the caller then keeps the backbone out of the optimizer. For
+                ``DistributedDataParallel``, which fixes the parameters it synchronises when it is built.
+
         Returns:
             This module, for chaining in configs.
         """
-        self.backbone.requires_grad_(False)
+        if not keep_requires_grad:
+            self.backbone.requires_grad_(False)
         self._backbone_frozen = True
         return self.train(self.training)
 
@@ -189,9 +231,9 @@ class TimmClassifier(nn.Module):
         return self
 
     def parameter_groups(
-        self, lr: float, backbone_lr_mult: float = 0.1, weight_decay: float = 0.0
+        self, lr: float, backbone_lr_mult: float = 0.1, weight_decay: float = 0.0, backbone_lr: float | None = None
     ) -> list[dict[str, Any]]:
-        """Optimizer parameter groups: head at ``lr``, backbone at ``lr * backbone_lr_mult``.
+        """Optimizer parameter groups: head at ``lr``, backbone at ``lr * backbone_lr_mult`` (or ``backbone_lr``).
 
         Weight decay follows timm's convention (:func:`timm.optim.param_groups_weight_decay`): none on biases,
         normalisation weights and other 1-D parameters, nor on parameters the backbone lists in
@@ -203,18 +245,20 @@ class TimmClassifier(nn.Module):
             backbone_lr_mult: backbone learning rate as a fraction of ``lr``; a small value keeps fine-tuning
                 from destroying the pretrained features while the new head is still random.
             weight_decay: weight decay of the decayed parameters.
+            backbone_lr: backbone learning rate in absolute terms, replacing ``lr * backbone_lr_mult``.
 
         Returns:
-            A list of ``{"params", "weight_decay", "lr"}`` dicts.
+            A list of ``{"params", "weight_decay", "lr", "name"}`` dicts, ``name`` being ``"backbone"`` or
+            ``"head"`` (optimizers keep the extra key, so handlers can tell the groups apart).
         """
         no_weight_decay = getattr(self.backbone, "no_weight_decay", set)()
         parts = (
-            (self.backbone, lr * backbone_lr_mult, no_weight_decay),
-            (self.head, lr, ()),
+            ("backbone", self.backbone, lr * backbone_lr_mult if backbone_lr is None else backbone_lr, no_weight_decay),
+            ("head", self.head, lr, ()),
         )
         return [
-            {**group, "lr": part_lr}
-            for module, part_lr, exclude in parts
+            {**group, "lr": part_lr, "name": name}
+            for name, module, part_lr, exclude in parts
             for group in param_groups_weight_decay(module, weight_decay, no_weight_decay_list=exclude)
         ]
 

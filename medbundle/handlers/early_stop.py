@@ -1,0 +1,98 @@
+"""Early stopping that starts watching only after a given trainer epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ignite.engine import Engine
+from monai.handlers import EarlyStopHandler
+
+from medbundle.metrics.scores import get_score
+
+__all__ = ["EarlyStopAfterHandler", "stopping_fn"]
+
+
+def stopping_fn(metric_name: str) -> Callable[[Engine], float]:
+    """Score function for early stopping on an evaluator metric, higher meaning better.
+
+    The metric's direction comes from its score name: ``val_loss`` / ``val_log_loss`` (a ``log_loss``)
+    is negated, so "stop when the validation loss stops falling" needs no hand-written sign flip; every
+    other medbundle score is used as it is.
+
+    Args:
+        metric_name: key in the evaluator's ``state.metrics``, e.g. ``"val_loss"`` or ``"val_macro_auroc"``.
+    """
+    sign = 1.0 if _higher_is_better(metric_name) else -1.0
+    return lambda engine: sign * float(engine.state.metrics[metric_name])
+
+
+def _higher_is_better(metric_name: str) -> bool:
+    """Direction of a metric named ``<prefix><score name>``, e.g. ``val_macro_f1``; True when no score matches."""
+    if metric_name.endswith("loss"):
+        return False
+    parts = metric_name.split("_")
+    for start in range(len(parts)):
+        try:
+            return get_score("_".join(parts[start:])).higher_is_better
+        except ValueError:
+            continue
+    return True
+
+
+class EarlyStopAfterHandler(EarlyStopHandler):
+    """MONAI's `EarlyStopHandler` that ignores the events of the trainer's first ``start_epoch`` epochs.
+
+    With two-stage fine-tuning the validation loss of the frozen-backbone stage says nothing about when the
+    fine-tuning stage stops improving: counting those validations would spend patience before stage 2 starts,
+    and a stage-1 best score could stop stage 2 early. Events while ``trainer.state.epoch <= start_epoch``
+    neither count toward patience nor set the best score; set ``start_epoch`` to the stage-1 epoch count.
+    Everything else is MONAI's: the Ignite `EarlyStopping` in ``_handler`` (its ``state_dict`` is what
+    :class:`~medbundle.handlers.ValidationState` saves), ``set_trainer``, epoch or iteration level.
+
+    Args:
+        patience: number of events to wait if no improvement and then stop the training.
+        score_function: takes the attached engine and returns a score, higher is better (e.g. minus the
+            validation loss).
+        trainer: trainer engine to stop; if None, call `set_trainer()` before training.
+        min_delta: a minimum increase in the score to qualify as an improvement.
+        cumulative_delta: if True, `min_delta` defines an increase since the last `patience` reset, otherwise
+            after the last event.
+        epoch_level: check at every EPOCH_COMPLETED (True) or ITERATION_COMPLETED (False) of the attached engine.
+        start_epoch: last trainer epoch whose events are ignored; 0 watches from the start like MONAI's handler.
+
+    Raises:
+        ValueError: when ``start_epoch`` is negative.
+    """
+
+    def __init__(
+        self,
+        patience: int,
+        score_function: Callable,
+        trainer: Engine | None = None,
+        min_delta: float = 0.0,
+        cumulative_delta: bool = False,
+        epoch_level: bool = True,
+        start_epoch: int = 0,
+    ) -> None:
+        if start_epoch < 0:
+            raise ValueError(f"start_epoch must be >= 0 (the last trainer epoch to ignore), got {start_epoch}.")
+        self.start_epoch = start_epoch
+        self.trainer: Engine | None = None
+        super().__init__(
+            patience=patience,
+            score_function=score_function,
+            trainer=trainer,
+            min_delta=min_delta,
+            cumulative_delta=cumulative_delta,
+            epoch_level=epoch_level,
+        )
+
+    def set_trainer(self, trainer: Engine) -> None:
+        """Set the trainer to stop, and whose epoch decides whether an event counts."""
+        self.trainer = trainer
+        super().set_trainer(trainer)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.trainer is not None and self.trainer.state.epoch <= self.start_epoch:
+            return
+        super().__call__(engine)

@@ -1,0 +1,277 @@
+"""Two-stage fine-tuning: train the head on a frozen backbone, then the whole network with two learning rates."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import torch
+from ignite.engine import Engine, Events
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = ["TwoStageFineTuning"]
+
+FREEZE_MODES = ("requires_grad", "optimizer")
+logger = logging.getLogger(__name__)
+
+
+class TwoStageFineTuning:
+    """Switch a :class:`~medbundle.networks.TimmClassifier` from head-only training to full fine-tuning.
+
+    The medical fine-tuning recipe: images of a new domain meet an ImageNet backbone, so the randomly initialised
+    head is first trained alone (stage 1) and only then is the backbone adapted, slowly (stage 2):
+
+    - stage 1, epochs ``1..stage1_epochs``: backbone frozen (BatchNorm in eval mode, so its running statistics
+      stay pretrained), ``Adam(lr=stage1_lr)`` on the head, constant learning rate, no weight decay;
+    - stage 2, the next ``stage2_epochs``: ``AdamW`` with the backbone at ``stage2_backbone_lr`` and the head at
+      ``stage2_head_lr``, weight decay ``stage2_weight_decay`` except on biases and normalisation weights, and
+      ``CosineAnnealingLR(T_max=stage2_epochs, eta_min)``, one step per stage-2 epoch. Epochs beyond
+      ``stage2_epochs`` run at ``eta_min``.
+
+    The first stage is applied in ``__init__``, so :attr:`optimizer` can be given to the trainer. At every
+    EPOCH_STARTED the handler enters the stage of the new epoch and points ``engine.optimizer`` at that
+    stage's optimizer (MONAI's `SupervisedTrainer` reads it every iteration; AMP's `GradScaler` keeps
+    per-optimizer state only within an iteration, so it accepts a new one). The scheduler step that follows a
+    stage-2 epoch is taken when the next epoch starts: a checkpoint written at EPOCH_COMPLETED then holds the
+    same state whichever handler runs first, and a resumed run continues the uninterrupted run's learning rates.
+
+    The stage and the learning rates of each epoch (backbone 0 while frozen) are put in the trainer's
+    ``state.metrics`` as ``stage``, ``lr_backbone`` and ``lr_head`` when the epoch starts, so handlers at
+    EPOCH_COMPLETED see them, and are logged (and written to ``summary_writer``) when it completes.
+
+    Put this object, instead of the optimizer and scheduler, in the "last" checkpoint's ``save_dict`` and the
+    resume ``load_dict``: ``load_state_dict`` re-enters the saved stage and restores its optimizer and
+    scheduler. Bundle wiring::
+
+        finetuning:
+          _target_: medbundle.handlers.TwoStageFineTuning
+          network: "@network"                  # DDP-wrapped in multi_gpu_train.yaml, with freeze: optimizer
+          stage1_epochs: "@stage1_epochs"
+          stage2_epochs: "@stage2_epochs"
+          summary_writer: "@summary_writer"
+        optimizer: "$@finetuning.optimizer"    # given to train#trainer; no lr_scheduler
+        checkpoint:
+          state: {model: "@network", finetuning: "@finetuning", trainer: "@train#trainer", ...}
+        training:
+          - "$@finetuning.attach(@train#trainer)"
+          - ...
+
+    Args:
+        network: a `TimmClassifier` (or a module with ``freeze_backbone``, ``unfreeze_backbone`` and a
+            ``parameter_groups`` whose groups are named ``"backbone"``/``"head"``), possibly wrapped in
+            `DistributedDataParallel` or `DataParallel`.
+        stage1_epochs: epochs of stage 1.
+        stage1_lr: learning rate of the head in stage 1.
+        stage2_backbone_lr: initial learning rate of the backbone in stage 2.
+        stage2_head_lr: initial learning rate of the head in stage 2.
+        stage2_weight_decay: AdamW weight decay in stage 2.
+        stage2_epochs: epochs of stage 2, the cosine schedule's ``T_max``.
+        eta_min: learning rate the cosine schedule ends at.
+        stage1: run stage 1; when False every epoch is a stage-2 epoch.
+        stage2: run stage 2; when False every epoch is a stage-1 epoch.
+        freeze: how stage 1 keeps the backbone fixed. ``"requires_grad"`` turns its gradients off;
+            ``"optimizer"`` leaves ``requires_grad`` alone and gives the optimizer only the head, for
+            `DistributedDataParallel`, which fixes the parameters it synchronises when it is built (the
+            backbone's gradients are then computed and synchronised but never applied). Either way the
+            backbone's BatchNorm stays in eval mode and its weights are unchanged by stage 1.
+        summary_writer: TensorBoard writer for ``lr_backbone`` / ``lr_head`` per epoch, if any.
+
+    Raises:
+        ValueError: when both stages are off, an enabled stage has fewer than 1 epoch, a learning rate is not
+            positive, ``freeze`` is unknown, the network cannot freeze its backbone or name its parameter groups,
+            or ``freeze="requires_grad"`` is combined with `DistributedDataParallel` and stage 1.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        stage1_epochs: int = 5,
+        stage1_lr: float = 1e-4,
+        stage2_backbone_lr: float = 5e-6,
+        stage2_head_lr: float = 3e-5,
+        stage2_weight_decay: float = 0.01,
+        stage2_epochs: int = 15,
+        eta_min: float = 1e-7,
+        stage1: bool = True,
+        stage2: bool = True,
+        freeze: str = "requires_grad",
+        summary_writer: SummaryWriter | None = None,
+    ) -> None:
+        if not (stage1 or stage2):
+            raise ValueError("stage1 and stage2 are both False: enable at least one stage.")
+        if stage1 and stage1_epochs < 1:
+            raise ValueError(f"stage1_epochs must be >= 1 when stage1 is enabled, got {stage1_epochs}.")
+        if stage2 and stage2_epochs < 1:
+            raise ValueError(
+                f"stage2_epochs must be >= 1 when stage2 is enabled, got {stage2_epochs}; the bundles set it to "
+                "epochs - stage1_epochs: raise --epochs, lower --stage1_epochs, or pass --stage2 False."
+            )
+        lrs = {"stage1_lr": stage1_lr, "stage2_backbone_lr": stage2_backbone_lr, "stage2_head_lr": stage2_head_lr}
+        for name, lr in lrs.items():
+            if lr <= 0:
+                raise ValueError(f"{name} must be positive, got {lr}.")
+        if freeze not in FREEZE_MODES:
+            raise ValueError(f"unknown freeze mode {freeze!r}; use one of {FREEZE_MODES}.")
+        if freeze == "requires_grad" and stage1 and isinstance(network, nn.parallel.DistributedDataParallel):
+            raise ValueError(
+                "freeze='requires_grad' cannot be used with DistributedDataParallel, which fixes the parameters it "
+                "synchronises when it is built: use freeze='optimizer'."
+            )
+        wrapped = isinstance(network, (nn.DataParallel, nn.parallel.DistributedDataParallel))
+        module = network.module if wrapped else network
+        missing = [m for m in ("freeze_backbone", "unfreeze_backbone", "parameter_groups") if not hasattr(module, m)]
+        if missing:
+            raise ValueError(
+                f"network {type(module).__name__} has no {', '.join(missing)}: two-stage fine-tuning needs a "
+                "medbundle.networks.TimmClassifier."
+            )
+        self.network = module
+        self.stage1_epochs = stage1_epochs
+        self.stage1_lr = stage1_lr
+        self.stage2_backbone_lr = stage2_backbone_lr
+        self.stage2_head_lr = stage2_head_lr
+        self.stage2_weight_decay = stage2_weight_decay
+        self.stage2_epochs = stage2_epochs
+        self.eta_min = eta_min
+        self.stage1 = stage1
+        self.stage2 = stage2
+        self.freeze = freeze
+        self.summary_writer = summary_writer
+        self.stage = 0
+        self._optimizer: Optimizer | None = None
+        self._scheduler: CosineAnnealingLR | None = None
+        self._engine: Engine | None = None
+        self._enter_stage(1 if stage1 else 2)
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The optimizer of the current stage."""
+        return self._optimizer
+
+    @property
+    def scheduler(self) -> CosineAnnealingLR | None:
+        """The cosine schedule of stage 2, None in stage 1."""
+        return self._scheduler
+
+    def stage_of_epoch(self, epoch: int) -> int:
+        """The stage (1 or 2) that trainer epoch ``epoch`` (counted from 1) belongs to."""
+        if not self.stage2 or (self.stage1 and epoch <= self.stage1_epochs):
+            return 1
+        return 2
+
+    def learning_rates(self) -> tuple[float, float]:
+        """Current learning rates of the backbone (0 while it is frozen) and of the head."""
+        lrs: dict[str, float] = {}
+        for group in self._optimizer.param_groups:
+            lrs.setdefault(group["name"], group["lr"])
+        return float(lrs.get("backbone", 0.0)), float(lrs["head"])
+
+    def attach(self, engine: Engine) -> None:
+        """Make ``engine`` train with the current stage's optimizer and switch stages at its epoch boundaries.
+
+        Args:
+            engine: the trainer; its ``optimizer`` attribute is replaced at every stage switch.
+        """
+        self._engine = engine
+        engine.optimizer = self._optimizer
+        engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self.epoch_completed)
+
+    def epoch_started(self, engine: Engine) -> None:
+        """Enter the epoch's stage, take the scheduler steps of the epochs done, publish the learning rates."""
+        epoch = engine.state.epoch
+        stage = self.stage_of_epoch(epoch)
+        if stage != self.stage:
+            self._enter_stage(stage)
+        if self._scheduler is not None:
+            stage2_epochs_done = epoch - 1 - (self.stage1_epochs if self.stage1 else 0)
+            with warnings.catch_warnings():
+                # after a resume the restored optimizer has not stepped in this process yet; the schedule is right
+                warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"))
+                while self._scheduler.last_epoch < min(stage2_epochs_done, self.stage2_epochs):
+                    self._scheduler.step()
+        lr_backbone, lr_head = self.learning_rates()
+        engine.state.metrics.update(stage=self.stage, lr_backbone=lr_backbone, lr_head=lr_head)
+
+    def epoch_completed(self, engine: Engine) -> None:
+        """Log the stage and the learning rates the epoch trained with."""
+        epoch = engine.state.epoch
+        lr_backbone, lr_head = self.learning_rates()
+        logger.info("epoch %d, stage %d: lr backbone %.2e, head %.2e", epoch, self.stage, lr_backbone, lr_head)
+        if self.summary_writer is not None:
+            self.summary_writer.add_scalar("lr_backbone", lr_backbone, epoch)
+            self.summary_writer.add_scalar("lr_head", lr_head, epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stage and its optimizer and scheduler states (``{}`` without a scheduler)."""
+        return {
+            "stage": self.stage,
+            "optimizer": self._optimizer.state_dict(),
+            "scheduler": self._scheduler.state_dict() if self._scheduler is not None else {},
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Re-enter the saved stage and restore its optimizer and scheduler; the trainer gets that optimizer.
+
+        Raises:
+            ValueError: when the saved stage is disabled in this handler.
+        """
+        stage = int(state_dict["stage"])
+        if stage not in (1, 2) or not (self.stage1 if stage == 1 else self.stage2):
+            raise ValueError(f"the checkpoint is in stage {stage}, which this TwoStageFineTuning does not run.")
+        self._enter_stage(stage)
+        self._optimizer.load_state_dict(state_dict["optimizer"])
+        if self._scheduler is not None:
+            self._scheduler.load_state_dict(state_dict["scheduler"])
+        logger.info("resumed stage %d: lr backbone %.2e, head %.2e", stage, *self.learning_rates())
+
+    def _enter_stage(self, stage: int) -> None:
+        """Freeze or unfreeze the backbone and build the stage's optimizer (and scheduler)."""
+        net = self.network
+        if stage == 1:
+            net.freeze_backbone(keep_requires_grad=self.freeze == "optimizer")
+            groups = [group for group in net.parameter_groups(self.stage1_lr) if group["name"] == "head"]
+            optimizer = torch.optim.Adam(groups, lr=self.stage1_lr)
+            scheduler = None
+        else:
+            net.unfreeze_backbone()
+            groups = net.parameter_groups(
+                self.stage2_head_lr, weight_decay=self.stage2_weight_decay, backbone_lr=self.stage2_backbone_lr
+            )
+            optimizer = torch.optim.AdamW(groups, lr=self.stage2_head_lr, weight_decay=self.stage2_weight_decay)
+            scheduler = CosineAnnealingLR(optimizer, T_max=self.stage2_epochs, eta_min=self.eta_min)
+        self.stage, self._optimizer, self._scheduler = stage, optimizer, scheduler
+        if self._engine is not None:
+            self._engine.optimizer = optimizer
+        self._log_stage()
+
+    def _log_stage(self) -> None:
+        counts = {"backbone": 0, "head": 0}
+        for group in self._optimizer.param_groups:
+            counts[group["name"]] += sum(p.numel() for p in group["params"])
+        trainable, total = sum(counts.values()), sum(p.numel() for p in self.network.parameters())
+        summary = f"trainable parameters {trainable:,} / {total:,} ({100 * trainable / total:.2f}%)"
+        if self.stage == 1:
+            logger.info(
+                "stage 1: freezing the backbone: %s; Adam lr %.2e, constant, no weight decay", summary, self.stage1_lr
+            )
+        else:
+            logger.info(
+                "stage 2: unfreezing the backbone: %s; AdamW backbone lr %.2e (%s params), head lr %.2e (%s params), "
+                "weight decay %g, cosine to %g over %d epochs",
+                summary,
+                self.stage2_backbone_lr,
+                f"{counts['backbone']:,}",
+                self.stage2_head_lr,
+                f"{counts['head']:,}",
+                self.stage2_weight_decay,
+                self.eta_min,
+                self.stage2_epochs,
+            )

@@ -1,0 +1,201 @@
+"""End to end: the real ``python -m monai.bundle`` commands of the chest_xray bundle on generated demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+from monai.bundle import ConfigWorkflow, verify_metadata, verify_net_in_out
+
+from medbundle.data import CHEST_XRAY_CLASSES
+from medbundle.demo import write_chest_xray_demo
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "bundles" / "chest_xray" / "configs"
+SCHEMA = REPO.parent / "shared" / "schema" / "meta_schema_20240725.json"
+TINY = ["--model", "resnet10t", "--image_size", "[48,48]", "--batch_size", "8", "--num_workers", "0",
+        "--epochs", "4", "--stage1_epochs", "2", "--stage1_lr", "1e-3", "--stage2_backbone_lr", "1e-4",
+        "--stage2_head_lr", "1e-3"]
+
+
+def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    files = [str(CONFIGS / name) for name in configs]
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
+               "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def backbone_state(state: dict) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.") and "num_batches" not in k}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Demo data, a timm-format 'pretrained' backbone file, and stage 1 (2 epochs) then a resumed stage 2."""
+    root = tmp_path_factory.mktemp("chest")
+    data = root / "data"
+    write_chest_xray_demo(data, n_train=6, n_val=3, n_test=2, size_range=(64, 96), seed=1)
+    weights = root / "resnet10t.pth"
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), weights)
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle"), "--pretrained_file", str(weights)]
+    # the same configuration throughout; the first run stops after stage 1, as if killed at the boundary
+    stage1 = run_bundle("training", ["train.yaml"], *paths, *TINY, "--train#trainer#max_epochs", "2")
+    shutil.copy(root / "bundle" / "models" / "fold0" / "last_checkpoint_epoch=2.pt", root / "after_stage1.pt")
+    stage2 = run_bundle("training", ["train.yaml"], *paths, *TINY, "--resume")
+    return root, paths, weights, stage1.stdout + stage1.stderr, stage2.stdout + stage2.stderr
+
+
+def test_stage1_trains_the_head_on_an_unchanged_pretrained_backbone(trained):
+    root, _, weights, log, _ = trained
+    pretrained = torch.load(weights, weights_only=True)
+    after_stage1 = torch.load(root / "after_stage1.pt", weights_only=True)
+    backbone = backbone_state(after_stage1["model"])
+    assert backbone and all(torch.equal(backbone[k], pretrained[k]) for k in backbone)
+    assert after_stage1["finetuning"]["stage"] == 1
+    assert "stage 1" in log and "trainable parameters" in log
+
+
+def test_stage2_resumes_at_the_boundary_with_two_learning_rates(trained):
+    root, _, weights, _, log = trained
+    ckpt_dir = root / "bundle" / "models" / "fold0"
+    assert "resuming from" in log and "stage 2" in log
+    state = torch.load(ckpt_dir / "last_checkpoint_epoch=4.pt", weights_only=True)
+    assert state["finetuning"]["stage"] == 2
+    assert state["trainer"]["iteration"] // state["trainer"]["epoch_length"] == 4
+    lrs = {group["name"]: group["lr"] for group in state["finetuning"]["optimizer"]["param_groups"]}
+    assert set(lrs) == {"backbone", "head"} and 0 < lrs["backbone"] < lrs["head"]
+    pretrained = torch.load(weights, weights_only=True)
+    backbone = backbone_state(state["model"])
+    assert any(not torch.equal(backbone[k], pretrained[k]) for k in backbone), "stage 2 did not train the backbone"
+    best = torch.load(ckpt_dir / "model.pt", weights_only=True)
+    assert best["config"]["class_names"] == list(CHEST_XRAY_CLASSES) and best["config"]["image_size"] == [48, 48]
+    events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and "val_accuracy" in log and "val_auroc_tuberculosis" in log
+
+
+def test_evaluate_writes_metrics_predictions_and_confusion_matrix(trained):
+    root, paths, _, _, _ = trained
+    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0")
+    out = root / "bundle" / "outputs" / "fold0"
+    metrics = json.loads((out / "metrics.json").read_text())["image"]
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics["per_class"]) == set(CHEST_XRAY_CLASSES)
+    predictions = pd.read_csv(out / "predictions_image.csv")
+    assert len(predictions) == 5 * 3 and metrics["n"] == 5 * 3
+    probabilities = predictions[[f"prob_{name}" for name in CHEST_XRAY_CLASSES]].to_numpy()
+    assert np.allclose(probabilities.sum(1), 1.0, atol=1e-4)
+    matrix = pd.read_csv(out / "confusion_matrix.csv", index_col=0)
+    assert list(matrix.columns) == list(CHEST_XRAY_CLASSES) and matrix.to_numpy().sum() == 15
+    assert (out / "confusion_matrix.png").is_file()
+    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0", "--eval_split", "test")
+    assert json.loads((out / "test" / "metrics.json").read_text())["image"]["n"] == 5 * 2
+
+
+def test_inference_predicts_a_folder_to_csv(trained):
+    root, paths, _, _, _ = trained
+    run_bundle("run", ["inference.yaml"], "--bundle_root", str(root / "bundle"), "--input", str(root / "data" / "test"),
+               "--num_workers", "0")
+    predictions = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "inference" / "predictions_image.csv")
+    assert len(predictions) == 5 * 2 and set(predictions["pred_class"]) <= set(CHEST_XRAY_CLASSES)
+    assert "label" not in predictions and f"prob_{CHEST_XRAY_CLASSES[0]}" in predictions
+
+
+def test_compare_ranks_every_checkpoint(trained, tmp_path):
+    root, _, _, _, _ = trained
+    second = root / "runs" / "copy" / "models" / "fold0"
+    second.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "bundle" / "models" / "fold0" / "model.pt", second / "model.pt")
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "compare", "--bundle", str(CONFIGS.parent),
+               "--runs", str(root), "--out", str(tmp_path), "--dataset_dir", str(root / "data"), "--num_workers", "0",
+               "--progress", "False"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "PAGER": "cat"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    table = pd.read_csv(tmp_path / "compare.csv")
+    assert sorted(table["run"]) == ["bundle/fold0", "runs/copy/fold0"]
+    assert {"accuracy", "macro_f1", "macro_auroc", "params", "images/s"} <= set(table.columns)
+    assert table["accuracy"].is_monotonic_decreasing and (table["params"] > 0).all()
+    assert "| run |" in (tmp_path / "compare.md").read_text() and "macro_f1" in result.stdout
+
+
+def test_unknown_class_folder_is_named_in_the_error(trained, tmp_path):
+    root, _, _, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    (data / "train" / "Pneumothorax").mkdir()
+    shutil.copy(next((data / "train" / "Normal").iterdir()), data / "train" / "Pneumothorax")
+    result = run_bundle("training", ["train.yaml"], "--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"),
+                        *TINY, "--pretrained", "False", check=False)
+    assert result.returncode != 0
+    assert "Pneumothorax" in result.stderr and "Tuberculosis" in result.stderr
+
+
+def test_corrupt_png_is_skipped_and_counted_when_asked(trained, tmp_path):
+    root, _, _, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    victim = next((data / "train" / "Normal").glob("*.png"))
+    victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--pretrained", "False"]
+    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False", check=False)
+    assert failed.returncode != 0 and victim.name in failed.stdout + failed.stderr
+    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False",
+                        "--skip_bad_images", "True")
+    log = result.stdout + result.stderr
+    assert "skipped 1 of" in log and victim.name in log
+
+
+@pytest.mark.parametrize(
+    ("configs", "workflow_type"),
+    [(["train.yaml"], "train"), (["train.yaml", "evaluate.yaml"], "train"), (["inference.yaml"], "infer")],
+)
+def test_workflow_properties_are_complete(trained, configs, workflow_type):
+    root, _, _, _, _ = trained
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / c) for c in configs],
+        workflow_type=workflow_type,
+        dataset_dir=str(root / "data"),
+        bundle_root=str(root / "bundle"),
+        model="resnet10t",
+        image_size=[48, 48],
+        pretrained=False,
+        num_workers=0,
+        progress=False,
+    )
+    workflow.initialize()
+    assert workflow.check_properties() == []
+
+
+def test_metadata_validates_against_the_shared_schema():
+    if not SCHEMA.is_file():
+        pytest.skip(f"{SCHEMA} not present")
+    verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(SCHEMA))
+
+
+@pytest.mark.parametrize("config", ["train.yaml", "inference.yaml"])
+def test_network_input_output_matches_metadata(config):
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(CONFIGS / "metadata.json"),
+        config_file=str(CONFIGS / config),
+        device="cpu",
+        p=1,
+        n=1,
+        any=1,
+        pretrained=False,
+        backbone="resnet10t",
+        norm_stats=None,
+    )
