@@ -59,7 +59,7 @@ def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = No
         task: which bundle ("rsna" or "chest_xray").
         out: demo data directory; default ``demo_data/<task>``.
         bundle_dir: the bundle folder; defaults to ``bundles/<task>`` under the current directory.
-        overrides: extra config overrides, e.g. --epochs 3.
+        overrides: extra config overrides, e.g. --epochs 3 or --bundle_root /tmp/run (default: the bundle folder).
     """
     from monai.bundle import run
 
@@ -69,11 +69,11 @@ def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = No
     configs = _bundle_configs(bundle, ("train.yaml", "demo.yaml"))
     if not (Path(out) / _DEMO_MARKER[task]).exists():
         demo_data(task, out, **_DEMO_OPTIONS[task])
+    overrides.setdefault("bundle_root", str(bundle))
     run(
         run_id="training",
         config_file=configs,
         logging_file=str(bundle / "configs" / "logging.conf"),
-        bundle_root=str(bundle),
         dataset_dir=out,
         **overrides,
     )

@@ -3,11 +3,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
-from medbundle.cli import demo, demo_data
+from medbundle.cli import demo, demo_data, download, norm_stats
+from medbundle.data import CHEST_XRAY_CLASSES, norm_stats_path, read_norm_stats
+from medbundle.demo import write_chest_xray_demo
 
 
 def test_demo_data_console_command_writes_the_kaggle_layout(tmp_path):
@@ -32,3 +37,62 @@ def test_demo_outside_the_repository_says_where_to_run(tmp_path, monkeypatch):
     demo_data(task="rsna", out=str(tmp_path / "data"), n_patients=2, image_shape=(128, 104), n_test_patients=0)
     with pytest.raises(FileNotFoundError, match="repository root or pass --bundle_dir"):
         demo(task="rsna", out=str(tmp_path / "data"), bundle_dir=str(tmp_path / "nowhere"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_chest_xray_demo_data_console_command_writes_class_folders(tmp_path):
+    out = tmp_path / "chest"
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "demo_data", "--task", "chest_xray",
+               "--out", str(out), "--n_train", "2", "--n_val", "1", "--n_test", "1", "--size_range", "[64,96]"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (out / "train").iterdir()) == sorted(CHEST_XRAY_CLASSES)
+    assert (out / "patients.csv").is_file()
+
+
+def test_chest_xray_demo_trains_both_stages(tmp_path):
+    demo(task="chest_xray", out=str(tmp_path / "data"), bundle_dir=str(REPO / "bundles" / "chest_xray"),
+         bundle_root=str(tmp_path / "run"), epochs=2, stage1_epochs=1, image_size=[32, 32], num_workers=0, progress=False)
+    state = torch.load(tmp_path / "run" / "models" / "fold0" / "last_checkpoint_epoch=2.pt", weights_only=True)
+    assert state["finetuning"]["stage"] == 2
+
+
+def test_norm_stats_measures_the_training_split_after_the_bundle_resize(tmp_path):
+    data = tmp_path / "data"
+    write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
+    stats = norm_stats(str(data), 32, bundle=str(REPO / "bundles" / "chest_xray"), num_workers=0, model="resnet10t")
+    assert stats["n_images"] == 2 * len(CHEST_XRAY_CLASSES) and stats["image_shape"] == [32, 32]
+    assert read_norm_stats(norm_stats_path(data, [32, 32])) == stats
+    assert 0.0 < stats["mean"][0] < 1.0 and stats["std"][0] > 0.0
+
+
+def test_download_without_network_prints_what_to_do_without_traceback(tmp_path, monkeypatch, capsys):
+    fake = types.ModuleType("kagglehub")
+
+    def offline(handle):
+        raise ConnectionError("Failed to resolve 'www.kaggle.com'")
+
+    fake.dataset_download = offline
+    monkeypatch.setitem(sys.modules, "kagglehub", fake)
+    with pytest.raises(SystemExit) as exit_info:
+        download(task="chest_xray", out=str(tmp_path / "lungs"))
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "kaggle.com/datasets/khaleddev/lungs-disease-dataset-broken" in err and "Traceback" not in err
+
+
+def test_bundle_normalises_with_the_written_statistics(tmp_path):
+    from monai.bundle import ConfigParser
+
+    data = tmp_path / "data"
+    write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
+    stats = norm_stats(str(data), 32, bundle=str(REPO / "bundles" / "chest_xray"), num_workers=0, model="resnet10t")
+    parser = ConfigParser()
+    parser.read_config(str(REPO / "bundles" / "chest_xray" / "configs" / "train.yaml"))
+    parser.update({"dataset_dir": str(data), "model": "resnet10t", "image_size": [32, 32], "pretrained": False})
+    network = parser.get_parsed_content("network_def")
+    assert network.input_mean.flatten().tolist() == pytest.approx([stats["mean"][0]] * 3)
+    assert network.input_std.flatten().tolist() == pytest.approx([stats["std"][0]] * 3)
+    assert parser.get_parsed_content("stored_config").values["norm_stats"] == stats

@@ -1,4 +1,15 @@
-"""Datalists, folds and samplers shared by the medbundle bundles."""
+"""Datalists, folds, samplers, caches and dataset statistics shared by the medbundle bundles.
+
+Every datalist item follows one schema, so folds, samplers, the cache and the writers never read a
+task's own columns:
+
+- ``image``: path of the image file;
+- ``label``: the target, a class index for multi-class tasks or ``[0.0 | 1.0]`` for one-logit binary tasks
+  (absent for unlabelled inference data);
+- ``image_id``: a readable id written beside every prediction;
+- ``patient_id`` (optional): the group that folds keep whole;
+- task extras, e.g. RSNA's ``laterality`` and ``breast_id`` (the group its metric scores).
+"""
 
 from __future__ import annotations
 

@@ -40,15 +40,16 @@ class PredictionCollector:
     the rows of every rank when running distributed, so each metric or writer sees the whole split.
 
     Args:
-        id_keys: keys copied from each batch item (missing keys are skipped, e.g. no `breast_id` in
-            a non-mammography dataset).
+        id_keys: keys copied from each batch item (missing keys are skipped, e.g. no `patient_id` when a
+            dataset has none); the shared item schema has ``image_id`` and optional ``patient_id``, and a
+            task adds its own extras (RSNA: ``laterality``, ``breast_id``).
         pred_key: key of the (post-processed, probability) prediction in `engine.state.output`.
         label_key: key of the label in `engine.state.output`; absent labels (inference) are allowed.
     """
 
     def __init__(
         self,
-        id_keys: Sequence[str] = ("image_id", "patient_id", "laterality", "breast_id"),
+        id_keys: Sequence[str] = ("image_id", "patient_id"),
         pred_key: str = "pred",
         label_key: str = "label",
     ) -> None:

@@ -20,7 +20,7 @@ from medbundle.visualize import confusion_matrix_image
 
 __all__ = ["PredictionWriter", "SubmissionWriter", "group_predictions"]
 
-_ID_KEYS = ("image_id", "patient_id", "laterality", "breast_id")
+_ID_KEYS = ("image_id", "patient_id")  # the shared item schema; tasks pass their extras
 
 
 def group_predictions(frame: pd.DataFrame, group_key: str, how: str = "mean") -> pd.DataFrame:
