@@ -29,18 +29,17 @@ import cv2
 import numpy as np
 import pandas as pd
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, DigitalXRayImageStorageForPresentation, generate_uid
+from pydicom.uid import DigitalXRayImageStorageForPresentation
 
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES
+from medbundle.demo.dicom_header import presentation_header
 
 __all__ = ["write_chest_xray_demo"]
 
 SPLITS = ("train", "val", "test")
 FORMATS = ("png8", "png16", "png12", "jpeg", "dicom")
 _FORMAT_P = (0.4, 0.12, 0.12, 0.3, 0.06)
-_DUMMY_PATIENT_NAME = "ANON^DEMO"
-_UID_PREFIX = "1.2.826.0.1.3680043.8.498."
+_NAMESPACE = "medbundle-chest-xray-demo"  # hashed into every UID
 
 
 def write_chest_xray_demo(
@@ -399,34 +398,17 @@ def _write_image(rng: np.random.Generator, image: np.ndarray, record: dict, path
     encoded.tofile(path)
 
 
-def _uid(seed: int, *parts: object) -> UID:
-    """Deterministic UID (hash of seed and parts) so reruns write identical files."""
-    return generate_uid(_UID_PREFIX, entropy_srcs=["medbundle-chest-xray-demo", str(seed), *map(str, parts)])
-
-
 def _write_dicom(pixels: np.ndarray, record: dict, path: Path, seed: int) -> None:
     """Write an uncompressed 12-bit MONOCHROME2 Digital X-Ray (For Presentation) Part 10 file.
 
     The window spans the full 12-bit range, so ``read_dicom`` scales like the 12-bit PNGs.
     PatientName holds a dummy value so code that must never log it can be tested against it.
     """
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.SOPClassUID = DigitalXRayImageStorageForPresentation
-    ds.SOPInstanceUID = _uid(seed, record["image"])
-    ds.Modality = "DX"
-    ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.Manufacturer = "MEDBUNDLE DEMO"
-    ds.PatientName = _DUMMY_PATIENT_NAME
-    ds.PatientID = record["patient_id"]
-    ds.BodyPartExamined = "CHEST"
+    ds = presentation_header(
+        _NAMESPACE, seed, DigitalXRayImageStorageForPresentation, "DX", record["image"], record["patient_id"], "CHEST",
+        image_type=("ORIGINAL", "PRIMARY"),
+    )
     ds.ViewPosition = "PA"
-    ds.StudyInstanceUID = _uid(seed, record["patient_id"])
-    ds.SeriesInstanceUID = _uid(seed, record["patient_id"], record["image"])
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
     ds.set_pixel_data(pixels, "MONOCHROME2", 12, generate_instance_uid=False)
     ds.WindowCenter = 2048
     ds.WindowWidth = 4096

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     UID,
@@ -36,8 +36,9 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     JPEG2000Lossless,
     RLELossless,
-    generate_uid,
 )
+
+from medbundle.demo.dicom_header import presentation_header
 
 TRAIN_COLUMNS = (
     "site_id",
@@ -66,6 +67,7 @@ TEST_COLUMNS = (
     "machine_id",
     "prediction_id",
 )
+
 SUBMISSION_DEFAULT = 0.021
 _DENSITIES = ("A", "B", "C", "D")
 _DENSITY_BIAS = {"A": -1.4, "B": -0.6, "C": 0.2, "D": 1.0}
@@ -74,8 +76,7 @@ _EXTRA_VIEW_P = (0.38, 0.38, 0.08, 0.08, 0.04, 0.04)
 _UNCOMPRESSED_RATE_SITE2 = 0.1
 _LABEL_RATE = 0.3
 _DETECTOR_HEIGHT_MM = 240.0
-_DUMMY_PATIENT_NAME = "ANON^DEMO"
-_UID_PREFIX = "1.2.826.0.1.3680043.8.498."
+_NAMESPACE = "medbundle-rsna-demo"  # hashed into every UID
 
 
 @dataclass(frozen=True)
@@ -604,12 +605,6 @@ def _transfer_syntax(rng: np.random.Generator, machine: _Machine) -> UID:
     return ExplicitVRLittleEndian if rng.random() < _UNCOMPRESSED_RATE_SITE2 else RLELossless
 
 
-def _uid(seed: int, *parts: object) -> UID:
-    """Deterministic UID (hash of seed and parts) so reruns write identical files."""
-    sources = ["medbundle-rsna-demo", str(seed), *map(str, parts)]
-    return generate_uid(_UID_PREFIX, entropy_srcs=sources)
-
-
 def _build_dataset(
     row: dict,
     machine: _Machine,
@@ -623,25 +618,13 @@ def _build_dataset(
     PatientName and PatientBirthDate hold dummy values so code that must never log them can be
     tested against a file that has them.
     """
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["DERIVED", "PRIMARY"]
-    ds.SOPClassUID = DigitalMammographyXRayImageStorageForPresentation
-    ds.SOPInstanceUID = _uid(seed, row["image_id"])
-    ds.Modality = "MG"
-    ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.Manufacturer = "MEDBUNDLE DEMO"
+    ds = presentation_header(
+        _NAMESPACE, seed, DigitalMammographyXRayImageStorageForPresentation, "MG", row["image_id"],
+        row["patient_id"], "BREAST",
+    )
     ds.ManufacturerModelName = f"SYNTH-{machine.machine_id}"
-    ds.PatientName = _DUMMY_PATIENT_NAME
-    ds.PatientID = str(row["patient_id"])
     ds.PatientBirthDate = _birth_date(row["age"], row["patient_id"])
     ds.PatientSex = "F"
-    ds.BodyPartExamined = "BREAST"
-    ds.StudyInstanceUID = _uid(seed, row["patient_id"])
-    ds.SeriesInstanceUID = _uid(seed, row["patient_id"], row["image_id"])
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
     ds.ImageLaterality = row["laterality"]
     ds.ViewPosition = row["view"]
     ds.BurnedInAnnotation = "YES" if burned_in else "NO"

@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from monai.config import PathLike
-from monai.data import ImageReader
-from monai.utils import MetaKeys, SpaceKeys, TraceKeys, ensure_tuple
+from monai.utils import ensure_tuple
 
 from medbundle.io.dicom import DicomReadError, read_dicom
+from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = ["IMAGE_SUFFIXES", "GrayscaleReader", "ImageReadError"]
 
@@ -42,7 +42,7 @@ class ImageReadError(RuntimeError):
     """
 
 
-class GrayscaleReader(ImageReader):
+class GrayscaleReader(PixelSpaceReader):
     """Load a PNG, JPEG or DICOM file as a (H, W) float32 image in [0, 1] for MONAI's ``LoadImage``.
 
     - DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing,
@@ -62,10 +62,8 @@ class GrayscaleReader(ImageReader):
     ``PILReader``) and is marked channel-less, so ``EnsureChannelFirstd`` yields (1, H, W).
     The affine is the 3x3 identity: the network works in pixel space.
 
-    ``read`` only resolves the path and decoding happens in ``get_data``. ``LoadImage``
-    catches exceptions raised by ``read`` and silently retries the file with its other
-    registered readers, which would yield a differently oriented and scaled array; errors
-    from ``get_data`` propagate, so a broken file fails loudly with :class:`ImageReadError`.
+    Decoding happens in ``get_data`` (see :class:`~medbundle.io.pixel_reader.PixelSpaceReader`),
+    so a broken file fails loudly with :class:`ImageReadError`.
     A truncated file is an error even where OpenCV would return a partially decoded image
     with only a logged warning (OpenCV 4 for JPEG): a PNG must reach its IEND chunk and a
     JPEG its end-of-image marker.
@@ -75,9 +73,6 @@ class GrayscaleReader(ImageReader):
     mixes formats collates (MONAI keeps the keys common to all items). DICOM files add the
     technical fields of ``read_dicom`` (None replaced by ``"none"``), raster files ``channels``
     (as stored). Nothing identifies the patient.
-
-    Only one file per image is supported: several paths (MONAI's channel stacking) raise
-    ``NotImplementedError``.
 
     Example::
 
@@ -94,46 +89,19 @@ class GrayscaleReader(ImageReader):
         """
         return all(_suffix(name) in IMAGE_SUFFIXES for name in ensure_tuple(filename))
 
-    def read(self, data: Sequence[PathLike] | PathLike, **kwargs) -> tuple[PathLike, ...]:
-        """Return the file names to decode in :meth:`get_data`; no I/O happens here (see class docs).
-
-        Args:
-            data: file name or a sequence of file names.
-            kwargs: unused; accepted for ``ImageReader`` API compatibility.
-        """
-        return ensure_tuple(data)
-
-    def get_data(self, img: Sequence[PathLike] | PathLike) -> tuple[np.ndarray, dict]:
-        """Decode the file and return the (H, W) float32 image and its MONAI metadata.
-
-        Args:
-            img: the output of :meth:`read`, or a single file name.
+    def decode(self, filename: str) -> tuple[np.ndarray, dict]:
+        """The image and its technical fields, through ``read_dicom`` for DICOM and OpenCV otherwise.
 
         Raises:
-            NotImplementedError: more than one file name was given.
             ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
         """
-        filenames = ensure_tuple(img)
-        if len(filenames) != 1:
-            raise NotImplementedError(
-                f"{type(self).__name__} reads one image file per image, got {len(filenames)}: {filenames}."
-            )
-        filename = os.fspath(filenames[0])
         if _suffix(filename) in _DICOM_SUFFIXES:
             try:
                 image, fields = read_dicom(filename)
             except DicomReadError as exc:
                 raise ImageReadError(f"{exc}\n{_WHAT_TO_DO}") from exc
-            fields = {"format": "dicom", **fields}
-        else:
-            image, fields = _read_raster(filename)
-        meta = {key: str(TraceKeys.NONE) if value is None else value for key, value in fields.items()}
-        meta[MetaKeys.SPATIAL_SHAPE] = np.asarray(image.shape)
-        meta[MetaKeys.AFFINE] = np.eye(image.ndim + 1)
-        meta[MetaKeys.ORIGINAL_AFFINE] = np.eye(image.ndim + 1)
-        meta[MetaKeys.SPACE] = SpaceKeys.RAS
-        meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = float("nan")
-        return image, meta
+            return image, {"format": "dicom", **fields}
+        return _read_raster(filename)
 
 
 def _read_raster(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
