@@ -1,10 +1,14 @@
 """medbundle: MONAI bundles and shared components for 2D medical image classification.
 
 The subpackages are imported here so bundle configs can write ``$import medbundle`` and then use
-``medbundle.data.rsna_datalist(...)`` or ``_target_: medbundle.transforms.CLAHEd``.
+``medbundle.data.rsna_datalist(...)`` or ``_target_: medbundle.transforms.CLAHEd``. Importing it also
+makes an uncaught error end with its root cause (see :mod:`medbundle.excepthook`).
 """
 
-from medbundle import data, handlers, io, losses, metrics, networks, transforms, visualize
+from medbundle import data, handlers, io, losses, metrics, networks, overrides, transforms, visualize
+from medbundle.excepthook import install as _install_excepthook
+
+_install_excepthook()
 
 __version__ = "0.1.0"
-__all__ = ["data", "handlers", "io", "losses", "metrics", "networks", "transforms", "visualize"]
+__all__ = ["data", "handlers", "io", "losses", "metrics", "networks", "overrides", "transforms", "visualize"]

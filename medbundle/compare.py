@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 #: Table columns taken from ``metrics.json`` ("image" level), per model kind, best-first sort key first.
 _COLUMNS = {
     "multiclass": ("accuracy", "macro_f1", "macro_auroc", "log_loss"),
-    "binary": ("auroc", "pfbeta", "sensitivity", "specificity"),
+    "binary": ("auroc", "pf1_prob", "pf1_best", "pf1_at_threshold"),
 }
 
 

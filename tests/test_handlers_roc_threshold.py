@@ -34,7 +34,7 @@ def test_thresholds_are_computed_per_breast_logged_and_stateful():
     metrics = evaluator.state.metrics
     assert metrics["val_roc_threshold"] == pytest.approx(expected_roc, abs=1e-6)
     assert metrics["val_pf1_threshold"] == pytest.approx(expected_pf1, abs=1e-6)
-    assert metrics["val_pf1_at_threshold"] == pytest.approx(best)
+    assert "val_pf1_at_threshold" not in metrics  # the pF1 at this threshold is ClassificationMetric("pfbeta_best")
     assert handler.state_dict() == pytest.approx({"roc_threshold": expected_roc, "pf1_threshold": expected_pf1}, abs=1e-6)
     roc_image, step = writer.images["val_roc_curve"]
     assert roc_image.shape[0] == 3 and roc_image.dtype == np.uint8 and step == 1
@@ -50,3 +50,19 @@ def test_one_class_keeps_previous_thresholds():
     handler.load_state_dict({"roc_threshold": 0.3, "pf1_threshold": 0.4})
     make_evaluator([0.2, 0.6], [0, 0], ["1_L", "2_L"], handlers=[handler]).run()
     assert handler.thresholds == {"roc_threshold": 0.3, "pf1_threshold": 0.4}
+
+
+def test_degenerate_thresholds_and_constant_outputs_are_warned_with_the_epoch(caplog):
+    breasts = ["1_L", "1_R", "2_L", "2_R"]
+    with caplog.at_level("WARNING"):
+        make_evaluator([0.4, 0.4, 0.4, 0.4], [1, 0, 0, 0], breasts, handlers=[ROCThresholdHandler()]).run()
+    assert "epoch 1: the model gives one constant output" in caplog.text
+    caplog.clear()
+    # the only positive ranks last: the best threshold must take every breast as positive
+    with caplog.at_level("WARNING"):
+        make_evaluator([0.1, 0.5, 0.6, 0.7], [1, 0, 0, 0], breasts, handlers=[ROCThresholdHandler()]).run()
+    assert "labels every validation breast positive" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        make_evaluator([0.9, 0.1, 0.2, 0.3], [1, 0, 0, 0], breasts, handlers=[ROCThresholdHandler()]).run()
+    assert "trivial rule" not in caplog.text and "constant" not in caplog.text

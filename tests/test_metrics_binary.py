@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from medbundle.metrics import auroc, binary_summary, pfbeta, sensitivity_specificity
@@ -34,7 +36,9 @@ def test_sensitivity_specificity():
 def test_binary_summary():
     summary = binary_summary(LABELS, SCORES, 0.5)
     assert summary["auroc"] == pytest.approx(5 / 6)
-    assert summary["pfbeta"] == pytest.approx(pfbeta(LABELS, SCORES))
+    assert summary["pf1_prob"] == pytest.approx(pfbeta(LABELS, SCORES))
+    assert summary["pf1_at_threshold"] == pytest.approx(pfbeta(LABELS, (np.asarray(SCORES) >= 0.5).astype(float)))
+    assert summary["pf1_best"] >= summary["pf1_at_threshold"]
     assert summary["threshold"] == 0.5
     assert summary["sensitivity"] == pytest.approx(2 / 3)
     assert summary["specificity"] == 1.0

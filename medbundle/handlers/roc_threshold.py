@@ -75,19 +75,38 @@ class ROCThresholdHandler(CollectingHandler):
             return
         roc_t = roc_threshold(labels, scores)
         pf1_t, pf1_at_t = pfbeta_threshold(labels, scores, beta=self.beta)
+        self._warn_if_degenerate(engine.state.epoch, scores, pf1_t, pf1_at_t)
         sens, spec = sensitivity_specificity(labels, scores, pf1_t)
         self.thresholds = {"roc_threshold": float(roc_t), "pf1_threshold": float(pf1_t)}
         engine.state.metrics.update(
             {
                 f"{self.prefix}roc_threshold": float(roc_t),
                 f"{self.prefix}pf1_threshold": float(pf1_t),
-                f"{self.prefix}pf1_at_threshold": float(pf1_at_t),
                 f"{self.prefix}sensitivity": float(sens),
                 f"{self.prefix}specificity": float(spec),
             }
         )
         if self.summary_writer is not None:
             self._write_images(engine.state.epoch, labels, scores, pf1_t)
+
+    def _warn_if_degenerate(self, epoch: int, scores: np.ndarray, threshold: float, best: float) -> None:
+        """Say when this epoch's best-threshold pF1 is the value of a trivial rule, not of a ranking."""
+        unit = "breasts" if self.group_key == "breast_id" else "items"
+        if np.ptp(scores) < 1e-6:
+            self.logger.warning(
+                "epoch %d: the model gives one constant output (%.4g) for all %d validation %s; pF1 and AUROC "
+                "of this epoch say nothing about it (training has not started to separate the classes)",
+                epoch, float(scores[0]), scores.size, unit,
+            )
+            return
+        predicted = int((scores >= threshold).sum())
+        if predicted in (0, scores.size):
+            which = "positive" if predicted else "negative"
+            self.logger.warning(
+                "epoch %d: the best pF1 threshold (%.4g) labels every validation %s %s, so pF1 %.4f is the value "
+                "of that trivial rule: the ranking is still poor; read val_auroc rather than pF1 for this epoch",
+                epoch, threshold, unit[:-1], which, best,
+            )
 
     def _write_images(self, epoch: int, labels: np.ndarray, scores: np.ndarray, threshold: float) -> None:
         title = f"epoch {epoch}  AUROC {auroc(labels, scores):.3f}"

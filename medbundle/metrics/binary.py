@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from medbundle.metrics.inputs import binary_inputs
 from medbundle.metrics.pfbeta import pfbeta
+from medbundle.metrics.thresholds import pfbeta_threshold
 
 __all__ = ["auroc", "binary_summary", "sensitivity_specificity"]
 
@@ -73,15 +74,19 @@ def binary_summary(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: floa
         threshold: decision threshold for the thresholded quantities.
 
     Returns:
-        Dict with ``auroc``, ``pfbeta`` (pF1 of the raw probabilities), ``threshold``,
-        ``sensitivity``, ``specificity`` and the confusion counts ``tp``, ``fp``, ``tn``, ``fn``.
+        Dict with ``auroc``, ``pf1_prob`` (probabilistic F1 of the raw probabilities), ``pf1_best``
+        (F1 binarised at the best threshold on these data), ``pf1_at_threshold`` (binarised at
+        ``threshold``), ``threshold``, ``sensitivity``, ``specificity`` and the confusion counts ``tp``,
+        ``fp``, ``tn``, ``fn``. The names match the training log's ``val_pf1_prob`` / ``val_pf1_best``.
     """
     y, s = binary_inputs(labels, scores)
     tn, fp, fn, tp = _confusion(y, s, threshold)
     sensitivity, specificity = sensitivity_specificity(y, s, threshold)
     return {
         "auroc": auroc(y, s),
-        "pfbeta": pfbeta(y, s),
+        "pf1_prob": pfbeta(y, s),
+        "pf1_best": pfbeta_threshold(y, s)[1],
+        "pf1_at_threshold": pfbeta(y, (s >= threshold).astype(float)),
         "threshold": float(threshold),
         "sensitivity": sensitivity,
         "specificity": specificity,
