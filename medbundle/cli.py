@@ -9,7 +9,7 @@ from typing import Any
 
 import fire
 
-__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats"]
+__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats", "validate"]
 
 _WRITERS = {
     "rsna": "medbundle.demo.rsna:write_rsna_demo",
@@ -156,6 +156,41 @@ def compare(
     return markdown_table(compare_checkpoints(bundle, runs=runs, out=out, sort=sort, **overrides))
 
 
+def validate(
+    task: str = "rsna",
+    dataset_dir: str | None = None,
+    out: str | None = None,
+    n_folds: int = 5,
+    seed: int = 42,
+    num_workers: int = 2,
+    **options,
+) -> None:
+    """Read every image of a data set once and report what training would meet; exit 1 on leakage or bad files.
+
+    Writes ``validation.md``, ``validation.json`` and ``validation_images.csv`` (default
+    ``<dataset_dir>/validation/``): counts per class, site, view and laterality, images per breast or
+    patient, unreadable files with reasons, transfer syntaxes, bit depths, image sizes, classes per fold,
+    and exact and near-duplicate images across patients and folds (near-duplicates across folds leak).
+
+    Args:
+        task: "rsna" or "chest_xray".
+        dataset_dir: the bundle's ``dataset_dir``.
+        out: report folder.
+        n_folds: the bundle's ``n_folds``.
+        seed: the bundle's fold seed.
+        num_workers: decoding processes.
+        options: task settings of the same name as the bundle's, e.g. --patients_csv for chest_xray.
+    """
+    from medbundle.validation import validate_dataset
+
+    if dataset_dir is None:
+        raise ValueError("pass --dataset_dir DIR, the folder the bundle's dataset_dir points to.")
+    report = validate_dataset(task, dataset_dir, out=out, n_folds=n_folds, seed=seed, num_workers=num_workers, **options)
+    print(report["summary"])
+    if not report["ok"]:
+        sys.exit(1)
+
+
 def main() -> None:
     """Entry point of the ``medbundle`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -166,5 +201,6 @@ def main() -> None:
             "download": download,
             "norm_stats": norm_stats,
             "compare": compare,
+            "validate": validate,
         }
     )

@@ -96,3 +96,17 @@ def test_bundle_normalises_with_the_written_statistics(tmp_path):
     assert network.input_mean.flatten().tolist() == pytest.approx([stats["mean"][0]] * 3)
     assert network.input_std.flatten().tolist() == pytest.approx([stats["std"][0]] * 3)
     assert parser.get_parsed_content("stored_config").values["norm_stats"] == stats
+
+
+def test_validate_console_command_reports_and_gates_on_leakage(tmp_path):
+    data = tmp_path / "data"
+    write_chest_xray_demo(data, n_train=2, n_val=1, n_test=1, size_range=(64, 96), seed=3)
+    base = [sys.executable, "-c", "from medbundle.cli import main; main()", "validate", "--task", "chest_xray",
+            "--dataset_dir", str(data), "--num_workers", "0"]
+    clean = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert (data / "validation" / "validation.md").is_file() and clean.stdout.strip()
+    leaked = next((data / "train" / "Normal").iterdir())
+    (data / "val" / "Normal" / f"copy{leaked.suffix}").write_bytes(leaked.read_bytes())
+    dirty = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert dirty.returncode == 1 and "duplicate" in dirty.stdout.lower()

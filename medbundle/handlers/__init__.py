@@ -1,5 +1,6 @@
 """Ignite/MONAI handlers and metrics used by the bundles: scores, thresholds, stages, resume, writers."""
 
+from medbundle.handlers.atomic_checkpoint_saver import AtomicCheckpointSaver
 from medbundle.handlers.checkpoint_entries import StoredConfig, stored_config, stored_thresholds
 from medbundle.handlers.classification_metric import ClassificationMetric
 from medbundle.handlers.early_stop import EarlyStopAfterHandler, stopping_fn
@@ -8,12 +9,14 @@ from medbundle.handlers.prediction_collector import CollectingHandler, Predictio
 from medbundle.handlers.prediction_writer import PredictionWriter, SubmissionWriter, group_predictions
 from medbundle.handlers.progress_bar import ProgressBarHandler
 from medbundle.handlers.resume import latest_checkpoint, resume_from_latest
+from medbundle.handlers.rng_state import RNGState
 from medbundle.handlers.roc_threshold import ROCThresholdHandler
 from medbundle.handlers.sampler_epoch import SamplerEpochHandler
 from medbundle.handlers.two_stage import TwoStageFineTuning
 from medbundle.handlers.validation_state import ValidationState
 
 __all__ = [
+    "AtomicCheckpointSaver",
     "ClassificationMetric",
     "CollectingHandler",
     "EarlyStopAfterHandler",
@@ -21,6 +24,7 @@ __all__ = [
     "PredictionCollector",
     "PredictionWriter",
     "ProgressBarHandler",
+    "RNGState",
     "ROCThresholdHandler",
     "SamplerEpochHandler",
     "StoredConfig",

@@ -1,0 +1,151 @@
+"""Per-task adapters for data set validation: the bundle's own datalist, plus what to count in it.
+
+An adapter turns a data set folder into :class:`ValidationData`: the items exactly as the task's
+bundle lists them (so folds match training), each with its ``split`` and a ``class`` name, the
+columns worth counting, and the files its CSV names that do not exist. Validation itself never
+looks at a task's layout; a new task (e.g. "isic") adds one function to :data:`VALIDATION_TASKS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from medbundle.data.chest_xray import CHEST_XRAY_CLASSES, chest_xray_datalist
+from medbundle.data.columns import read_csv_checked
+from medbundle.data.rsna import rsna_datalist
+
+__all__ = ["VALIDATION_TASKS", "ValidationData", "chest_xray_validation_data", "rsna_validation_data"]
+
+_RSNA_EXTRA_COLUMNS = ("site_id", "view")  # CSV columns counted beside the datalist's laterality
+_CHEST_XRAY_SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ValidationData:
+    """What validation needs to know about one data set.
+
+    Attributes:
+        items: datalist items in the bundle's order, each with ``image``, ``image_id``, ``label`` (as
+            the bundle's folds stratify it), ``split``, ``class`` (the class name, for counting), the
+            ``count_columns`` and, where known, ``patient_id``.
+        class_column: what the class is called in the report, e.g. "cancer".
+        class_names: the class names in label order.
+        count_columns: item keys whose values are counted, e.g. ``("site_id", "view")``.
+        group_columns: item keys of the groups whose image counts are summarised, e.g. ``("patient_id",)``.
+        fold_splits: splits the bundle pools into patient-grouped folds; empty when it trains on
+            fixed split folders.
+        missing: rows that name an image file that does not exist, as
+            ``{"image_id", "patient_id", "error"}``.
+    """
+
+    items: list[dict]
+    class_column: str
+    class_names: tuple[str, ...]
+    count_columns: tuple[str, ...] = ()
+    group_columns: tuple[str, ...] = ()
+    fold_splits: tuple[str, ...] = ()
+    missing: list[dict] = field(default_factory=list)
+
+
+def rsna_validation_data(
+    dataset_dir: str | Path, csv: str = "train.csv", image_dir: str = "train_images"
+) -> ValidationData:
+    """RSNA mammography: ``rsna_datalist`` items (folds over all of them), counted by site, view, laterality.
+
+    Args:
+        dataset_dir: the Kaggle data folder.
+        csv: the label CSV inside it.
+        image_dir: the image folder inside it.
+    """
+    dataset_dir = Path(dataset_dir)
+    frame = read_csv_checked(dataset_dir / csv, ["patient_id", "image_id"], dtype=str)
+    items = rsna_datalist(dataset_dir, csv=csv, image_dir=image_dir, missing="skip")
+    extra_columns = [column for column in _RSNA_EXTRA_COLUMNS if column in frame.columns]
+    extras = frame.drop_duplicates("image_id").set_index("image_id")[extra_columns].to_dict("index")
+    for item in items:
+        item.update(extras[item["image_id"]], split="train", **{"class": str(int(item["label"][0]))})
+    listed = {item["image_id"] for item in items}
+    missing = [
+        {
+            "image_id": image_id,
+            "patient_id": patient_id,
+            "error": f"FileNotFoundError: {csv} line {line} names {image_dir}/{patient_id}/{image_id}.dcm, which does not exist",
+        }
+        for line, (patient_id, image_id) in enumerate(zip(frame["patient_id"], frame["image_id"]), start=2)
+        if image_id not in listed
+    ]
+    return ValidationData(
+        items=items,
+        class_column="cancer",
+        class_names=("0", "1"),
+        count_columns=(*extra_columns, "laterality"),
+        group_columns=("breast_id", "patient_id"),
+        fold_splits=("train",),
+        missing=missing,
+    )
+
+
+def chest_xray_validation_data(dataset_dir: str | Path, patients_csv: str | Path | None = None) -> ValidationData:
+    """Chest X-ray class folders: every image of ``train``, ``val`` and (if present) ``test``.
+
+    Without ``patients_csv`` the bundle trains on the fixed folders, so they are the partitions that
+    must not share an image. With it, the bundle pools train and val into patient-grouped folds
+    (:func:`medbundle.data.chest_xray_split`); test stays apart, and its images need no CSV row.
+
+    Args:
+        dataset_dir: the data set root.
+        patients_csv: CSV with columns ``image`` (relative to ``dataset_dir``) and ``patient_id``, as
+            the bundle's ``patients_csv`` setting; a relative path is taken relative to ``dataset_dir``.
+
+    Raises:
+        ValueError: with ``patients_csv``, a train or val image has no row in it.
+    """
+    dataset_dir = Path(dataset_dir)
+    splits = [s for s in _CHEST_XRAY_SPLITS if s != "test" or (dataset_dir / s).is_dir()]
+    items = []
+    for split in splits:
+        for item in chest_xray_datalist(dataset_dir, split):
+            items.append({**item, "split": split, "class": CHEST_XRAY_CLASSES[item["label"]]})
+    fold_splits = ("train", "val") if patients_csv is not None else ()
+    if patients_csv is not None:
+        _add_patients(items, dataset_dir, dataset_dir / patients_csv, fold_splits)
+    return ValidationData(
+        items=items,
+        class_column="class",
+        class_names=CHEST_XRAY_CLASSES,
+        group_columns=("patient_id",) if patients_csv is not None else (),
+        fold_splits=fold_splits,
+    )
+
+
+def _add_patients(items: list[dict], dataset_dir: Path, csv_path: Path, required: tuple[str, ...]) -> None:
+    """Set items' ``patient_id`` from a CSV of (image relative to ``dataset_dir``, patient_id).
+
+    Images of the ``required`` splits must have a row, as the bundle's folds need one; others may lack it.
+    """
+    frame = read_csv_checked(csv_path, ["image", "patient_id"], dtype=str).dropna(subset=["image", "patient_id"])
+    patients = {
+        PurePosixPath(image.replace("\\", "/")).as_posix(): p for image, p in zip(frame["image"], frame["patient_id"])
+    }
+    lacking = []
+    for item in items:
+        key = Path(item["image"]).relative_to(dataset_dir).as_posix()
+        if key in patients:
+            item["patient_id"] = patients[key]
+        elif item["split"] in required:
+            lacking.append(key)
+    if lacking:
+        raise ValueError(
+            f"{len(lacking)} images under {dataset_dir}/{{{','.join(required)}}} have no row in {csv_path}, "
+            f"e.g. {lacking[:5]}; "
+            "add a row (image, patient_id) for each, or leave patients_csv unset to validate the fixed split folders."
+        )
+
+
+#: task name -> adapter ``(dataset_dir, **options) -> ValidationData``
+VALIDATION_TASKS: dict[str, Callable[..., ValidationData]] = {
+    "rsna": rsna_validation_data,
+    "chest_xray": chest_xray_validation_data,
+}
