@@ -27,6 +27,7 @@ from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, s
 from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
+from medbundle.data.summary import describe_split, log_splits
 
 __all__ = [
     "CHEST_XRAY_ALIASES",
@@ -41,10 +42,12 @@ __all__ = [
     "class_folder_datalist",
     "class_folder_split",
     "compute_norm_stats",
+    "describe_split",
     "download_dataset",
     "grouped_folds",
     "image_files_datalist",
     "label_array",
+    "log_splits",
     "norm_stats_path",
     "normalise_class_name",
     "read_norm_stats",

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from monai.transforms import Compose
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+
+from medbundle.progress import progress as iterate
 
 __all__ = ["compute_norm_stats", "norm_stats_path", "read_norm_stats", "write_norm_stats"]
 
@@ -96,7 +97,7 @@ def compute_norm_stats(
         transform: deterministic chain that yields a ``(C, H, W)`` tensor in [0, 1] under ``key``:
             the bundle's decode + resize + intensity scaling, without augmentation or normalisation.
         num_workers: DataLoader processes that decode and resize in parallel.
-        progress: show a tqdm bar.
+        progress: show progress (a bar in a terminal, log lines otherwise).
         key: the datalist key of the image.
 
     Returns:
@@ -114,7 +115,7 @@ def compute_norm_stats(
     failures: dict[int, str] = {}
     count, mean, m2, shape = 0, None, None, None
     low, high = np.inf, -np.inf
-    for index, result in tqdm(loader, total=len(datalist), desc="norm stats", disable=not progress, unit="img"):
+    for index, result in iterate(loader, total=len(datalist), desc="norm stats", unit="img", enabled=progress):
         if isinstance(result, str):
             failures[index] = result
             continue

@@ -1,10 +1,12 @@
-"""A tqdm progress bar for MONAI engines, declarable in a bundle's handler list."""
+"""Progress of a MONAI engine: a tqdm bar in a terminal, a periodic log line when the output is redirected."""
 
 from __future__ import annotations
 
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
 from monai.handlers import from_engine
+
+from medbundle.progress import PeriodicLog, interactive
 
 __all__ = ["ProgressBarHandler"]
 
@@ -13,23 +15,38 @@ class ProgressBarHandler:
     """Attach Ignite's `ProgressBar` with the running loss, the MONAI-handler way (`attach(engine)`).
 
     Ignite's `ProgressBar.attach` takes its options at attach time, which a bundle's handler list
-    cannot pass; this wrapper takes them in `__init__`.
+    cannot pass; this wrapper takes them in `__init__`. When stderr is not a terminal (a job log, a pipe)
+    the bar's carriage-return frames would fill the log, so it logs one line per `every` percent of each
+    epoch instead (:class:`medbundle.progress.PeriodicLog`), with the loss.
 
     Args:
         loss_key: key of the loss in `engine.state.output` to show, or None for a plain bar (evaluators).
         persist: keep the finished bar on screen.
         desc: bar label; defaults to the engine's class name.
+        every: percent of an epoch between two log lines when the output is not a terminal.
     """
 
-    def __init__(self, loss_key: str | None = "loss", persist: bool = False, desc: str | None = None) -> None:
+    def __init__(self, loss_key: str | None = "loss", persist: bool = False, desc: str | None = None, every: int = 25) -> None:
         self.loss_key = loss_key
         self.persist = persist
         self.desc = desc
+        self.every = every
 
     def attach(self, engine: Engine) -> None:
-        bar = ProgressBar(persist=self.persist, desc=self.desc or type(engine).__name__)
-        transform = None
-        if self.loss_key is not None:
-            extract = from_engine([self.loss_key], first=True)
-            transform = lambda output: {self.loss_key: extract(output)}  # noqa: E731
-        bar.attach(engine, output_transform=transform)
+        desc = self.desc or type(engine).__name__
+        extract = from_engine([self.loss_key], first=True) if self.loss_key is not None else None
+        if interactive():
+            transform = None if extract is None else (lambda output: {self.loss_key: extract(output)})
+            ProgressBar(persist=self.persist, desc=desc).attach(engine, output_transform=transform)
+            return
+
+        def start(engine: Engine) -> None:
+            self._log = PeriodicLog(engine.state.epoch_length or 0, f"{desc} epoch {engine.state.epoch}", "iterations",
+                                    self.every)
+
+        def step(engine: Engine) -> None:
+            suffix = "" if extract is None else f", {self.loss_key} {float(extract(engine.state.output)):.4f}"
+            self._log.update(1, suffix)
+
+        engine.add_event_handler(Events.EPOCH_STARTED, start)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, step)

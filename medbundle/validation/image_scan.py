@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from medbundle.io.image_reader import GrayscaleReader
+from medbundle.progress import progress as iterate
 from medbundle.validation.image_hash import perceptual_hash, pixel_digest
 
 __all__ = ["scan_images"]
@@ -70,10 +70,10 @@ def scan_images(paths: Sequence[str], num_workers: int = 2, progress: bool = Tru
     Args:
         paths: image files (PNG, JPEG or DICOM).
         num_workers: decoding processes; 0 decodes in this process.
-        progress: show a tqdm bar.
+        progress: show progress (a bar in a terminal, log lines otherwise).
 
     Returns:
         The facts, in the order of ``paths``.
     """
     loader = DataLoader(_ImageFacts(paths), batch_size=1, num_workers=num_workers, collate_fn=_first)
-    return list(tqdm(loader, total=len(paths), desc="validating", disable=not progress, unit="img"))
+    return list(iterate(loader, total=len(paths), desc="validating", unit="img", enabled=progress))
