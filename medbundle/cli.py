@@ -9,7 +9,7 @@ from typing import Any
 
 import fire
 
-__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats", "validate"]
+__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats", "preview", "validate"]
 
 _WRITERS = {
     "rsna": "medbundle.demo.rsna:write_rsna_demo",
@@ -156,6 +156,22 @@ def compare(
     return markdown_table(compare_checkpoints(bundle, runs=runs, out=out, sort=sort, **overrides))
 
 
+def preview(bundle: str, dataset_dir: str, n: int = 16, out: str = "preview.png", seed: int = 0, **overrides) -> str:
+    """Write a montage of training images exactly as the bundle's network receives them (crop, flip, resize, CLAHE).
+
+    Args:
+        bundle: the bundle folder, e.g. bundles/rsna.
+        dataset_dir: the bundle's ``dataset_dir``.
+        n: number of images (a reproducible random sample of the training split).
+        out: the PNG to write.
+        seed: the sample's seed.
+        overrides: bundle settings, e.g. --image_size "[512,256]".
+    """
+    from medbundle.visualize import preview_bundle
+
+    return str(preview_bundle(bundle, dataset_dir, n=n, out=out, seed=seed, **overrides))
+
+
 def validate(
     task: str = "rsna",
     dataset_dir: str | None = None,
@@ -202,5 +218,6 @@ def main() -> None:
             "norm_stats": norm_stats,
             "compare": compare,
             "validate": validate,
+            "preview": preview,
         }
     )

@@ -110,3 +110,24 @@ def test_validate_console_command_reports_and_gates_on_leakage(tmp_path):
     (data / "val" / "Normal" / f"copy{leaked.suffix}").write_bytes(leaked.read_bytes())
     dirty = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
     assert dirty.returncode == 1 and "duplicate" in dirty.stdout.lower()
+
+
+@pytest.mark.parametrize("task", ["rsna", "chest_xray"])
+def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, task):
+    import cv2
+
+    data = tmp_path / "data"
+    if task == "rsna":
+        demo_data(task="rsna", out=str(data), n_patients=4, image_shape=(128, 104), n_test_patients=0)
+        size = "[64,32]"
+    else:
+        write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
+        size = "[48,48]"
+    out = tmp_path / "preview.png"
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "preview", "--bundle",
+               str(REPO / "bundles" / task), "--dataset_dir", str(data), "--n", "6", "--out", str(out),
+               "--image_size", size, "--n_folds", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    picture = cv2.imread(str(out))
+    assert picture is not None and picture.shape[0] > 2 * 256 and picture.shape[1] > 4 * 64
