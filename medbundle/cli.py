@@ -28,11 +28,11 @@ def _writer(task: str):
     return getattr(__import__(module, fromlist=[name]), name)
 
 
-def _bundle_configs(bundle: Path, names: tuple[str, ...]) -> list[str]:
+def _bundle_configs(bundle: Path, names: tuple[str, ...], flag: str = "--bundle") -> list[str]:
     configs = [bundle / "configs" / name for name in names]
     for path in configs:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run from the repository root or pass --bundle_dir")
+            raise FileNotFoundError(f"{path} not found: run from the repository root or pass {flag}")
     return [str(path) for path in configs]
 
 
@@ -66,7 +66,7 @@ def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = No
     _writer(task)
     out = out or f"demo_data/{task}"
     bundle = Path(bundle_dir or f"bundles/{task}")
-    configs = _bundle_configs(bundle, ("train.yaml", "demo.yaml"))
+    configs = _bundle_configs(bundle, ("train.yaml", "demo.yaml"), flag="--bundle_dir")
     if not (Path(out) / _DEMO_MARKER[task]).exists():
         demo_data(task, out, **_DEMO_OPTIONS[task])
     overrides.setdefault("bundle_root", str(bundle))
@@ -106,8 +106,8 @@ def norm_stats(
 ) -> dict:
     """Measure the training images' mean/std after the bundle's own decoding and resizing, for normalisation.
 
-    The statistics depend on the resize, so they are written per size to
-    ``<data>/norm_stats_<H>x<W>.json``, the file the bundle reads for that ``image_size``.
+    The statistics depend on the resize and on CLAHE, so they are written per setting to
+    ``<data>/norm_stats_<H>x<W>[_clahe].json``, the file the bundle reads for that ``image_size`` and ``clahe``.
 
     Args:
         data: the dataset directory (the bundle's ``dataset_dir``).
@@ -131,7 +131,7 @@ def norm_stats(
         Compose(parser.get_parsed_content("cached_transforms")),
         num_workers=num_workers,
     )
-    path = Path(out) if out else norm_stats_path(data, size)
+    path = Path(out) if out else norm_stats_path(data, size, clahe=bool(parser.get_parsed_content("clahe")))
     write_norm_stats(stats, path)
     logging.getLogger(__name__).info("normalisation statistics written to %s", path)
     return stats

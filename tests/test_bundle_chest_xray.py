@@ -193,3 +193,19 @@ def test_multi_gpu_overlay_runs_both_stages_with_two_processes(trained, tmp_path
     assert state["finetuning"]["stage"] == 2
     assert not any(k.startswith("module.") for k in state["model"]), "DDP wrapper leaked into the checkpoint"
     assert (result.stdout + result.stderr).count("val_accuracy") >= 4
+
+
+def test_evaluation_scores_the_patient_fold_the_checkpoint_was_trained_on(trained, tmp_path):
+    from monai.bundle import ConfigParser
+
+    from medbundle.data import chest_xray_split
+
+    root, _, _, _, _ = trained
+    state = torch.load(root / "bundle" / "models" / "fold0" / "model.pt", weights_only=True)
+    state["config"] |= {"patients_csv": "patients.csv", "n_folds": 2, "seed": 7}
+    torch.save(state, tmp_path / "model.pt")
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "train.yaml"), str(CONFIGS / "evaluate.yaml")])
+    parser.update({"dataset_dir": str(root / "data"), "ckpt_path": str(tmp_path / "model.pt")})
+    expected = chest_xray_split(root / "data", fold=0, n_folds=2, seed=7, patients_csv="patients.csv")[1]
+    assert parser.get_parsed_content("validate#datalist") == expected

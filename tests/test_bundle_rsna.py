@@ -51,7 +51,7 @@ def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
     best = torch.load(ckpt_dir / "model.pt", weights_only=True)
     assert set(best) == {"model", "thresholds", "config"}
     assert best["config"] == {"backbone": "resnet10t", "head": "linear", "in_chans": 1, "num_classes": 1,
-                              "image_size": [64, 32], "aggregation": "mean"}
+                              "image_size": [64, 32], "aggregation": "mean", "n_folds": 3, "seed": 42}
     assert 0.0 <= best["thresholds"]["pf1_threshold"] <= 1.0
     events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
     assert events, "TensorBoard event file missing"
@@ -78,7 +78,7 @@ def test_resume_continues_epochs_and_best_metric(trained):
 def test_evaluate_writes_metrics_and_predictions(trained):
     """No network flags are repeated: backbone, head and image size come from the checkpoint."""
     root, paths, _ = trained
-    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--n_folds", "3", "--num_workers", "0")
+    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0")
     out = root / "bundle" / "outputs" / "fold0"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"image", "breast", "threshold"} <= set(metrics)

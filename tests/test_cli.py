@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -66,21 +65,24 @@ def test_norm_stats_measures_the_training_split_after_the_bundle_resize(tmp_path
     assert stats["n_images"] == 2 * len(CHEST_XRAY_CLASSES) and stats["image_shape"] == [32, 32]
     assert read_norm_stats(norm_stats_path(data, [32, 32])) == stats
     assert 0.0 < stats["mean"][0] < 1.0 and stats["std"][0] > 0.0
+    with_clahe = norm_stats(str(data), 32, bundle=str(REPO / "bundles" / "chest_xray"), num_workers=0, clahe=True)
+    assert read_norm_stats(norm_stats_path(data, [32, 32], clahe=True)) == with_clahe != stats
+    assert read_norm_stats(norm_stats_path(data, [32, 32])) == stats  # the plain statistics are kept
 
 
-def test_download_without_network_prints_what_to_do_without_traceback(tmp_path, monkeypatch, capsys):
-    fake = types.ModuleType("kagglehub")
-
-    def offline(handle):
-        raise ConnectionError("Failed to resolve 'www.kaggle.com'")
-
-    fake.dataset_download = offline
-    monkeypatch.setitem(sys.modules, "kagglehub", fake)
-    with pytest.raises(SystemExit) as exit_info:
-        download(task="chest_xray", out=str(tmp_path / "lungs"))
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert "kaggle.com/datasets/khaleddev/lungs-disease-dataset-broken" in err and "Traceback" not in err
+def test_download_without_network_prints_what_to_do_without_traceback(tmp_path):
+    fake = tmp_path / "fake_site" / "kagglehub"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "def dataset_download(handle):\n    raise ConnectionError(\"Failed to resolve 'www.kaggle.com'\")\n"
+    )
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "download", "--task", "chest_xray",
+               "--out", str(tmp_path / "lungs")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1
+    assert "kaggle.com/datasets/khaleddev/lungs-disease-dataset-broken" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith("medbundle download:")
 
 
 def test_bundle_normalises_with_the_written_statistics(tmp_path):

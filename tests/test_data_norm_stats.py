@@ -90,6 +90,7 @@ def test_unresized_or_unscaled_images_are_refused(tmp_path):
 def test_path_names_the_input_size(tmp_path):
     assert norm_stats_path(tmp_path, 224) == tmp_path / "norm_stats_224x224.json"
     assert norm_stats_path(str(tmp_path), (384, 320)) == tmp_path / "norm_stats_384x320.json"
+    assert norm_stats_path(tmp_path, 224, clahe=True) == tmp_path / "norm_stats_224x224_clahe.json"
 
 
 def test_write_read_round_trip_leaves_no_temporary_file(tmp_path):

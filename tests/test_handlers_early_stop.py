@@ -63,3 +63,12 @@ def test_stopping_fn_negates_losses_only(name, sign):
 
     engine = SimpleNamespace(state=SimpleNamespace(metrics={name: 0.25}))
     assert stopping_fn(name)(engine) == sign * 0.25
+
+
+def test_a_lower_is_better_key_metric_is_refused_with_what_to_use():
+    from medbundle.metrics import check_key_metric
+
+    check_key_metric("val_accuracy")
+    check_key_metric("val_pf1_best")
+    with pytest.raises(ValueError, match="early_stop_metric 'val_loss'"):
+        check_key_metric("val_loss")

@@ -55,6 +55,12 @@ def _trainer(net: torch.nn.Module, handler: TwoStageFineTuning, max_epochs: int)
     return trainer
 
 
+def _named_lrs(optimizer: torch.optim.Optimizer) -> tuple[float, float]:
+    """(backbone, head) learning rates of an optimizer's named groups; 0 for a frozen backbone."""
+    lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
+    return lrs.get("backbone", 0.0), lrs["head"]
+
+
 def _record(trainer: Engine, net: TimmClassifier) -> dict[int, dict]:
     """Per epoch: the stage, learning rates and optimizer the trainer used, and the weights after the epoch."""
     seen: dict[int, dict] = {}
@@ -62,8 +68,8 @@ def _record(trainer: Engine, net: TimmClassifier) -> dict[int, dict]:
     @trainer.on(Events.EPOCH_COMPLETED)
     def _(engine: Engine) -> None:
         seen[engine.state.epoch] = {
-            "stage": engine.state.metrics["stage"],
-            "lrs": (engine.state.metrics["lr_backbone"], engine.state.metrics["lr_head"]),
+            "stage": 2 if isinstance(engine.optimizer, torch.optim.AdamW) else 1,
+            "lrs": _named_lrs(engine.optimizer),
             "group_lrs": sorted({group["lr"] for group in engine.optimizer.param_groups}),
             "optimizer": type(engine.optimizer).__name__,
             "backbone": {k: v.clone() for k, v in net.backbone.state_dict().items()},
@@ -172,7 +178,7 @@ def _run_lrs(handler: TwoStageFineTuning, max_epochs: int) -> list[tuple[int, fl
     seen = []
     engine.add_event_handler(
         Events.EPOCH_COMPLETED,
-        lambda e: seen.append((e.state.metrics["stage"], e.state.metrics["lr_backbone"], e.state.metrics["lr_head"])),
+        lambda e: seen.append((handler.stage, *handler.learning_rates())),
     )
     engine.run([0], max_epochs=max_epochs)
     assert engine.optimizer is handler.optimizer

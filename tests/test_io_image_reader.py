@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -237,3 +238,20 @@ def test_several_files_are_rejected(tmp_path):
     paths = [write_image(tmp_path / f"{i}.png", ramp(255, np.uint8)) for i in range(2)]
     with pytest.raises(NotImplementedError, match="one image file"):
         reader.get_data(reader.read(paths))
+
+
+def _with_sbit(png: bytes, bits: int) -> bytes:
+    """Insert an sBIT chunk (grey: one byte) after IHDR."""
+    ihdr_end = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    body = b"sBIT" + bytes([bits])
+    chunk = struct.pack(">I", 1) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def test_a_declared_png_bit_depth_scales_under_exposed_images_like_the_others(tmp_path):
+    dark = np.full((8, 10), 1000, np.uint16)  # a 12-bit detector's dim image: maximum far below 4095
+    ok, encoded = cv2.imencode(".png", dark)
+    path = tmp_path / "dark.png"
+    path.write_bytes(_with_sbit(encoded.tobytes(), 12))
+    image, meta = GrayscaleReader().get_data(str(path))
+    assert meta["bits_stored"] == 12 and np.allclose(image, 1000 / 4095)

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # transformed intensities beyond this margin around [0, 1] mean the chain lacks its intensity scaling;
 # a small overshoot is normal for bicubic or anti-aliased resizing
 _RANGE_MARGIN = 0.1
-_NAME = re.compile(r"norm_stats_(\d+)x(\d+)\.json")
+_NAME = re.compile(r"norm_stats_(\d+)x(\d+)(_clahe)?\.json")
 _reported_missing: set[Path] = set()
 
 
@@ -155,17 +155,19 @@ def compute_norm_stats(
     }
 
 
-def norm_stats_path(dataset_dir: str | Path, image_size: int | Sequence[int]) -> Path:
-    """Where the statistics for one input size live: ``<dataset_dir>/norm_stats_<H>x<W>.json``.
+def norm_stats_path(dataset_dir: str | Path, image_size: int | Sequence[int], clahe: bool = False) -> Path:
+    """Where the statistics for one preprocessing live: ``<dataset_dir>/norm_stats_<H>x<W>[_clahe].json``.
 
-    The size is in the name because the statistics depend on the resize.
+    The size and CLAHE are in the name because the statistics depend on both: CLAHE alone moves the mean
+    of chest radiographs by a third, and normalising without it with CLAHE statistics would be wrong.
 
     Args:
         dataset_dir: the dataset directory.
         image_size: model input size, one int for square or ``(H, W)``.
+        clahe: whether the preprocessing applies CLAHE.
     """
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
-    return Path(dataset_dir) / f"norm_stats_{height}x{width}.json"
+    return Path(dataset_dir) / f"norm_stats_{height}x{width}{'_clahe' if clahe else ''}.json"
 
 
 def write_norm_stats(stats: dict, path: str | Path) -> None:
@@ -193,8 +195,9 @@ def _create_command(path: Path) -> str:
     if match is None:
         size = "S"
     else:
-        height, width = match.groups()
+        height, width, clahe = match.groups()
         size = height if height == width else f"'[{height},{width}]'"
+        size += " --clahe True" if clahe else ""
     return f"medbundle norm_stats --data {path.parent} --image_size {size}"
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ignite.engine import Engine, Events
 from monai.handlers import EarlyStopHandler
 
-from medbundle.metrics.scores import get_score
+from medbundle.metrics.scores import metric_higher_is_better
 
 __all__ = ["EarlyStopAfterHandler", "stopping_fn"]
 
@@ -25,21 +25,8 @@ def stopping_fn(metric_name: str) -> Callable[[Engine], float]:
     Args:
         metric_name: key in the evaluator's ``state.metrics``, e.g. ``"val_loss"`` or ``"val_macro_auroc"``.
     """
-    sign = 1.0 if _higher_is_better(metric_name) else -1.0
+    sign = 1.0 if metric_higher_is_better(metric_name) else -1.0
     return lambda engine: sign * float(engine.state.metrics[metric_name])
-
-
-def _higher_is_better(metric_name: str) -> bool:
-    """Direction of a metric named ``<prefix><score name>``, e.g. ``val_macro_f1``; True when no score matches."""
-    if metric_name.endswith("loss"):
-        return False
-    parts = metric_name.split("_")
-    for start in range(len(parts)):
-        try:
-            return get_score("_".join(parts[start:])).higher_is_better
-        except ValueError:
-            continue
-    return True
 
 
 class EarlyStopAfterHandler(EarlyStopHandler):

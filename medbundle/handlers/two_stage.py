@@ -42,9 +42,10 @@ class TwoStageFineTuning:
     stage-2 epoch is taken when the next epoch starts: a checkpoint written at EPOCH_COMPLETED then holds the
     same state whichever handler runs first, and a resumed run continues the uninterrupted run's learning rates.
 
-    The stage and the learning rates of each epoch (backbone 0 while frozen) are put in the trainer's
-    ``state.metrics`` as ``stage``, ``lr_backbone`` and ``lr_head`` when the epoch starts, so handlers at
-    EPOCH_COMPLETED see them, and are logged (and written to ``summary_writer``) when it completes.
+    Each stage is announced at its first epoch (trainable parameters, optimiser, learning rates); the
+    learning rates each epoch trained with (backbone 0 while frozen) are logged when it completes and written
+    to ``summary_writer`` as ``lr_backbone`` / ``lr_head`` — not to ``state.metrics``, whose stats handlers
+    print four decimals, too few for 5e-6.
 
     Put this object, instead of the optimizer and scheduler, in the "last" checkpoint's ``save_dict`` and the
     resume ``load_dict``: ``load_state_dict`` re-enters the saved stage and restores its optimizer and
@@ -148,6 +149,7 @@ class TwoStageFineTuning:
         self._optimizer: Optimizer | None = None
         self._scheduler: CosineAnnealingLR | None = None
         self._engine: Engine | None = None
+        self._logged_stage = 0
         self._enter_stage(1 if stage1 else 2)
 
     @property
@@ -197,8 +199,9 @@ class TwoStageFineTuning:
                 warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"))
                 while self._scheduler.last_epoch < min(stage2_epochs_done, self.stage2_epochs):
                     self._scheduler.step()
-        lr_backbone, lr_head = self.learning_rates()
-        engine.state.metrics.update(stage=self.stage, lr_backbone=lr_backbone, lr_head=lr_head)
+        if self._logged_stage != self.stage:  # at the stage's first epoch, not when a resumed run passes through it
+            self._log_stage()
+            self._logged_stage = self.stage
 
     def epoch_completed(self, engine: Engine) -> None:
         """Log the stage and the learning rates the epoch trained with."""
@@ -250,7 +253,6 @@ class TwoStageFineTuning:
         self.stage, self._optimizer, self._scheduler = stage, optimizer, scheduler
         if self._engine is not None:
             self._engine.optimizer = optimizer
-        self._log_stage()
 
     def _log_stage(self) -> None:
         counts = {"backbone": 0, "head": 0}

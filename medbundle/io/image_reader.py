@@ -51,7 +51,8 @@ class GrayscaleReader(PixelSpaceReader):
       non-ASCII paths on Windows). EXIF orientation is applied as image viewers do
       (``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``; ``IMREAD_UNCHANGED`` would ignore it and
       return a rotated image). Colour images become grayscale (ITU-R BT.601 luma).
-      8-bit values are divided by 255. 16-bit values are divided by the smallest ``2**b - 1``
+      8-bit values are divided by 255. 16-bit values are divided by ``2**b - 1`` for the ``b``
+      significant bits the PNG declares in its ``sBIT`` chunk, or without one the smallest ``b``
       (8 <= b <= 16) that holds the image maximum: detectors store 10-, 12- or 14-bit data in
       16-bit PNGs, and dividing by 65535 would leave such images nearly black, while per-image
       min-max scaling would give every image its own contrast. A power-of-two range maps the
@@ -137,7 +138,8 @@ def _read_raster(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         raise ImageReadError(f"Cannot read image file '{filename}': {reason}. {_WHAT_TO_DO}")
     channels = 1 if decoded.ndim == 2 else decoded.shape[2]
     gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY) if decoded.ndim == 3 else decoded
-    bits = 8 if gray.dtype == np.uint8 else min(16, max(8, int(gray.max()).bit_length()))
+    significant = _png_significant_bits(data) if image_format == "png" else None
+    bits = 8 if gray.dtype == np.uint8 else significant or min(16, max(8, int(gray.max()).bit_length()))
     image = gray.astype(np.float32) / np.float32(2**bits - 1)
     meta = {
         "filename": filename,
@@ -149,6 +151,24 @@ def _read_raster(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         "channels": channels,
     }
     return image, meta
+
+
+def _png_significant_bits(data: bytes) -> int | None:
+    """The bit depth a 16-bit PNG declares in its ``sBIT`` chunk (first value), or None without one.
+
+    A detector that stores 12-bit data in a 16-bit PNG and says so in ``sBIT`` gets the same scaling for
+    every image, including an under-exposed one whose maximum stays far below 4095.
+    """
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
+        if chunk_type == b"sBIT" and length >= 1:
+            bits = data[position + 8]
+            return bits if 8 <= bits <= 16 else None
+        if chunk_type in (b"IDAT", b"IEND"):  # sBIT must come before the image data
+            return None
+        position += 12 + length
+    return None
 
 
 def _suffix(filename: PathLike) -> str:

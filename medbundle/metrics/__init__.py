@@ -15,18 +15,24 @@ from medbundle.metrics.multiclass import (
     per_class_sensitivity_specificity,
 )
 from medbundle.metrics.pfbeta import aggregate_by_breast, pfbeta
+from medbundle.metrics.scores import SCORES, Score, check_key_metric, get_score, metric_higher_is_better
 from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
 
 __all__ = [
+    "SCORES",
+    "Score",
     "accuracy",
     "aggregate_by_breast",
     "aggregate_groups",
     "auroc",
     "binary_summary",
+    "check_key_metric",
     "confusion",
+    "get_score",
     "log_loss",
     "macro_auroc",
     "macro_f1",
+    "metric_higher_is_better",
     "multiclass_summary",
     "ovr_auroc",
     "per_class_sensitivity_specificity",

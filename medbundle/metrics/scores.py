@@ -18,7 +18,7 @@ from medbundle.metrics.multiclass import accuracy, log_loss, macro_auroc, macro_
 from medbundle.metrics.pfbeta import pfbeta
 from medbundle.metrics.thresholds import pfbeta_threshold
 
-__all__ = ["SCORES", "Score", "get_score"]
+__all__ = ["SCORES", "Score", "check_key_metric", "get_score", "metric_higher_is_better"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,36 @@ def get_score(name: str) -> Score:
     except KeyError:
         by_kind = {kind: sorted(n for n, s in SCORES.items() if kind in s.kinds) for kind in ("binary", "multiclass")}
         raise ValueError(f"unknown score {name!r}; binary scores: {by_kind['binary']}, multi-class: {by_kind['multiclass']}") from None
+
+
+def metric_higher_is_better(metric_name: str) -> bool:
+    """Direction of a bundle metric named ``<prefix><score name>`` (``val_macro_f1``) or ``...loss``.
+
+    Losses are lower-is-better; names that end in a registered score take its direction; other names are
+    taken as higher-is-better.
+    """
+    if metric_name.endswith("loss"):
+        return False
+    parts = metric_name.split("_")
+    for start in range(len(parts)):
+        name = "_".join(parts[start:])
+        if name in SCORES:
+            return SCORES[name].higher_is_better
+    return True
+
+
+def check_key_metric(metric_name: str) -> None:
+    """Refuse a lower-is-better key metric, which MONAI would rank the wrong way round.
+
+    MONAI's evaluator and ``CheckpointSaver`` keep the highest key metric as the best, so a loss as
+    ``key_metric_name`` would keep the worst epoch's weights in ``model.pt``.
+
+    Raises:
+        ValueError: `metric_name` is lower-is-better; the message says which keys to use instead.
+    """
+    if not metric_higher_is_better(metric_name):
+        raise ValueError(
+            f"key_metric_name {metric_name!r} is lower-is-better, but the best checkpoint keeps the highest key metric: "
+            "choose a higher-is-better one (e.g. val_accuracy, val_macro_f1, val_auroc) and watch the loss with "
+            f"early_stop_metric {metric_name!r} instead."
+        )
