@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import logging
+
+import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from monai.data import MetaTensor
 
-from medbundle.transforms import BreastCrop, BreastCropd
+from medbundle.demo.rsna import HARD_CASE_KINDS, write_rsna_demo
+from medbundle.io import read_dicom
+from medbundle.transforms import BreastCrop, BreastCropd, breast_crop
 
 H, W = 1200, 960
 BREAST = (200, 1000, 0, 420)  # y0, y1, x0, x1 (end-exclusive) of the half-ellipse
@@ -144,3 +150,250 @@ def test_dict_missing_keys():
     assert BreastCropd(keys="image", source_key="other", allow_missing_keys=True)({"image": img})["image"] is img
     with pytest.raises(KeyError):
         BreastCropd(keys="image", source_key="other")({"image": img})
+
+
+# ---------------------------------------------------------------------------------- hard cases
+# A breast on the left (mirrored for the right side) with a faint fatty edge, on a black
+# detector background or a grey film base, plus what scanned films and labels add.
+
+Box = tuple[int, int, int, int]
+
+
+def breast(pectoral: bool = False, background: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Image and true mask of a half-elliptic breast on the left; fatty tissue fades to 0.15
+    above the background at the skin. `pectoral` adds an MLO-like muscle reaching the top edge."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    cy, ry, rx = (BREAST[0] + BREAST[1]) / 2, (BREAST[1] - BREAST[0]) / 2, BREAST[3]
+    r2 = ((yy + 0.5 - cy) / ry) ** 2 + ((xx + 0.5) / rx) ** 2
+    mask = r2 <= 1.0
+    tissue = 0.15 + 0.45 * (1.0 - r2) + 0.05 * np.sin(xx / 15.0) * np.cos(yy / 23.0)
+    if pectoral:
+        muscle = (xx / 300.0 + yy / 600.0) <= 1.0
+        tissue = np.where(muscle, 0.8, tissue)
+        mask |= muscle
+    img = np.where(mask, background + tissue, background).astype(np.float32)
+    return img, mask
+
+
+def add_label(img: np.ndarray, box: Box, text: str = "MED-LAT CRAN") -> None:
+    """Bright film label with dark text."""
+    y0, y1, x0, x1 = box
+    ink = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.putText(ink, text, (4, round(0.75 * (y1 - y0))), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 3)
+    img[y0:y1, x0:x1] = np.where(ink > 0, 0.1, 1.0)
+
+
+def add_ruler(img: np.ndarray, box: Box) -> None:
+    """Bright ruler with dark tick marks every 20 px across half its width."""
+    y0, y1, x0, x1 = box
+    img[y0:y1, x0:x1] = 0.95
+    if x1 - x0 > y1 - y0:
+        img[y0 : (y0 + y1) // 2, x0:x1:20] = 0.1
+    else:
+        img[y0:y1:20, x0 : (x0 + x1) // 2] = 0.1
+
+
+def mirror(img: np.ndarray, mask: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, np.ndarray, list[Box]]:
+    """The scene seen with the chest wall on the right."""
+    return img[:, ::-1].copy(), mask[:, ::-1].copy(), [(y0, y1, W - x1, W - x0) for y0, y1, x0, x1 in boxes]
+
+
+def box_mask(boxes: list[Box]) -> np.ndarray:
+    out = np.zeros((H, W), bool)
+    for y0, y1, x0, x1 in boxes:
+        out[y0:y1, x0:x1] = True
+    return out
+
+
+def assert_breast_kept_and_artifacts_left_out(img, mask, artifacts, beyond=0):
+    """>= 98% of the breast inside the box, no artifact pixel inside it except within `beyond`
+    pixels of the breast's bounding box (where a band touching the breast is part of it)."""
+    box = BreastCrop(margin=MARGIN).compute_bounding_box(img[None])
+    assert box is not None
+    y0, y1, x0, x1 = box
+    inside = np.zeros((H, W), bool)
+    inside[y0:y1, x0:x1] = True
+    assert (mask & inside).sum() >= 0.98 * mask.sum(), box
+    ys, xs = np.nonzero(mask)
+    near = np.zeros((H, W), bool)
+    reach = MARGIN + TOL + beyond
+    near[max(0, ys.min() - reach) : ys.max() + 1 + reach, max(0, xs.min() - reach) : xs.max() + 1 + reach] = True
+    stray = box_mask(artifacts) & inside & ~near & ~mask
+    assert not stray.any(), (box, np.argwhere(stray)[:3])
+
+
+SIDES = pytest.mark.parametrize("side", ["left", "right"])
+
+
+def scene(side: str, img: np.ndarray, mask: np.ndarray, boxes: list[Box]):
+    """The scene as drawn (chest wall on the left) or mirrored."""
+    return (img, mask, boxes) if side == "left" else mirror(img, mask, boxes)
+
+
+@SIDES
+@pytest.mark.parametrize("place", ["beyond_nipple", "above", "chest_wall_corner"])
+def test_text_label_near_the_breast_left_out(side, place):
+    img, mask = breast()
+    label = {
+        "beyond_nipple": (560, 610, 470, 720),  # 50 px past the nipple
+        "above": (110, 160, 150, 400),  # 40 px above the breast
+        "chest_wall_corner": (1080, 1130, 10, 260),  # below the breast, against the chest wall
+    }[place]
+    add_label(img, label)
+    img, mask, boxes = scene(side, img, mask, [label])
+    assert_breast_kept_and_artifacts_left_out(img, mask, boxes)
+
+
+@SIDES
+@pytest.mark.parametrize("pectoral", [False, True])
+def test_film_frame_left_out(side, pectoral):
+    """Scanned film: bright unexposed border on the top, bottom and far side, a dark film edge
+    cutting the breast at the chest wall, grey film base; with `pectoral` the breast touches
+    the top band, so the band is joined to the breast."""
+    img, mask = breast(pectoral=pectoral, background=0.12)
+    img[:, :12], mask[:, :12] = 0.0, False  # dark film edge at the chest wall
+    bands = [(6, 30, 0, W - 6), (H - 30, H - 6, 0, W - 6), (6, H - 6, W - 30, W - 6)]
+    for y0, y1, x0, x1 in bands:
+        img[y0:y1, x0:x1] = 0.9
+    mask[:30] = False  # the band drawn over the muscle's top rows
+    img, mask, boxes = scene(side, img, mask, bands)
+    assert_breast_kept_and_artifacts_left_out(img, mask, boxes, beyond=24 if pectoral else 0)
+
+
+@SIDES
+@pytest.mark.parametrize(
+    "ruler, pectoral",
+    [
+        ((4, 36, 120, 900), True),  # along the top, joined to the muscle
+        ((4, 36, 450, 940), False),  # along the top, apart from the breast
+        ((H - 36, H - 4, 60, 900), False),  # along the bottom
+        ((100, 1100, W - 34, W - 4), False),  # along the far side
+        ((150, 1050, W - 80, W - 50), False),  # near the far side, not touching the edge
+    ],
+)
+def test_ruler_along_an_edge_left_out(side, ruler, pectoral):
+    img, mask = breast(pectoral=pectoral)
+    add_ruler(img, ruler)
+    mask[ruler[0] : ruler[1], ruler[2] : ruler[3]] = False
+    img, mask, boxes = scene(side, img, mask, [ruler])
+    assert_breast_kept_and_artifacts_left_out(img, mask, boxes, beyond=ruler[1] - ruler[0] if pectoral else 0)
+
+
+@SIDES
+def test_second_bright_regions_left_out(side):
+    """The other breast's edge against the far side and a bright sticker: bright regions apart
+    from the breast, the first one larger than a label."""
+    img, mask = breast()
+    yy, xx = np.mgrid[0:H, 0:W]
+    other = ((W - xx) / 90.0) ** 2 + ((yy - 500) / 350.0) ** 2 <= 1.0
+    img[other] = 0.55
+    sticker = (yy - 1100) ** 2 + (xx - 600) ** 2 <= 40**2
+    img[sticker] = 1.0
+    boxes = [(150, 851, W - 90, W), (1060, 1141, 560, 641)]
+    img, mask, boxes = scene(side, img, mask, boxes)
+    assert_breast_kept_and_artifacts_left_out(img, mask, boxes)
+
+
+@SIDES
+def test_clean_digital_image_is_tight(side):
+    img, mask = breast()
+    img, mask, _ = scene(side, img, mask, [])
+    ys, xs = np.nonzero(mask)
+    target = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+    assert_tight(BreastCrop(margin=MARGIN).compute_bounding_box(img[None]), target)
+
+
+def test_breast_split_by_a_dark_band_is_kept_whole():
+    img, _ = breast()
+    img[590:610] = 0.0
+    assert_tight(BreastCrop(margin=MARGIN).compute_bounding_box(img[None]), BREAST)
+
+
+def test_chest_wall_hint_overrides_the_pixels():
+    img, _ = breast()
+    img[300:900, 560:860] = 1.0  # a bright object with more intensity than the breast's half
+    auto = BreastCrop(margin=MARGIN).compute_bounding_box(img[None])
+    assert auto[2] >= 560 - MARGIN - TOL  # the pixels alone take the object for the breast
+    assert_tight(BreastCrop(margin=MARGIN, chest_wall="left").compute_bounding_box(img[None]), BREAST)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"chest_wall": "top"}, {"line_width": 0.5}, {"border_band": -0.1}, {"min_relative_area": 2.0}]
+)
+def test_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        BreastCrop(**kwargs)
+
+
+# ---------------------------------------------------------------------------------- fallback
+
+
+@pytest.fixture
+def fresh_fallback_warning(monkeypatch):
+    """Let the once-per-process fallback warning be logged again."""
+    monkeypatch.setattr(breast_crop, "_fallback_logged", False)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5, 1.0])
+def test_blank_or_constant_image_falls_back_with_one_warning(value, caplog, fresh_fallback_warning):
+    img = np.full((1, H, W), value, np.float32)
+    cropper = BreastCrop()
+    with caplog.at_level(logging.WARNING, logger=breast_crop.__name__):
+        for _ in range(5):
+            assert cropper(img) is img
+        out = BreastCropd(keys="image")({"image": img})
+    assert out["image"] is img
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "whole image is kept" in message and "blank or constant" in message
+
+
+def test_fallback_warning_names_the_file_and_the_reason(caplog, fresh_fallback_warning):
+    # only a thin ruler: there is contrast, but nothing that can be a breast
+    img = np.zeros((1, H, W), np.float32)
+    add_ruler(img[0], (4, 36, 120, 900))
+    meta = MetaTensor(torch.from_numpy(img), meta={"filename_or_obj": "/data/123/456.dcm"})
+    with caplog.at_level(logging.WARNING, logger=breast_crop.__name__):
+        assert BreastCrop()(meta) is meta
+        assert BreastCrop().compute_bounding_box(np.zeros((1, H, W), np.float32)) is None
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "/data/123/456.dcm" in message and "no bright region" in message
+
+
+def test_dict_passes_the_new_arguments():
+    img, _ = breast()
+    img = np.ascontiguousarray(img[:, ::-1])[None]
+    kwargs = {"chest_wall": "right", "line_width": 0.03, "border_band": 0.01, "min_relative_area": 0.2}
+    expected = BreastCrop(**kwargs)(img)
+    np.testing.assert_array_equal(BreastCropd(keys="image", **kwargs)({"image": img})["image"], expected)
+
+
+# ---------------------------------------------------------------------------------- demo data
+
+
+def test_demo_hard_cases_are_cropped_to_the_breast(tmp_path):
+    """Every planted label, frame, ruler and second region of the demo generator stays out of the
+    crop, on DICOMs read as the bundle reads them (both photometric interpretations)."""
+    summary = write_rsna_demo(tmp_path, n_patients=4, n_test_patients=0, image_shape=(256, 208),
+                              hard_case_rate=1.0, seed=5)  # fmt: skip
+    train = pd.read_csv(summary["train_csv"])
+    hard_cases = summary["hard_cases"]
+    margin, tol = 2, 3
+    photometric = set()
+    for row in train.itertuples():
+        case = hard_cases.get(row.image_id)
+        if case is None:  # a label with no room near the breast
+            continue
+        img, meta = read_dicom(summary["train_images_dir"] / str(row.patient_id) / f"{row.image_id}.dcm")
+        photometric.add(meta["photometric_interpretation"])
+        y0, y1, x0, x1 = BreastCrop(margin=margin).compute_bounding_box(img[None])
+        by0, by1, bx0, bx1 = case.breast_box
+        assert y0 <= by0 + tol and y1 >= by1 - tol and x0 <= bx0 + tol and x1 >= bx1 - tol, (row, case)
+        reach = margin + round(0.03 * max(img.shape))  # a band touching the breast may stay
+        assert y0 >= by0 - reach and y1 <= by1 + reach and x0 >= bx0 - reach and x1 <= bx1 + reach, (row, case)
+        if case.kind in ("label", "other_breast"):
+            for ay0, ay1, ax0, ax1 in case.artifact_boxes:
+                assert ay1 <= y0 or ay0 >= y1 or ax1 <= x0 or ax0 >= x1, (row, case)
+    assert {case.kind for case in hard_cases.values()} == set(HARD_CASE_KINDS)
+    assert photometric == {"MONOCHROME1", "MONOCHROME2"}

@@ -5,7 +5,9 @@ competition data (JPEG 2000 / RLE Lossless DICOMs, MONOCHROME1 storage, multi-va
 windows, SIGMOID VOI LUT functions, burned-in labels, rare views, per-breast labels, missing
 metadata) without the 300 GB download. Cancer breasts carry a bright spiculated mass in every
 image so a small model can actually learn the task, while benign masses and calcification
-specks on some negatives keep it from being trivial.
+specks on some negatives keep it from being trivial. A fraction of the images carry what makes
+cropping to the breast hard on scanned film (labels near the breast, film frames, rulers, the
+other breast's edge), each recorded in the returned summary.
 
 Layout written under ``out_dir``::
 
@@ -21,6 +23,7 @@ Layout written under ``out_dir``::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +80,11 @@ _UNCOMPRESSED_RATE_SITE2 = 0.1
 _LABEL_RATE = 0.3
 _DETECTOR_HEIGHT_MM = 240.0
 _NAMESPACE = "medbundle-rsna-demo"  # hashed into every UID
+HARD_CASE_KINDS = ("label", "frame", "ruler", "other_breast")
+_HARD_CASE_STREAM = 1  # extra seed entry: a hard case's draws never shift the image's other draws
+_FILM_LABELS = ("MED-LAT CRAN", "CRAN-CAUD", "R ML", "L CC")
+
+Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), end-exclusive
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,29 @@ class _Breast:
 
 
 @dataclass(frozen=True)
+class HardCase:
+    """What was planted in one image to make cropping to the breast hard, and where.
+
+    Boxes are ``(y0, y1, x0, x1)`` in pixels, end-exclusive, in the orientation of the stored
+    image. A crop that keeps all of ``breast_box`` and little else leaves the planted things
+    out wherever they lie outside ``breast_box``.
+
+    Attributes:
+        kind: one of ``HARD_CASE_KINDS``: ``"label"`` (bright text label block near the
+            breast), ``"frame"`` (scanned-film frame: bright bands along the top, bottom and
+            far edge, dark film edge cutting the breast at the chest wall), ``"ruler"`` (bright
+            ruler with tick marks along the top, bottom or far edge) or ``"other_breast"``
+            (edge of the other breast against the far edge, a second bright region).
+        breast_box: bounding box of the breast tissue.
+        artifact_boxes: bounding boxes of the planted bright structures.
+    """
+
+    kind: str
+    breast_box: Box
+    artifact_boxes: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
 class _Patient:
     """Per-patient metadata as it appears in the CSVs."""
 
@@ -156,6 +187,7 @@ def write_rsna_demo(
     n_test_patients: int = 4,
     image_shape: tuple[int, int] = (512, 416),
     seed: int = 0,
+    hard_case_rate: float = 0.1,
 ) -> dict:
     """Write a synthetic RSNA Screening Mammography data set in the Kaggle layout.
 
@@ -171,13 +203,18 @@ def write_rsna_demo(
         n_test_patients: number of test patients (labels hidden, as on Kaggle).
         image_shape: (rows, columns) of every image.
         seed: random seed.
+        hard_case_rate: fraction of the images (train and test, at least one if above 0) that
+            get one hard case for breast cropping; the kinds (``HARD_CASE_KINDS``) take turns,
+            so 4 or more such images show every kind. A label that has no room near the
+            breast (small images, large breasts) is left out. 0 writes none.
 
     Returns:
-        Summary dict with the written paths, image/patient/positive counts and
+        Summary dict with the written paths, image/patient/positive counts,
         ``cancer_lesions``: ``{image_id: (row, col, radius_px)}`` of every cancer mass drawn
-        (train and hidden test positives), for sanity checks of models and saliency maps.
+        (train and hidden test positives), for sanity checks of models and saliency maps, and
+        ``hard_cases``: ``{image_id: HardCase}`` of every hard case planted.
     """
-    _check_args(n_patients, positive_rate, n_test_patients, image_shape)
+    _check_args(n_patients, positive_rate, n_test_patients, image_shape, hard_case_rate)
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     patient_ids = rng.choice(np.arange(10000, 65536), n_patients + n_test_patients, replace=False)
@@ -192,10 +229,14 @@ def write_rsna_demo(
     image_ids = rng.choice(2**31 - 1 - 10**8, n_images, replace=False) + 10**8  # int32, 9-10 digits
     train_rows = _image_rows(train_patients, train_breasts, image_ids[:n_train_images])
     test_rows = _image_rows(test_patients, test_breasts, image_ids[n_train_images:])
+    for row, kind in zip(train_rows + test_rows, _hard_case_kinds(rng, n_images, hard_case_rate)):
+        row["_hard_case"] = kind
 
-    lesions = {}
-    lesions.update(_write_images(out / "train_images", train_rows, image_shape, seed))
-    lesions.update(_write_images(out / "test_images", test_rows, image_shape, seed))
+    lesions, hard_cases = {}, {}
+    for folder, rows in (("train_images", train_rows), ("test_images", test_rows)):
+        image_lesions, image_hard_cases = _write_images(out / folder, rows, image_shape, seed)
+        lesions.update(image_lesions)
+        hard_cases.update(image_hard_cases)
     paths = _write_csvs(out, train_rows, test_rows)
     return {
         **paths,
@@ -206,11 +247,16 @@ def write_rsna_demo(
         "n_test_patients": n_test_patients,
         "n_test_images": len(test_rows),
         "cancer_lesions": lesions,
+        "hard_cases": hard_cases,
     }
 
 
 def _check_args(
-    n_patients: int, positive_rate: float, n_test_patients: int, image_shape: tuple[int, int]
+    n_patients: int,
+    positive_rate: float,
+    n_test_patients: int,
+    image_shape: tuple[int, int],
+    hard_case_rate: float,
 ) -> None:
     """Reject arguments that cannot produce a usable data set."""
     if n_patients < 2:
@@ -221,6 +267,8 @@ def _check_args(
         raise ValueError(f"n_test_patients must be >= 0, got {n_test_patients}")
     if min(image_shape) < 64:
         raise ValueError(f"image_shape must be at least 64x64, got {image_shape}")
+    if not 0.0 <= hard_case_rate <= 1.0:
+        raise ValueError(f"hard_case_rate must be in [0, 1], got {hard_case_rate}")
 
 
 def _n_positive_breasts(n_patients: int, positive_rate: float) -> int:
@@ -310,6 +358,15 @@ def _lesion_site(rng: np.random.Generator) -> tuple[float, float]:
     return float(rng.uniform(0.25, 0.6)), float(rng.uniform(-1.0, 1.0))
 
 
+def _hard_case_kinds(rng: np.random.Generator, n_images: int, rate: float) -> list[str | None]:
+    """Hard-case kind per image: ``ceil(rate * n_images)`` images drawn at random, kinds in turn."""
+    kinds: list[str | None] = [None] * n_images
+    n_hard = math.ceil(round(rate * n_images, 6))  # so that 0.1 * 30 images gives 3, not 4
+    for i, index in enumerate(rng.permutation(n_images)[:n_hard]):
+        kinds[index] = HARD_CASE_KINDS[i % len(HARD_CASE_KINDS)]
+    return kinds
+
+
 def _count_views(breasts: list[_Breast]) -> int:
     """Number of images the breasts produce."""
     return sum(len(b.views) for b in breasts)
@@ -371,13 +428,20 @@ def _write_csvs(out: Path, train_rows: list[dict], test_rows: list[dict]) -> dic
 
 def _write_images(
     image_dir: Path, rows: list[dict], shape: tuple[int, int], seed: int
-) -> dict[int, tuple[int, int, int]]:
-    """Render, encode and write one DICOM per row; return cancer mass locations by image id."""
-    lesions = {}
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, HardCase]]:
+    """Render, encode and write one DICOM per row; return cancer mass locations and the planted
+    hard cases by image id."""
+    lesions, hard_cases = {}, {}
     for row in rows:
         rng = np.random.default_rng([seed, row["image_id"]])
         machine = _MACHINE_BY_ID[row["machine_id"]]
         image, cancer_at = _render_image(rng, shape, row["_breast"], row["view"])
+        hard_case = None
+        if row["_hard_case"] is not None:
+            hard_rng = np.random.default_rng([seed, row["image_id"], _HARD_CASE_STREAM])
+            hard_case = _plant_hard_case(hard_rng, image, row["_hard_case"], row["laterality"])
+            if hard_case is not None:
+                hard_cases[row["image_id"]] = hard_case
         burned_in = rng.random() < _LABEL_RATE
         if burned_in:
             text = f"{row['laterality']} {row['view']}"
@@ -385,10 +449,11 @@ def _write_images(
         if cancer_at is not None:
             lesions[row["image_id"]] = cancer_at
         stored, windows = _to_stored(image, machine)
-        ds = _build_dataset(row, machine, windows, burned_in, shape[0], seed)
+        labelled = burned_in or (hard_case is not None and hard_case.kind == "label")
+        ds = _build_dataset(row, machine, windows, labelled, shape[0], seed)
         path = image_dir / str(row["patient_id"]) / f"{row['image_id']}.dcm"
         _write_dicom(ds, stored, machine, _transfer_syntax(rng, machine), path)
-    return lesions
+    return lesions, hard_cases
 
 
 # --------------------------------------------------------------------------- rendering
@@ -568,10 +633,147 @@ def _burn_in_label(image: np.ndarray, text: str, laterality: str, top: bool) -> 
     height, width = max(8, round(0.05 * rows)), max(24, round(0.16 * cols))
     y0 = round(0.02 * rows) if top else rows - height - round(0.02 * rows)
     x0 = cols - width - round(0.02 * cols) if laterality == "L" else round(0.02 * cols)
-    ink = np.zeros((height, width), np.uint8)  # OpenCV 5 only draws text on 8-bit images
+    _stamp_label(image, text, (y0, y0 + height, x0, x0 + width))
+
+
+def _stamp_label(image: np.ndarray, text: str, box: Box) -> None:
+    """Fill ``box`` with a bright label holding dark text."""
+    y0, y1, x0, x1 = box
+    height = y1 - y0
+    ink = np.zeros((height, x1 - x0), np.uint8)  # OpenCV 5 only draws text on 8-bit images
     scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(6, round(0.6 * height)))
     cv2.putText(ink, text, (2, round(0.8 * height)), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1)
-    image[y0 : y0 + height, x0 : x0 + width] = np.where(ink > 0, 0.1, 0.9)
+    image[y0:y1, x0:x1] = np.where(ink > 0, 0.1, 0.9)
+
+
+# --------------------------------------------------------------------------- hard cases
+
+
+def _plant_hard_case(
+    rng: np.random.Generator, image: np.ndarray, kind: str, laterality: str
+) -> HardCase | None:
+    """Draw one hard case for breast cropping into ``image`` (in place).
+
+    The planters work with the chest wall on the left, on a mirrored view of right breasts.
+
+    Returns:
+        Where the breast and the planted structures are, or None if there was no room for them.
+    """
+    cols = image.shape[1]
+    view = image if laterality == "L" else image[:, ::-1]
+    if kind == "frame":
+        _cut_film_edge(rng, view)
+    breast = _bounding_box(view > 0)
+    artifacts = _PLANTERS[kind](rng, view, breast)
+    if not artifacts:
+        return None
+    if laterality == "R":  # back to the stored orientation
+        breast, artifacts = _mirror_box(breast, cols), [_mirror_box(box, cols) for box in artifacts]
+    return HardCase(kind, breast, tuple(artifacts))
+
+
+def _bounding_box(mask: np.ndarray) -> Box:
+    """(y0, y1, x0, x1), end-exclusive, of the True pixels of a non-empty mask."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _mirror_box(box: Box, cols: int) -> Box:
+    """The box of the left-right mirrored image."""
+    y0, y1, x0, x1 = box
+    return y0, y1, cols - x1, cols - x0
+
+
+def _plant_label(rng: np.random.Generator, view: np.ndarray, breast: Box) -> list[Box]:
+    """A film label (bright block, dark text) a small gap beyond the nipple, above or below the
+    breast, wherever it fits; nothing if it fits nowhere."""
+    rows, cols = view.shape
+    height, width = max(8, round(0.04 * rows)), max(24, round(0.1 * cols))
+    gap, pad = max(3, round(0.04 * cols)), max(2, round(0.015 * cols))
+    y0, y1, x0, x1 = breast
+    spots = []
+    if x1 + gap + width + pad <= cols and y1 - y0 >= height:  # beyond the nipple
+        top = int(rng.integers(y0, y1 - height + 1))
+        spots.append((top, x1 + gap))
+    for top in (y0 - gap - height, y1 + gap):  # above, below
+        if pad <= top <= rows - pad - height and x1 - x0 >= width:
+            spots.append((top, int(rng.integers(x0, x1 - width + 1))))
+    if not spots:
+        return []
+    top, left = spots[int(rng.integers(len(spots)))]
+    box = (top, top + height, left, left + width)
+    _stamp_label(view, str(rng.choice(_FILM_LABELS)), box)
+    return [box]
+
+
+def _cut_film_edge(rng: np.random.Generator, view: np.ndarray) -> None:
+    """Blacken a thin strip at the chest wall: the scanned film ends a little inside the image,
+    so the breast no longer touches the image edge."""
+    view[:, : max(1, round(rng.uniform(0.005, 0.02) * view.shape[1]))] = 0.0
+
+
+def _plant_frame(rng: np.random.Generator, view: np.ndarray, breast: Box) -> list[Box]:
+    """Bright bands of a scanned film's unexposed border along the top, bottom and far edge,
+    a little inside the image edge (the chest-wall side is cut by ``_cut_film_edge``)."""
+    rows, cols = view.shape
+    offset_y, offset_x = (round(rng.uniform(0.0, 0.01) * n) for n in (rows, cols))
+    band_y, band_x = (max(2, round(rng.uniform(0.012, 0.025) * n)) for n in (rows, cols))
+    far = cols - offset_x
+    boxes = [
+        (offset_y, offset_y + band_y, 0, far),
+        (rows - offset_y - band_y, rows - offset_y, 0, far),
+        (offset_y, rows - offset_y, far - band_x, far),
+    ]
+    value = rng.uniform(0.85, 0.95)
+    for y0, y1, x0, x1 in boxes:
+        view[y0:y1, x0:x1] = value
+    return boxes
+
+
+def _plant_ruler(rng: np.random.Generator, view: np.ndarray, breast: Box) -> list[Box]:
+    """A bright ruler with dark tick marks along the top, bottom or far edge."""
+    rows, cols = view.shape
+    edge = str(rng.choice(["top", "bottom", "far"]))
+    along, across = (cols, rows) if edge != "far" else (rows, cols)
+    length = round(rng.uniform(0.5, 0.9) * along)
+    start = int(rng.integers(0, along - length + 1))
+    thickness = max(3, round(rng.uniform(0.02, 0.03) * across))
+    offset = round(rng.uniform(0.0, 0.008) * across)
+    ruler = np.full((thickness, length), 0.9, np.float32)
+    step = max(3, round(0.02 * along))
+    ruler[: thickness // 2, ::step] = 0.15  # ticks from the outer side
+    if edge == "top":
+        box = (offset, offset + thickness, start, start + length)
+    elif edge == "bottom":
+        box, ruler = (rows - offset - thickness, rows - offset, start, start + length), ruler[::-1]
+    else:
+        box, ruler = (start, start + length, cols - offset - thickness, cols - offset), ruler[::-1].T
+    view[box[0] : box[1], box[2] : box[3]] = ruler
+    return [box]
+
+
+def _plant_other_breast(rng: np.random.Generator, view: np.ndarray, breast: Box) -> list[Box]:
+    """The edge of the other breast against the far edge: a second, separate bright region."""
+    rows, cols = view.shape
+    gap = max(3, round(0.04 * cols))
+    depth = min(rng.uniform(0.05, 0.1) * cols, cols - breast[3] - gap)
+    if depth < 3:
+        return []
+    half_height, centre = rng.uniform(0.2, 0.35) * rows, rng.uniform(0.35, 0.65) * rows
+    yy, xx = np.indices(view.shape, dtype=np.float32)
+    inside = ((cols - 0.5 - xx) / depth) ** 2 + ((yy + 0.5 - centre) / half_height) ** 2 <= 1.0
+    tissue = 0.55 + 0.04 * _smooth_noise(rng, view.shape, 8)
+    view[inside] = tissue[inside]
+    return [_bounding_box(inside)]
+
+
+# each takes (rng, view with the chest wall on the left, breast box) and returns the boxes it drew
+_PLANTERS = {
+    "label": _plant_label,
+    "frame": _plant_frame,
+    "ruler": _plant_ruler,
+    "other_breast": _plant_other_breast,
+}
 
 
 # --------------------------------------------------------------------------- DICOM encoding
