@@ -33,6 +33,7 @@ from pydicom.uid import DigitalXRayImageStorageForPresentation
 
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES
 from medbundle.demo.dicom_header import presentation_header
+from medbundle.demo.texture import smooth_noise
 
 __all__ = ["write_chest_xray_demo"]
 
@@ -165,7 +166,7 @@ def _render(rng: np.random.Generator, shape: tuple[int, int], class_name: str) -
     lungs = [_lung(rng, yy, xx, rows, cols, cx, side) for side in (-1, 1)]
     lung_mask = np.maximum(lungs[0]["mask"], lungs[1]["mask"])
     image -= 0.3 * lung_mask
-    image += 0.04 * lung_mask * _smooth_noise(rng, shape, 10)
+    image += 0.04 * lung_mask * smooth_noise(rng, shape, 10)
     _add_mediastinum(rng, image, yy, xx, rows, cols, cx)
     _add_ribs(rng, image, body, lungs, rows, cols, cx)
     _add_markings(rng, image, lungs, rows)
@@ -276,7 +277,7 @@ def _sign_bacterial(
     cy = lung["y"] + lung["b"] * rng.uniform(0.15, 0.5)
     cx = lung["x"] + lung["side"] * lung["a"] * rng.uniform(-0.1, 0.35)
     blob = _blob(yy, xx, cy, cx, lung["b"] * rng.uniform(0.3, 0.45), lung["a"] * rng.uniform(0.5, 0.8), 2.0)
-    texture = 1.0 + 0.15 * _smooth_noise(rng, image.shape, 12)
+    texture = 1.0 + 0.15 * smooth_noise(rng, image.shape, 12)
     image += rng.uniform(0.33, 0.45) * blob * texture * lung["mask"]
 
 
@@ -346,13 +347,6 @@ _CLASS_SIGNS = {
     "Tuberculosis": _sign_tuberculosis,
     "Normal": _sign_normal,
 }
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Low-pass noise of roughly unit variance: a coarse random grid upsampled with bicubic."""
-    rows, cols = shape
-    coarse = rng.standard_normal((cells, max(2, round(cells * cols / rows))), dtype=np.float32)
-    return cv2.resize(coarse, (cols, rows), interpolation=cv2.INTER_CUBIC)
 
 
 def _pose(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ from pydicom.uid import (
 )
 
 from medbundle.demo.dicom_header import presentation_header
+from medbundle.demo.texture import smooth_noise
 
 TRAIN_COLUMNS = (
     "site_id",
@@ -480,7 +481,7 @@ def _render_image(
     image = _parenchyma(rng, shape, u, r, breast.density)
     if oblique:
         pectoral = _pectoral(rng, shape, a)
-        muscle = 0.8 + 0.04 * _smooth_noise(rng, shape, 8)
+        muscle = 0.8 + 0.04 * smooth_noise(rng, shape, 8)
         image = image * (1.0 - pectoral) + muscle * pectoral
         mask = np.maximum(mask, pectoral)
     image *= mask
@@ -532,13 +533,6 @@ def _elliptic_radius(rng: np.random.Generator, u: np.ndarray, v: np.ndarray) -> 
     return np.hypot(u, v) * (1.0 + wobble)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Low-pass noise of roughly unit variance: a coarse random grid upsampled with bicubic."""
-    rows, cols = shape
-    coarse = rng.standard_normal((cells, max(2, round(cells * cols / rows))), dtype=np.float32)
-    return cv2.resize(coarse, (cols, rows), interpolation=cv2.INTER_CUBIC)
-
-
 def _parenchyma(
     rng: np.random.Generator, shape: tuple[int, int], u: np.ndarray, r: np.ndarray, density: str
 ) -> np.ndarray:
@@ -546,9 +540,9 @@ def _parenchyma(
     the skin, with a faint skin line. The smooth gland field is computed at half resolution."""
     half = (max(2, shape[0] // 2), max(2, shape[1] // 2))
     texture = (
-        0.6 * _smooth_noise(rng, half, 6)
-        + 0.3 * _smooth_noise(rng, half, 16)
-        + 0.15 * _smooth_noise(rng, half, 48)
+        0.6 * smooth_noise(rng, half, 6)
+        + 0.3 * smooth_noise(rng, half, 16)
+        + 0.15 * smooth_noise(rng, half, 48)
     )
     gland = _upsample(1.0 / (1.0 + np.exp(-2.5 * (texture + _DENSITY_BIAS[density]))), shape)
     near_wall = np.clip(1.1 - 0.8 * u, 0.0, 1.0) * np.clip((1.0 - r) * 4.0, 0.0, 1.0)
@@ -762,7 +756,7 @@ def _plant_other_breast(rng: np.random.Generator, view: np.ndarray, breast: Box)
     half_height, centre = rng.uniform(0.2, 0.35) * rows, rng.uniform(0.35, 0.65) * rows
     yy, xx = np.indices(view.shape, dtype=np.float32)
     inside = ((cols - 0.5 - xx) / depth) ** 2 + ((yy + 0.5 - centre) / half_height) ** 2 <= 1.0
-    tissue = 0.55 + 0.04 * _smooth_noise(rng, view.shape, 8)
+    tissue = 0.55 + 0.04 * smooth_noise(rng, view.shape, 8)
     view[inside] = tissue[inside]
     return [_bounding_box(inside)]
 
