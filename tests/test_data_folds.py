@@ -50,7 +50,26 @@ def test_fold_without_positive_raises():
     folds = grouped_folds([item["patient_id"] for item in datalist], [item["label"] for item in datalist])
     positive_folds = {f for f, item in zip(folds, datalist) if item["label"] == [1.0]}
     empty_fold = next(f for f in range(5) if f not in positive_folds)
-    with pytest.raises(ValueError, match=f"fold {empty_fold} of 5: the validation split .*fewer folds"):
+    n_val = int((folds == empty_fold).sum())
+    n_positive = sum(item["label"] == [1.0] for item in datalist)
+    with pytest.raises(ValueError, match=f"fold {empty_fold} of 5: the validation split .*fewer folds") as info:
+        split_fold(datalist, empty_fold)
+    assert (
+        f"has 0 items with label 1 (of {n_val} items; {n_positive} positives in the whole data set), "
+        "so AUROC / pF1 are undefined there. Only 2 patient_id values have label 1, so at most 2 folds"
+    ) in str(info.value)
+    assert "add data with label 1" in str(info.value)
+
+
+def test_fold_without_a_class_of_several_names_the_class():
+    datalist = make_datalist(n_patients=40, positive_rate=0.0)
+    for item in datalist:
+        if item["patient_id"] in ("0", "1"):
+            item["label"] = [2.0]
+    folds = grouped_folds([item["patient_id"] for item in datalist], [item["label"] for item in datalist])
+    empty_fold = next(f for f in range(5) if f not in {f for f, item in zip(folds, datalist) if item["label"] == [2.0]})
+    with pytest.raises(ValueError, match=r"the validation split has 0 items with label 2 \(of \d+ items; \d+ items "
+                       r"with label 2 in the whole data set\)"):
         split_fold(datalist, empty_fold)
 
 
@@ -61,7 +80,8 @@ def test_training_split_without_positive_raises():
         if item["patient_id"] == "0":
             item["label"] = [1.0]
     fold = grouped_folds([item["patient_id"] for item in datalist], [item["label"] for item in datalist])[0]
-    with pytest.raises(ValueError, match=f"fold {fold} of 5: the training split"):
+    with pytest.raises(ValueError, match=f"fold {fold} of 5: the training split has 0 items with label 1 .*never sees "
+                       "one. Only 1 patient_id has label 1 and cross-validation needs at least 2: add data"):
         split_fold(datalist, int(fold))
 
 

@@ -81,7 +81,51 @@ def test_missing_image_skipped_and_logged(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="medbundle.data.rsna"):
         datalist = rsna_datalist(tmp_path, missing="skip")
     assert [item["image_id"] for item in datalist] == ["462822612", "220375232"]
-    assert "Skipped 1 of 3" in caplog.text
+    assert "Skipped 1 of 3" in caplog.text and "line(s) [3]" in caplog.text
+
+
+def test_no_image_at_all_raises_even_when_skipping(tmp_path):
+    make_dataset(tmp_path)
+    for path in (tmp_path / "train_images").rglob("*.dcm"):
+        path.unlink()
+    with pytest.raises(FileNotFoundError, match=r"none of the 3 image files listed in .*train\.csv exists.*suffix"):
+        rsna_datalist(tmp_path, missing="skip")
+
+
+def test_missing_dataset_dir_is_not_reported_as_a_missing_csv(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"dataset_dir .*nowhere does not exist; set dataset_dir to the folder"):
+        rsna_datalist(tmp_path / "nowhere")
+    (tmp_path / "a_file").touch()
+    with pytest.raises(FileNotFoundError, match=r"a_file is not a directory"):
+        rsna_datalist(tmp_path / "a_file")
+    with pytest.raises(FileNotFoundError, match=r"CSV file not found: .*train\.csv"):
+        rsna_datalist(tmp_path)
+
+
+def test_missing_image_directory_names_image_dir(tmp_path):
+    make_dataset(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"image directory .*test_images .*does not exist; check image_dir"):
+        rsna_datalist(tmp_path, image_dir="test_images")
+
+
+def test_csv_without_rows_raises(tmp_path):
+    make_dataset(tmp_path, rows=[])
+    with pytest.raises(ValueError, match=r"train\.csv has a header but no rows"):
+        rsna_datalist(tmp_path)
+
+
+def test_duplicated_image_id_names_the_lines(tmp_path):
+    make_dataset(tmp_path, [*ROWS, ROWS[1]])
+    with pytest.raises(ValueError, match=r"train\.csv lists 1 image_id\(s\) on more than one row: "
+                       r"image_id 1459541791 on lines \[3, 5\]\. Drop the duplicate rows"):
+        rsna_datalist(tmp_path)
+
+
+def test_image_listed_for_two_patients_names_both(tmp_path):
+    make_dataset(tmp_path, [*ROWS, ("2", "10011", "462822612", "R", "MLO", 1)])
+    with pytest.raises(ValueError, match=r"train\.csv lists 1 image\(s\) for more than one patient: image_id 462822612 "
+                       r"on lines \[2, 5\] with patient_id 10006, 10011\. .*fix its patient_id"):
+        rsna_datalist(tmp_path)
 
 
 def test_invalid_label_and_empty_cell_name_the_line(tmp_path):
@@ -90,4 +134,7 @@ def test_invalid_label_and_empty_cell_name_the_line(tmp_path):
         rsna_datalist(tmp_path)
     make_dataset(tmp_path, [*ROWS[:2], ("2", "10011", "220375232", "", "CC", 1)])
     with pytest.raises(ValueError, match=r"empty cells .* line\(s\) \[4\]"):
+        rsna_datalist(tmp_path)
+    make_dataset(tmp_path, [ROWS[0], ("2", "10006", "1459541791", "L", "MLO", ""), ROWS[2]])  # NaN label
+    with pytest.raises(ValueError, match=r"empty cells in columns .*'cancer'.* line\(s\) \[3\]"):
         rsna_datalist(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -9,11 +10,22 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import JPEG2000Lossless, RLELossless, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import (
+    JPEG2000Lossless,
+    JPEGExtended12Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 
+from medbundle.demo.rsna import write_rsna_demo
 from medbundle.io import DicomReadError, read_dicom
+from medbundle.io import dicom as dicom_module
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
 SHAPE = (6, 9)  # non-square so that a transpose cannot go unnoticed
@@ -173,20 +185,112 @@ def test_meta_has_no_identifying_fields(tmp_path):
     assert (meta["image_laterality"], meta["view_position"]) == ("L", "CC")
 
 
+def assert_one_line_naming(error: DicomReadError, path: Path, *fixes: str) -> str:
+    """The message is one line that names the file and says what to do; return it."""
+    message = str(error)
+    assert "\n" not in message and str(path) in message, message
+    assert any(fix in message for fix in fixes or ("skip_bad_images: true",)), message
+    return message
+
+
 def test_missing_file_raises(tmp_path):
     path = tmp_path / "absent.dcm"
-    with pytest.raises(DicomReadError, match="absent.dcm") as info:
+    with pytest.raises(DicomReadError, match=r"absent\.dcm': the file does not exist\. Check the path") as info:
         read_dicom(path)
+    assert_one_line_naming(info.value, path)
     assert isinstance(info.value, RuntimeError)
     assert isinstance(info.value.__cause__, FileNotFoundError)
 
 
-def test_non_dicom_file_raises(tmp_path):
-    path = tmp_path / "notes.dcm"
-    path.write_text("not a DICOM file")
-    with pytest.raises(DicomReadError, match="notes.dcm") as info:
+def test_empty_file_raises(tmp_path):
+    path = tmp_path / "empty.dcm"
+    path.touch()
+    with pytest.raises(DicomReadError, match=r"empty\.dcm': the file is empty \(0 bytes\)") as info:
         read_dicom(path)
+    assert_one_line_naming(info.value, path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a DICOM file", np.random.default_rng(0).bytes(4096), b"\0" * 128 + b"DICX" + b"\0" * 100],
+    ids=["text", "random-bytes", "wrong-prefix"],
+)
+def test_non_dicom_file_raises(tmp_path, content):
+    path = tmp_path / "notes.dcm"
+    path.write_bytes(content)
+    with pytest.raises(DicomReadError, match=rf"notes\.dcm': not a DICOM file: .*\({len(content)} bytes\)") as info:
+        read_dicom(path)
+    assert_one_line_naming(info.value, path)
     assert isinstance(info.value.__cause__, pydicom.errors.InvalidDicomError)
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory) -> dict[str, Path]:
+    """One image of the RSNA demo data set, stored uncompressed, as JPEG 2000 Lossless and as RLE Lossless."""
+    root = tmp_path_factory.mktemp("demo")
+    write_rsna_demo(root, n_patients=2, n_test_patients=0, image_shape=(64, 64))
+    ds = pydicom.dcmread(next((root / "train_images").rglob("*.dcm")))
+    ds.decompress(generate_instance_uid=False)
+    files = {"uncompressed": root / "uncompressed.dcm"}
+    ds.save_as(files["uncompressed"])
+    for name, syntax in (("jpeg2000", JPEG2000Lossless), ("rle", RLELossless)):
+        compressed = pydicom.dcmread(files["uncompressed"])
+        compressed.compress(syntax, generate_instance_uid=False)
+        files[name] = root / f"{name}.dcm"
+        compressed.save_as(files[name])
+    return files
+
+
+def cut_points(path: Path) -> dict[str, int]:
+    """Sizes to cut ``path`` to: inside a header value, right before the Pixel Data, inside it, its last byte."""
+    ds = pydicom.dcmread(path)
+    window = ds.get_item("WindowCenter")
+    pixels = ds.get_item("PixelData")
+    size = path.stat().st_size
+    return {
+        "2000 bytes": 2000,
+        "inside Window Center": window.value_tell + 2,
+        "before Pixel Data": pixels.value_tell - 12,  # explicit VR OB/OW: 12-byte element header
+        "inside Pixel Data": (pixels.value_tell + size) // 2,
+        "last pixel byte": size - (9 if pixels.length == 0xFFFFFFFF else 1),  # before the sequence delimiter
+    }
+
+
+@pytest.mark.parametrize("syntax", ["uncompressed", "jpeg2000", "rle"])
+@pytest.mark.parametrize(
+    "where", ["2000 bytes", "inside Window Center", "before Pixel Data", "inside Pixel Data", "last pixel byte"]
+)
+def test_truncated_file_says_truncated(tmp_path, demo_files, syntax, where):
+    source = demo_files[syntax]
+    end = cut_points(source)[where]
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(source.read_bytes()[:end])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns of the missing sequence delimiter
+        with pytest.raises(DicomReadError, match=rf"cut\.dcm': the file is truncated \({end} bytes\): it ends") as info:
+            read_dicom(path)
+    message = assert_one_line_naming(info.value, path, "Re-export or re-download it")
+    assert "is not supported" not in message
+    if where == "inside Window Center":
+        assert "it ends inside element (0028,1050) Window Center (2 of its" in message
+    elif where == "before Pixel Data":
+        assert "before the Pixel Data" in message
+    elif where != "2000 bytes":
+        assert re.search(r"inside (the|the encapsulated \(compressed\)) Pixel Data", message), message
+
+
+def test_file_cut_at_every_byte_never_blames_the_image_attributes(tmp_path, demo_files):
+    data = demo_files["jpeg2000"].read_bytes()
+    path = tmp_path / "cut.dcm"
+    for end in range(1, len(data) - 8, 7):
+        path.write_bytes(data[:end])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(DicomReadError) as info:
+                read_dicom(path)
+        message = assert_one_line_naming(info.value, path)
+        assert "truncated" in message or "not a DICOM file" in message, message
+        assert "is not supported" not in message and "lacks the image attribute" not in message, message
 
 
 def test_missing_pixel_data_raises(tmp_path):
@@ -196,24 +300,90 @@ def test_missing_pixel_data_raises(tmp_path):
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
-    with pytest.raises(DicomReadError, match=r"nopixels\.dcm.*no pixel data"):
+    with pytest.raises(DicomReadError, match=r"nopixels\.dcm': it has no Pixel Data") as info:
         read_dicom(tmp_path / "nopixels.dcm")
+    assert_one_line_naming(info.value, tmp_path / "nopixels.dcm")
+
+
+def test_missing_photometric_is_reported_as_missing(tmp_path):
+    path = write_dicom(tmp_path / "nophoto.dcm", ramp())
+    ds = pydicom.dcmread(path)
+    del ds.PhotometricInterpretation
+    ds.save_as(path)
+    with pytest.raises(DicomReadError, match=r"nophoto\.dcm': it lacks the image attribute\(s\) Photometric"):
+        read_dicom(path)
+
+
+def test_pixel_data_shorter_than_the_header_promises(tmp_path):
+    path = write_dicom(tmp_path / "short.dcm", ramp())
+    ds = pydicom.dcmread(path)
+    ds.Rows = SHAPE[0] + 2
+    ds.save_as(path)
+    with pytest.raises(DicomReadError, match=r"short\.dcm': its Pixel Data holds 108 bytes, but .*need 144"):
+        read_dicom(path)
+
+
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, RLELossless])
+def test_corrupt_compressed_pixel_data_raises(tmp_path, syntax):
+    ds = pydicom.dcmread(write_dicom(tmp_path / "raw.dcm", ramp(CODEC_SHAPE)))
+    ds.compress(syntax)
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[: len(frame) // 2]])  # a complete file whose codestream is cut
+    ds.save_as(tmp_path / "corrupt.dcm")
+    with pytest.raises(DicomReadError, match=r"corrupt\.dcm': corrupt or truncated compressed pixel data") as info:
+        read_dicom(tmp_path / "corrupt.dcm")
+    assert_one_line_naming(info.value, tmp_path / "corrupt.dcm")
 
 
 def test_colour_image_raises(tmp_path):
     path = write_dicom(tmp_path / "rgb.dcm", np.zeros((*SHAPE, 3), np.uint8), "RGB", bits=8)
-    with pytest.raises(DicomReadError, match=r"rgb\.dcm.*'RGB' is not supported"):
+    with pytest.raises(DicomReadError, match=r"rgb\.dcm.*'RGB' is not supported") as info:
+        read_dicom(path)
+    assert_one_line_naming(info.value, path, "Remove it from the data set")
+
+
+def encapsulated_file(path: Path, syntax: pydicom.uid.UID) -> Path:
+    """A complete file that declares ``syntax``, with a dummy one-fragment frame (never decoded here)."""
+    ds = pydicom.dcmread(write_dicom(path, ramp()))
+    ds.PixelData = encapsulate([b"\0" * 16])
+    ds["PixelData"].VR, ds["PixelData"].is_undefined_length = "OB", True
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "syntax, package",
+    [
+        (JPEG2000Lossless, "pylibjpeg pylibjpeg-openjpeg"),
+        (JPEGLosslessSV1, "pylibjpeg pylibjpeg-libjpeg"),
+        (JPEGLSLossless, "pylibjpeg pylibjpeg-libjpeg"),
+        (JPEGExtended12Bit, "pylibjpeg pylibjpeg-libjpeg"),
+        (RLELossless, "pylibjpeg pylibjpeg-rle"),
+    ],
+)
+def test_missing_codec_names_the_transfer_syntax_and_package(tmp_path, monkeypatch, syntax, package):
+    path = encapsulated_file(tmp_path / "coded.dcm", syntax)
+    monkeypatch.setattr(get_decoder(syntax), "_available", {})  # as if no plugin were installed
+    with pytest.raises(DicomReadError, match=r"coded\.dcm': no decoder is installed") as info:
+        read_dicom(path)
+    message = assert_one_line_naming(info.value, path, f"Install one: pip install {package}")
+    assert f"{syntax.name} ({syntax})" in message
+
+
+def test_missing_codec_without_known_package_repeats_pydicom(tmp_path, monkeypatch):
+    path = encapsulated_file(tmp_path / "coded.dcm", JPEG2000Lossless)
+    monkeypatch.setattr(get_decoder(JPEG2000Lossless), "_available", {})
+    monkeypatch.setattr(dicom_module, "_DECODER_PACKAGES", {})
+    with pytest.raises(DicomReadError, match=r"Install one of the decoders pydicom lists: gdcm - requires gdcm"):
         read_dicom(path)
 
 
-def test_missing_codec_names_the_package(tmp_path, monkeypatch):
-    path = write_dicom(tmp_path / "raw.dcm", ramp(CODEC_SHAPE))
-    ds = pydicom.dcmread(path)
-    ds.compress(JPEG2000Lossless)
-    ds.save_as(tmp_path / "j2k.dcm")
-    monkeypatch.setattr(get_decoder(JPEG2000Lossless), "_available", {})  # as if no plugin were installed
-    with pytest.raises(DicomReadError, match=r"(?s)j2k\.dcm.*pip install .*pylibjpeg-openjpeg"):
-        read_dicom(tmp_path / "j2k.dcm")
+def test_transfer_syntax_without_any_decoder(tmp_path):
+    path = encapsulated_file(tmp_path / "video.dcm", pydicom.uid.MPEG2MPML)
+    with pytest.raises(DicomReadError, match=r"video\.dcm': pydicom has no decoder for its transfer syntax") as info:
+        read_dicom(path)
+    assert_one_line_naming(info.value, path)
 
 
 def reference_image(path: Path) -> np.ndarray:
@@ -252,5 +422,20 @@ def test_real_broken_file_raises():
     path = REAL_DIR / "966.dcm"
     if not path.is_file():
         pytest.skip(f"{path} is not present")
-    with pytest.raises(DicomReadError, match="966.dcm"):
+    with pytest.raises(DicomReadError, match=r"966\.dcm': corrupt or truncated compressed pixel data \(JPEG 2") as info:
         read_dicom(path)
+    assert_one_line_naming(info.value, path)
+
+
+@pytest.mark.parametrize("end", [2000, 1_000_000])
+def test_real_file_cut_says_truncated(tmp_path, end):
+    source = REAL_DIR / "RG2_JPLL.dcm"  # JPEG Lossless, as in the RSNA data
+    if not source.is_file():
+        pytest.skip(f"{source} is not present")
+    path = tmp_path / "RG2_JPLL.dcm"
+    path.write_bytes(source.read_bytes()[:end])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DicomReadError, match=rf"RG2_JPLL\.dcm': the file is truncated \({end} bytes\)") as info:
+            read_dicom(path)
+    assert_one_line_naming(info.value, path)

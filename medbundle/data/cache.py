@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from copy import deepcopy
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 from monai.data import CacheNTransDataset, PersistentDataset
+from monai.data.utils import SUPPORTED_PICKLE_MOD
 from monai.transforms import Compose
+from monai.utils import convert_to_tensor, look_up_option
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+
+from medbundle.progress import progress as iterate
 
 __all__ = ["cached_dataset", "transform_fingerprint"]
 
 logger = logging.getLogger(__name__)
+
+SKIPPED_CSV = "skipped.csv"  # in `skipped_dir`: the images `cached_dataset` skipped, one row per image and split
+_SKIPPED_COLUMNS = ("split", "image", "image_id", "reason")
 
 
 def _plain(value: Any, seen: set[int], depth: int = 0) -> Any:
@@ -55,16 +66,100 @@ def transform_fingerprint(transforms: Sequence[Callable]) -> bytes:
     return hashlib.md5(description.encode()).hexdigest().encode()
 
 
+class _SafeCacheMixin:
+    """`PersistentDataset._cachecheck` that rebuilds unreadable cache files and writes them atomically.
+
+    MONAI (1.6) recomputes a cache file only when unpickling it fails; a truncated file (a run killed
+    while copying it, a full disk) makes torch's zip reader raise instead, and so do empty files. And
+    MONAI saves each file in the system temp folder and then moves it into the cache: when the two
+    are on different file systems the move is a copy, which a second process filling the same cache
+    (a DDP rank, a parallel run) can read half-written. Here any file that does not load with
+    ``torch.load(weights_only=True)`` is recomputed and replaced, and every file is written under a
+    unique temporary name next to its final name, then renamed into place (``os.replace``, atomic),
+    so a reader sees either no file or a complete one. A process killed mid-write leaves only a
+    ``.<name>.*.tmp`` file, which is never read.
+    """
+
+    def _cachecheck(self, item_transformed):
+        if self.cache_dir is None:
+            return self._pre_transform(deepcopy(item_transformed))
+        hashfile = self.cache_dir / f"{self.hash_func(item_transformed).decode('utf-8')}{self.transform_hash}.pt"
+        if hashfile.is_file():
+            try:
+                return torch.load(hashfile, weights_only=True)
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever a corrupt file raises, it is rebuilt
+                logger.warning("cache file %s is corrupt (%s); rebuilding it", hashfile, _first_line(exc))
+        item = self._pre_transform(deepcopy(item_transformed))
+        stored = convert_to_tensor(item, convert_numeric=False, track_meta=self.track_meta)
+        pickle_module = look_up_option(self.pickle_module, SUPPORTED_PICKLE_MOD)
+        try:
+            with _replacing(hashfile) as stream:
+                torch.save(stored, stream, pickle_module=pickle_module, pickle_protocol=self.pickle_protocol)
+        except PermissionError:  # as in MONAI (issue #3613): e.g. Windows, where another process holds the file
+            pass
+        return item
+
+
+@contextmanager
+def _replacing(path: Path, text: bool = False) -> Iterator[IO]:
+    """Write to a unique temporary file beside ``path``, renamed to ``path`` (atomically) when the block succeeds.
+
+    Args:
+        path: the final file.
+        text: open in text mode (for csv) instead of binary.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w" if text else "wb", **({"newline": ""} if text else {})) as stream:
+            yield stream
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+class _SafePersistentDataset(_SafeCacheMixin, PersistentDataset):
+    """`PersistentDataset` with the corruption- and race-safe cache of `_SafeCacheMixin`."""
+
+
+class _SafeCacheNTransDataset(_SafeCacheMixin, CacheNTransDataset):
+    """`CacheNTransDataset` with the corruption- and race-safe cache of `_SafeCacheMixin`."""
+
+
 def _persistent(data: list[dict], transform: Compose, cache_dir: str | Path, cache_n_trans: int | None) -> PersistentDataset:
     # cached items come back as plain tensors (loaded with weights_only=True); end the cached part of the
     # chain with EnsureTyped(track_meta=False) so freshly computed items have the same types
     if cache_n_trans is None:
-        return PersistentDataset(data, transform, cache_dir, hash_transform=transform_fingerprint)
-    return CacheNTransDataset(data, transform, cache_n_trans, cache_dir, hash_transform=transform_fingerprint)
+        return _SafePersistentDataset(data, transform, cache_dir, hash_transform=transform_fingerprint)
+    return _SafeCacheNTransDataset(data, transform, cache_n_trans, cache_dir, hash_transform=transform_fingerprint)
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _root_cause(exc: BaseException, image: str) -> str:
+    """The first line of the deepest exception in ``exc``'s ``__cause__`` chain that names ``image``.
+
+    Readers raise errors that name the file, say what is wrong and what to do; MONAI wraps them in
+    "applying transform ..." errors that name neither. Without such an error, the deepest one.
+
+    Args:
+        exc: the exception raised while preprocessing the item.
+        image: the item's image path ("" when it has none).
+    """
+    chain = [exc]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    naming = [error for error in chain if image and image in str(error)]
+    return _first_line(naming[-1] if naming else chain[-1])
 
 
 class _Probe(Dataset):
-    """Load `dataset[i]` (filling its cache) and report a failure instead of raising, for the warm-up."""
+    """Load `dataset[i]` (filling its cache) and report a failure's root cause instead of raising, for the warm-up."""
 
     def __init__(self, dataset: PersistentDataset) -> None:
         self.dataset = dataset
@@ -76,10 +171,7 @@ class _Probe(Dataset):
         try:
             self.dataset[index]
         except Exception as exc:  # noqa: BLE001 - reported per item; the caller decides to skip or raise
-            cause = exc
-            while cause.__cause__ is not None:
-                cause = cause.__cause__
-            return index, f"{type(cause).__name__}: {cause}"
+            return index, _root_cause(exc, str(self.dataset.data[index].get("image", "")))
         return index, None
 
 
@@ -92,43 +184,114 @@ def cached_dataset(
     progress: bool = True,
     name: str = "dataset",
     cache_n_trans: int | None = None,
+    skipped_dir: str | Path | None = None,
 ) -> PersistentDataset:
     """Build a `PersistentDataset` and fill its cache up front, in parallel, with a progress bar.
 
     Decoding a compressed mammogram takes ~0.4 s; doing it once, before the first epoch, in
     `num_workers` processes, means every epoch (and every later run with the same preprocessing)
     reads preprocessed tensors from `cache_dir`. The warm-up also finds unreadable images before
-    training starts: they raise an error naming the file, or with `skip_bad_images` are dropped
-    and counted in the log.
+    training starts: they raise an error naming the file, or with `skip_bad_images` are dropped,
+    counted in the log and listed in ``skipped_dir/skipped.csv``.
+
+    Cache files that do not load (truncated, garbage) are rebuilt, and several processes may fill
+    one `cache_dir` at once (see `_SafeCacheMixin`); files load with ``torch.load(weights_only=True)``.
 
     Args:
         data: the datalist (one dict per image).
         transform: full chain; everything before its first random transform is cached, or exactly the
             first `cache_n_trans` transforms when given. The latter lets the cached part end with a cast
             to a compact dtype (float16 halves the cache) that a later, uncached transform undoes.
-        cache_dir: where cache files go; a sub-directory per preprocessing fingerprint is used.
+        cache_dir: where cache files go; their names include the preprocessing fingerprint
+            (`transform_fingerprint`), so changed settings never reuse stale files.
         num_workers: processes for the warm-up.
         skip_bad_images: drop items whose preprocessing fails instead of raising.
-        progress: show a tqdm bar.
-        name: label for the bar and the log ("train", "validation").
+        progress: show progress (a bar in a terminal, log lines otherwise).
+        name: label for the bar, the log and the ``split`` column of skipped.csv ("train", "validation").
         cache_n_trans: number of leading transforms to cache (MONAI `CacheNTransDataset`).
+        skipped_dir: folder of ``skipped.csv`` (columns split, image, image_id, reason), written with
+            `skip_bad_images`; the rows of split `name` are replaced on every run, other splits' rows
+            kept. None writes no file.
 
     Returns:
         a PersistentDataset over the items that preprocess without error.
+
+    Raises:
+        RuntimeError: without `skip_bad_images`, when items fail; the last line of the message is the
+            first failure's root cause, naming its file.
     """
     dataset = _persistent(list(data), transform, cache_dir, cache_n_trans)
     loader = DataLoader(_Probe(dataset), batch_size=1, num_workers=num_workers, collate_fn=lambda batch: batch[0])
     failures = {}
-    for index, error in tqdm(loader, total=len(dataset), desc=f"caching {name}", disable=not progress, unit="img"):
+    for index, error in iterate(loader, total=len(dataset), desc=f"caching {name}", unit="img", enabled=progress):
         if error is not None:
             failures[index] = error
+    if failures and not skip_bad_images:
+        raise RuntimeError(_failure_message(data, failures, name))
+    if skip_bad_images and skipped_dir is not None:
+        _write_skipped(Path(skipped_dir) / SKIPPED_CSV, name, [(data[i], reason) for i, reason in failures.items()])
     if failures:
-        details = "; ".join(f"{data[i].get('image', i)}: {err}" for i, err in list(failures.items())[:5])
-        if not skip_bad_images:
-            raise RuntimeError(
-                f"{len(failures)} of {len(data)} {name} images could not be read or preprocessed ({details}). "
-                "Fix or remove them, or set skip_bad_images: true to skip and count them."
-            )
-        logger.warning("skipped %d of %d %s images that could not be read: %s", len(failures), len(data), name, details)
+        details = "; ".join(_named(data[i], reason) for i, reason in list(failures.items())[:5])
+        listed = f" (all listed in {Path(skipped_dir) / SKIPPED_CSV})" if skipped_dir is not None else ""
+        logger.warning(
+            "skipped %d of %d %s images that could not be read or preprocessed%s: %s",
+            len(failures), len(data), name, listed, details,
+        )
         dataset = _persistent([d for i, d in enumerate(data) if i not in failures], transform, cache_dir, cache_n_trans)
     return dataset
+
+
+def _image(item: dict) -> str:
+    """The item's image path, as a string ("" when absent)."""
+    return str(item.get("image", ""))
+
+
+def _failure_message(data: Sequence[dict], failures: dict[int, str], name: str) -> str:
+    """The `cached_dataset` error: a count, other failures, and last the first failure naming its file.
+
+    The last line is ``<image>: <root cause>`` followed, when the root cause does not already say so,
+    by what to do, so that the last line a user sees names the file.
+    """
+    lines = [f"{len(failures)} of {len(data)} {name} images could not be read or preprocessed:"]
+    (first, first_reason), *others = failures.items()
+    lines += [f"  {_named(data[i], reason)}" for i, reason in others[:4]]
+    if len(others) > 4:
+        lines.append(f"  ... and {len(others) - 4} more")
+    last = _named(data[first], first_reason)
+    if "skip_bad_images" not in last:
+        last += " Fix or remove it, or set skip_bad_images: true to skip and count unreadable images."
+    return "\n".join([*lines, last])
+
+
+def _named(item: dict, reason: str) -> str:
+    """``reason``, prefixed with the item's image path unless it already names it."""
+    image = _image(item)
+    return reason if image and image in reason else f"{image}: {reason}"
+
+
+def _write_skipped(path: Path, split: str, skipped: list[tuple[dict, str]]) -> None:
+    """Replace the rows of ``split`` in the skipped-images CSV at ``path``, keeping other splits' rows.
+
+    Replaced atomically, so a reader never sees a partial file. No file is created when there is
+    nothing to list.
+
+    Args:
+        path: the CSV file.
+        split: the split name (``cached_dataset``'s `name`).
+        skipped: ``(item, reason)`` per skipped item.
+    """
+    rows = []
+    if path.is_file():
+        with path.open(newline="") as stream:
+            rows = [row for row in csv.DictReader(stream) if row.get("split") != split]
+    rows += [
+        {"split": split, "image": _image(item), "image_id": str(item.get("image_id", "")), "reason": reason}
+        for item, reason in skipped
+    ]
+    if not rows and not path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path, text=True) as stream:
+        writer = csv.DictWriter(stream, fieldnames=_SKIPPED_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -119,16 +119,60 @@ def split_fold(
         if lacking:
             raise ValueError(f"datalist items {lacking[:10]} lack the key {key!r} needed to split folds.")
     labels = label_array([item[label_key] for item in datalist])
-    folds = grouped_folds([item[group_key] for item in datalist], labels, n_splits=n_splits, seed=seed)
+    groups = np.asarray([item[group_key] for item in datalist], dtype=object)
+    folds = grouped_folds(groups.tolist(), labels, n_splits=n_splits, seed=seed)
     train = [item for item, f in zip(datalist, folds) if f != fold]
     val = [item for item, f in zip(datalist, folds) if f == fold]
     check_no_leakage(train, val, group_key=group_key)
-    classes = np.unique(labels)
     for name, in_split in (("training", folds != fold), ("validation", folds == fold)):
-        absent = np.setdiff1d(classes, labels[in_split])
+        absent = np.setdiff1d(np.unique(labels), labels[in_split])
         if absent.size:
             raise ValueError(
-                f"fold {fold} of {n_splits}: the {name} split has no item with {label_key} {absent.tolist()} "
-                f"(1 = positive), so AUROC / pF1 are undefined there; use fewer folds (n_splits) or more data."
+                _missing_class_message(
+                    fold, n_splits, name, in_split, labels, groups, absent[0], group_key=group_key, label_key=label_key
+                )
             )
     return train, val
+
+
+def _missing_class_message(
+    fold: int,
+    n_splits: int,
+    name: str,
+    in_split: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    value: float,
+    group_key: str,
+    label_key: str,
+) -> str:
+    """Explain that a split of a fold lacks the class ``value``: the counts, and how many folds the data allows.
+
+    Args:
+        fold: the validation fold.
+        n_splits: number of folds.
+        name: "training" or "validation".
+        in_split: boolean mask of the split's rows.
+        labels: label per row.
+        groups: group (patient) per row.
+        value: the class the split lacks.
+        group_key: item key of the group, for the message.
+        label_key: item key of the label, for the message.
+    """
+    what = f"{label_key} {value:g}"
+    has_value = labels == value
+    binary_positive = value == 1 and set(np.unique(labels).tolist()) <= {0.0, 1.0}
+    kind = "positives" if binary_positive else f"items with {what}"
+    n_groups = len(set(groups[has_value].tolist()))
+    consequence = "AUROC / pF1 are undefined there" if name == "validation" else "the model never sees one"
+    if n_groups < 2:
+        advice = f"Only {n_groups} {group_key} has {what} and cross-validation needs at least 2: add data with {what}."
+    else:
+        advice = (
+            f"Only {n_groups} {group_key} values have {what}, so at most {n_groups} folds can each get one: "
+            f"use fewer folds (n_splits, n_folds in the bundle config) or add data with {what}."
+        )
+    return (
+        f"fold {fold} of {n_splits}: the {name} split has 0 items with {what} (of {int(in_split.sum())} items; "
+        f"{int(has_value.sum())} {kind} in the whole data set), so {consequence}. {advice}"
+    )

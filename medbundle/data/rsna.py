@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from medbundle.data.columns import read_csv_checked
 
 __all__ = ["rsna_datalist"]
@@ -48,15 +50,29 @@ def rsna_datalist(
         The datalist, in CSV row order.
 
     Raises:
-        FileNotFoundError: the CSV, or (with ``missing="raise"``) an image file, does not exist.
-        ValueError: a required column is absent or has empty cells, or a label is not 0/1.
+        FileNotFoundError: ``dataset_dir``, the CSV or the image directory does not exist, or an image
+            file does not (with ``missing="raise"``; with ``"skip"``, when none of them does).
+        ValueError: the CSV has no rows, a required column is absent or has empty cells, a label is not
+            0/1, or an image_id is on more than one row (for one patient or several).
     """
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}.")
     dataset_dir = Path(dataset_dir)
+    if not dataset_dir.is_dir():
+        state = "is not a directory" if dataset_dir.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"dataset_dir {dataset_dir} {state}; set dataset_dir to the folder that holds {csv} and {image_dir}/."
+        )
     csv_path = dataset_dir / csv
     required = [*_ID_COLUMNS, *([label_column] if label_column is not None else [])]
     frame = read_csv_checked(csv_path, required, dtype={column: str for column in _ID_COLUMNS})
+    if frame.empty:
+        raise ValueError(f"{csv_path} has a header but no rows; point dataset_dir/csv to the full CSV.")
+    if not (dataset_dir / image_dir).is_dir():
+        raise FileNotFoundError(
+            f"image directory {dataset_dir / image_dir} (for {csv_path}) does not exist; "
+            "check image_dir (train_images for train.csv, test_images for test.csv)."
+        )
 
     empty = frame[required].isna().any(axis=1)
     if empty.any():
@@ -73,8 +89,10 @@ def rsna_datalist(
                 f"{frame.loc[invalid, label_column].unique()[:5].tolist()}."
             )
 
+    _check_unique_images(frame, csv_path)
+
     datalist = []
-    n_missing = 0
+    missing_lines = []
     for line, record in enumerate(frame[required].to_dict("records"), start=2):
         patient_id, image_id, laterality = (record[column] for column in _ID_COLUMNS)
         image = dataset_dir / image_dir / patient_id / f"{image_id}{suffix}"
@@ -84,7 +102,7 @@ def rsna_datalist(
                     f"image file not found: {image} (CSV {csv_path}, line {line}, image_id {image_id}); "
                     "check image_dir, or pass missing='skip' to drop rows without an image."
                 )
-            n_missing += 1
+            missing_lines.append(line)
             continue
         item = {
             "image": str(image),
@@ -96,6 +114,52 @@ def rsna_datalist(
         if label_column is not None:
             item["label"] = [float(record[label_column])]
         datalist.append(item)
-    if n_missing:
-        logger.warning("Skipped %d of %d rows of %s whose image file is missing.", n_missing, len(frame), csv_path)
+    if missing_lines and not datalist:
+        raise FileNotFoundError(
+            f"none of the {len(frame)} image files listed in {csv_path} exists, e.g. {image}; "
+            f"check dataset_dir, image_dir ({image_dir!r}) and suffix ({suffix!r})."
+        )
+    if missing_lines:
+        logger.warning(
+            "Skipped %d of %d rows of %s whose image file is missing (line(s) %s).",
+            len(missing_lines), len(frame), csv_path, missing_lines[:10],
+        )
     return datalist
+
+
+def _check_unique_images(frame: pd.DataFrame, csv_path: Path) -> None:
+    """Raise when an image_id is on more than one row: for two patients, or twice for one.
+
+    A duplicated image would be trained on (or scored) twice; an image listed for two patients
+    could even land in both the training and the validation split.
+
+    Args:
+        frame: the CSV, with string ``patient_id`` and ``image_id`` columns and no empty ids.
+        csv_path: the CSV's path, for the message.
+
+    Raises:
+        ValueError: naming up to 5 image ids, their CSV lines and (for two patients) the patient ids.
+    """
+    repeated = frame[frame["image_id"].duplicated(keep=False)]
+    if repeated.empty:
+        return
+    groups = repeated.groupby("image_id", sort=False)
+    patients = groups["patient_id"].unique()
+    shared = patients[patients.map(len) > 1]
+    if not shared.empty:
+        examples = "; ".join(
+            f"image_id {image_id} on lines {(groups.groups[image_id] + 2).tolist()} "
+            f"with patient_id {', '.join(patient_ids)}"
+            for image_id, patient_ids in shared.head(5).items()
+        )
+        raise ValueError(
+            f"{csv_path} lists {len(shared)} image(s) for more than one patient: {examples}. An image belongs to "
+            "one patient: fix its patient_id or drop the wrong rows."
+        )
+    examples = "; ".join(
+        f"image_id {image_id} on lines {(rows + 2).tolist()}" for image_id, rows in list(groups.groups.items())[:5]
+    )
+    raise ValueError(
+        f"{csv_path} lists {groups.ngroups} image_id(s) on more than one row: {examples}. "
+        "Drop the duplicate rows so that each image is used once."
+    )

@@ -13,28 +13,68 @@ implementations so that results match what a standards-conforming viewer shows:
 from __future__ import annotations
 
 import os
+import re
+import struct
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_description
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.tag import Tag
+from pydicom.uid import UID
 
 __all__ = ["DicomReadError", "read_dicom"]
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
-_CODEC_HINT = (
-    "Install the pixel data decoders: pip install pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg"
-    " (JPEG 2000 needs pylibjpeg-openjpeg; JPEG Lossless, JPEG Extended and JPEG-LS need pylibjpeg-libjpeg)."
+# attributes pydicom needs to decode the pixel data, and this reader to interpret them
+_IMAGE_ATTRIBUTES = (
+    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation",
+    "PhotometricInterpretation",
 )
-_CORRUPT_HINT = "The compressed pixel data is probably corrupt or truncated: re-export the file or exclude it."
+_META_START = 144  # 128-byte preamble, "DICM", then the 12-byte File Meta Information Group Length element
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_SKIP = "or set skip_bad_images: true to skip and count such files."
+_FIX_FILE = f"Re-export or re-download it, remove it from the data set, {_SKIP}"
+_FIX_NOT_DICOM = f"Check that it is the right file, re-export it as DICOM, remove it from the data set, {_SKIP}"
+_FIX_PATH = f"Check the path (dataset_dir, image folder, datalist), remove the item, {_SKIP}"
+_FIX_COLOUR = f"Remove it from the data set (only grayscale images are supported), {_SKIP}"
+# pip packages of the pydicom "pylibjpeg" decoder plugin, per compressed transfer syntax
+_DECODER_PACKAGES = {
+    **dict.fromkeys(
+        (
+            pydicom.uid.JPEG2000Lossless,
+            pydicom.uid.JPEG2000,
+            pydicom.uid.HTJ2KLossless,
+            pydicom.uid.HTJ2KLosslessRPCL,
+            pydicom.uid.HTJ2K,
+        ),
+        "pylibjpeg pylibjpeg-openjpeg",
+    ),
+    **dict.fromkeys(
+        (
+            pydicom.uid.JPEGBaseline8Bit,
+            pydicom.uid.JPEGExtended12Bit,
+            pydicom.uid.JPEGLossless,
+            pydicom.uid.JPEGLosslessSV1,
+            pydicom.uid.JPEGLSLossless,
+            pydicom.uid.JPEGLSNearLossless,
+        ),
+        "pylibjpeg pylibjpeg-libjpeg",
+    ),
+    pydicom.uid.RLELossless: "pylibjpeg pylibjpeg-rle",
+}
 
 
 class DicomReadError(RuntimeError):
     """Raised when a DICOM file cannot be read, decoded or converted to an image.
 
-    The message names the file and the underlying reason; the original exception is
-    chained as ``__cause__``.
+    The message is one line: the file, what is wrong with it and what to do. The underlying
+    exception, if any, is chained as ``__cause__``.
     """
 
 
@@ -53,6 +93,12 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     MONOCHROME1 images are then inverted (``1 - x``). The array has the same (rows, columns)
     orientation as pydicom's ``pixel_array``; for multi-frame files only frame 0 is decoded.
 
+    A bad file raises an error that names the first of these problems it has: the file does
+    not exist, is empty, is not DICOM, is truncated, has no Pixel Data, lacks image attributes,
+    is not grayscale, holds less pixel data than its header promises, needs a decoder that is
+    not installed, has compressed pixel data the decoders reject, or has an invalid VOI/modality
+    transform.
+
     Args:
         path: path to the DICOM file (Part 10 format with a 'DICM' preamble).
 
@@ -65,26 +111,220 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         ``view_position``). Absent values are None so every file yields the same keys.
 
     Raises:
-        DicomReadError: the file is missing, not DICOM, has no or undecodable pixel data,
-            is not MONOCHROME1/MONOCHROME2, or carries an invalid VOI/modality transform.
+        DicomReadError: the file cannot be read or converted; the one-line message names the
+            file, the problem and what to do.
     """
     filename = os.fspath(path)
+    ds, size = _read_dataset(filename)
     try:
-        ds = pydicom.dcmread(filename, force=False)
-        photometric = str(ds.get("PhotometricInterpretation", ""))
-        if photometric not in _MONOCHROME:
-            raise ValueError(
-                f"Photometric Interpretation {photometric!r} is not supported, only MONOCHROME1 and MONOCHROME2"
-            )
-        ds.pixel_array_options(index=0)
-        image, voi = _to_unit_range(ds.pixel_array, ds)
-        inverted = photometric == "MONOCHROME1"
+        _check_image(filename, ds, size)
+        image, voi = _to_unit_range(_decode_first_frame(filename, ds), ds)
+        inverted = ds.PhotometricInterpretation == "MONOCHROME1"
         if inverted:
             image = 1.0 - image
         meta = _technical_meta(ds, filename, voi, inverted)
+    except DicomReadError:
+        raise
     except Exception as exc:
-        raise DicomReadError(_error_message(filename, exc)) from exc
+        reason = f"invalid image attributes or Modality/VOI LUT ({_one_line(exc)})"
+        raise DicomReadError(_message(filename, reason, _FIX_FILE)) from exc
     return image, meta
+
+
+def _message(filename: str, reason: str, fix: str) -> str:
+    """The one-line ``DicomReadError`` message: the file, what is wrong, what to do."""
+    return f"Cannot read DICOM file '{filename}': {reason}. {fix}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pydicom lists per-plugin errors on separate lines)."""
+    text = re.sub(r"\s*\n\s*", "; ", str(exc).strip()).replace(":; ", ": ")
+    return text or type(exc).__name__
+
+
+def _read_dataset(filename: str) -> tuple[Dataset, int]:
+    """Parse the file with pydicom; return the dataset and the file size in bytes.
+
+    Raises:
+        DicomReadError: the file does not exist, cannot be opened, is empty or is not DICOM.
+    """
+    try:
+        size = os.stat(filename).st_size
+    except FileNotFoundError as exc:
+        raise DicomReadError(_message(filename, "the file does not exist", _FIX_PATH)) from exc
+    except OSError as exc:
+        reason = f"the file cannot be accessed ({exc.strerror or exc})"
+        raise DicomReadError(_message(filename, reason, _FIX_PATH)) from exc
+    if size == 0:
+        raise DicomReadError(_message(filename, "the file is empty (0 bytes)", _FIX_FILE))
+    try:
+        return pydicom.dcmread(filename, force=False), size
+    except InvalidDicomError as exc:
+        reason = f"not a DICOM file: no 'DICM' prefix after a 128-byte preamble ({size} bytes)"
+        raise DicomReadError(_message(filename, reason, _FIX_NOT_DICOM)) from exc
+    except OSError as exc:
+        raise DicomReadError(_message(filename, f"the file cannot be read ({exc.strerror or exc})", _FIX_PATH)) from exc
+    except Exception as exc:
+        if size < _META_START or isinstance(exc, (struct.error, EOFError)):  # a read came back short
+            where = "the File Meta Information header" if size < _META_START else "a data element header"
+            reason = f"the file is truncated ({size} bytes): it ends inside {where} ({_one_line(exc)})"
+        else:
+            reason = f"pydicom cannot parse it ({_one_line(exc)})"
+        raise DicomReadError(_message(filename, reason, _FIX_FILE)) from exc
+
+
+def _check_image(filename: str, ds: Dataset, size: int) -> None:
+    """Check, before decoding, that ``ds`` is a complete grayscale image this environment can decode.
+
+    Raises:
+        DicomReadError: naming the first problem found: truncated file, no Pixel Data, missing
+            image attributes, not grayscale, uncompressed pixel data shorter than the header
+            promises, or no installed decoder for the transfer syntax.
+    """
+    missing = [keyword for keyword in _IMAGE_ATTRIBUTES if keyword not in ds]
+    truncation = _truncation(filename, ds, size, complete="PixelData" in ds and not missing)
+    if truncation is not None:
+        raise DicomReadError(_message(filename, f"the file is truncated ({size} bytes): {truncation}", _FIX_FILE))
+    if "PixelData" not in ds:
+        last = _last_element(ds)
+        end = f" (the file ends after {_element_name(last.tag)})" if last is not None else ""
+        reason = f"it has no Pixel Data and no Rows/Columns{end}: it is not an image, or it is truncated"
+        raise DicomReadError(_message(filename, reason, _FIX_FILE))
+    if missing:
+        raise DicomReadError(_message(filename, f"it lacks the image attribute(s) {', '.join(missing)}", _FIX_FILE))
+    photometric = str(ds.PhotometricInterpretation)
+    if photometric not in _MONOCHROME:
+        reason = f"its Photometric Interpretation {photometric!r} is not supported, only MONOCHROME1 and MONOCHROME2"
+        raise DicomReadError(_message(filename, reason, _FIX_COLOUR))
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is None or not syntax.is_transfer_syntax:
+        reason = f"its File Meta Information has no known Transfer Syntax UID (it has {syntax!r})"
+        raise DicomReadError(_message(filename, reason, _FIX_FILE))
+    if syntax.is_compressed:
+        _check_decoder(filename, syntax)
+        return
+    have, need = len(ds.PixelData), _native_pixel_bytes(ds)
+    if have < need:
+        reason = (
+            f"its Pixel Data holds {have} bytes, but Rows x Columns x Bits Allocated ({ds.Rows} x {ds.Columns} x "
+            f"{ds.BitsAllocated} bits, {ds.SamplesPerPixel} sample(s), {_frames(ds)} frame(s)) need {need}"
+        )
+        raise DicomReadError(_message(filename, reason, _FIX_FILE))
+
+
+def _truncation(filename: str, ds: Dataset, size: int, complete: bool) -> str | None:
+    """Say where the file ends early, or None when nothing shows that it does.
+
+    pydicom parses a cut file without raising: it keeps a value cut short as it is, drops an
+    incomplete element header, and when an element of undefined length (encapsulated Pixel
+    Data, a sequence) lacks its delimiter it keeps no element of the data set at all.
+
+    Args:
+        filename: the file ``ds`` was read from.
+        ds: the dataset pydicom read.
+        size: the file size in bytes.
+        complete: whether ``ds`` has Pixel Data and every image attribute. Bytes after the
+            last element count as a cut element header only when it does not, since a
+            complete image with a few stray trailing bytes is still readable.
+    """
+    group_length = ds.file_meta.get("FileMetaInformationGroupLength")
+    meta_end = _META_START + group_length if isinstance(group_length, int) else None
+    if meta_end is not None and size < meta_end:
+        return "it ends inside the File Meta Information header"
+    if len(ds) == 0:
+        if meta_end is None or "TransferSyntaxUID" not in ds.file_meta:
+            return "it ends inside the File Meta Information header"
+        if size < meta_end + 8:  # not even one element header
+            return "it ends right after the File Meta Information header, before the data set"
+        return _undefined_length_cut(filename)
+    last = _last_element(ds)
+    if isinstance(last, RawDataElement) and last.length != _UNDEFINED_LENGTH and last.value_tell is not None:
+        if last.value is not None and len(last.value) < last.length:
+            return f"it ends inside {_element_name(last.tag)} ({len(last.value)} of its {last.length} bytes present)"
+        if not complete and size > last.value_tell + last.length:
+            return f"it ends inside the data element that follows {_element_name(last.tag)}"
+    if "Rows" in ds and "Columns" in ds and "PixelData" not in ds and last.tag < 0x7FE00010:
+        return f"it ends after {_element_name(last.tag)}, before the Pixel Data"
+    return None
+
+
+def _last_element(ds: Dataset) -> RawDataElement | DataElement | None:
+    """The top-level element with the highest tag, the last one in a conforming file (None for an empty dataset)."""
+    return ds.get_item(max(ds.keys())) if len(ds) else None
+
+
+def _undefined_length_cut(filename: str) -> str:
+    """Describe a file whose data set pydicom dropped because an undefined-length element has no end.
+
+    The header alone (read up to the Pixel Data) tells whether that element is the Pixel Data.
+    """
+    try:
+        header = pydicom.dcmread(filename, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - only refines the description of an already broken file
+        header = Dataset()
+    if "Rows" in header and "Columns" in header:
+        return "it ends inside the encapsulated (compressed) Pixel Data"
+    return "it ends inside a sequence of undefined length in the header"
+
+
+def _element_name(tag: int) -> str:
+    """``the Pixel Data element`` or ``element (0028,1050) Window Center``."""
+    tag = Tag(tag)
+    if tag == 0x7FE00010:
+        return "the Pixel Data element"
+    try:
+        return f"element {tag} {dictionary_description(tag)}"
+    except KeyError:
+        return f"element {tag}"
+
+
+def _frames(ds: Dataset) -> int:
+    """Number of Frames, 1 when absent or empty."""
+    return int(ds.get("NumberOfFrames") or 1)
+
+
+def _native_pixel_bytes(ds: Dataset) -> int:
+    """Bytes of uncompressed pixel data that the image attributes promise (PS3.5 8.1.1)."""
+    values = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * _frames(ds)
+    bits = int(ds.BitsAllocated)
+    return (values + 7) // 8 if bits == 1 else values * (bits // 8)
+
+
+def _check_decoder(filename: str, syntax: UID) -> None:
+    """Raise a ``DicomReadError`` naming what to install when no decoder for ``syntax`` is available."""
+    name = f"{syntax.name} ({syntax})"
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        reason = f"pydicom has no decoder for its transfer syntax {name} ({_one_line(exc)})"
+        fix = f"Convert it to an uncompressed or JPEG 2000 transfer syntax (e.g. gdcmconv --raw), remove it, {_SKIP}"
+        raise DicomReadError(_message(filename, reason, fix)) from exc
+    if decoder.is_available:
+        return
+    packages = _DECODER_PACKAGES.get(syntax)
+    if packages is not None:
+        fix = f"Install one: pip install {packages}"
+    else:
+        fix = f"Install one of the decoders pydicom lists: {'; '.join(decoder.missing_dependencies)}"
+    raise DicomReadError(_message(filename, f"no decoder is installed for its transfer syntax {name}", fix))
+
+
+def _decode_first_frame(filename: str, ds: Dataset) -> np.ndarray:
+    """Decode frame 0 of the (checked) pixel data.
+
+    Raises:
+        DicomReadError: the decoders reject the pixel data.
+    """
+    ds.pixel_array_options(index=0)
+    try:
+        return ds.pixel_array
+    except Exception as exc:
+        syntax = ds.file_meta.TransferSyntaxUID
+        if syntax.is_compressed:
+            reason = f"corrupt or truncated compressed pixel data ({syntax.name}): {_one_line(exc)}"
+        else:
+            reason = f"its pixel data cannot be decoded ({_one_line(exc)})"
+        raise DicomReadError(_message(filename, reason, _FIX_FILE)) from exc
 
 
 def _voi_function(ds: Dataset) -> str | None:
@@ -187,21 +427,3 @@ def _technical_meta(ds: Dataset, filename: str, voi: str | None, inverted: bool)
         "image_laterality": _optional_str(ds, "ImageLaterality") or _optional_str(ds, "Laterality"),
         "view_position": _optional_str(ds, "ViewPosition"),
     }
-
-
-def _error_message(filename: str, exc: Exception) -> str:
-    """Build a ``DicomReadError`` message naming the file, the reason and, where known, the fix.
-
-    The hints key on pydicom's message wording; an unrecognised message just gets no hint.
-
-    Args:
-        filename: the file that failed.
-        exc: the underlying exception.
-    """
-    reason = str(exc) or type(exc).__name__
-    message = f"Cannot read DICOM file '{filename}': {reason}"
-    if "missing dependencies" in reason or "No pixel data decoders" in reason:
-        return f"{message}\n{_CODEC_HINT}"
-    if "exceptions were raised by all available plugins" in reason:
-        return f"{message}\n{_CORRUPT_HINT}"
-    return message

@@ -99,8 +99,8 @@ class GrayscaleReader(PixelSpaceReader):
         if _suffix(filename) in _DICOM_SUFFIXES:
             try:
                 image, fields = read_dicom(filename)
-            except DicomReadError as exc:
-                raise ImageReadError(f"{exc}\n{_WHAT_TO_DO}") from exc
+            except DicomReadError as exc:  # its message already names the file and says what to do
+                raise ImageReadError(str(exc)) from exc
             return image, {"format": "dicom", **fields}
         return _read_raster(filename)
 
