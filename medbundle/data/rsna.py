@@ -100,7 +100,8 @@ def rsna_datalist(
             if missing == "raise":
                 raise FileNotFoundError(
                     f"image file not found: {image} (CSV {csv_path}, line {line}, image_id {image_id}); "
-                    "check image_dir, or pass missing='skip' to drop rows without an image."
+                    "check image_dir, or drop rows without an image with missing='skip' (bundle key "
+                    "missing_images: skip)."
                 )
             missing_lines.append(line)
             continue

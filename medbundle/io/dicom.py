@@ -188,7 +188,8 @@ def _check_image(filename: str, ds: Dataset, size: int) -> None:
     if "PixelData" not in ds:
         last = _last_element(ds)
         end = f" (the file ends after {_element_name(last.tag)})" if last is not None else ""
-        reason = f"it has no Pixel Data and no Rows/Columns{end}: it is not an image, or it is truncated"
+        attributes = "" if "Rows" in ds and "Columns" in ds else " and no Rows/Columns"
+        reason = f"it has no Pixel Data{attributes}{end}: it is truncated (cut off before its pixels) or not an image"
         raise DicomReadError(_message(filename, reason, _FIX_FILE))
     if missing:
         raise DicomReadError(_message(filename, f"it lacks the image attribute(s) {', '.join(missing)}", _FIX_FILE))
@@ -243,8 +244,6 @@ def _truncation(filename: str, ds: Dataset, size: int, complete: bool) -> str | 
             return f"it ends inside {_element_name(last.tag)} ({len(last.value)} of its {last.length} bytes present)"
         if not complete and size > last.value_tell + last.length:
             return f"it ends inside the data element that follows {_element_name(last.tag)}"
-    if "Rows" in ds and "Columns" in ds and "PixelData" not in ds and last.tag < 0x7FE00010:
-        return f"it ends after {_element_name(last.tag)}, before the Pixel Data"
     return None
 
 
