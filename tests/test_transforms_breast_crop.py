@@ -397,3 +397,19 @@ def test_demo_hard_cases_are_cropped_to_the_breast(tmp_path):
                 assert ay1 <= y0 or ay0 >= y1 or ax1 <= x0 or ax0 >= x1, (row, case)
     assert {case.kind for case in hard_cases.values()} == set(HARD_CASE_KINDS)
     assert photometric == {"MONOCHROME1", "MONOCHROME2"}
+
+
+def test_blank_outside_clears_a_ruler_that_shares_the_breast_rows():
+    image = np.zeros((1, 400, 300), np.float32)
+    yy, xx = np.mgrid[:400, :300]
+    breast = ((yy - 200) / 190) ** 2 + (xx / 200) ** 2 <= 1.0  # chest wall on the left, reaching top and bottom
+    image[0][breast] = 0.6
+    image[0, 4:12, 110:200] = 1.0  # a ruler at the top, beside the breast, within the box's rows and columns
+    plain = BreastCrop()(image)
+    blanked = BreastCrop(blank_outside=True)(image)
+    assert plain.shape == blanked.shape and (plain == 1.0).sum() > 0, "the ruler should lie inside the box"
+    assert (blanked == 1.0).sum() == 0
+    assert np.array_equal(blanked[0][breast[: blanked.shape[1], : blanked.shape[2]]],
+                          plain[0][breast[: plain.shape[1], : plain.shape[2]]])
+    dict_result = BreastCropd(keys="image", blank_outside=True)({"image": image})["image"]
+    assert np.array_equal(dict_result, blanked)

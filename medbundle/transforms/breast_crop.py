@@ -74,6 +74,10 @@ class BreastCrop(Transform):
        largest components touching no edge (within `border_band`) are the breast.
     5. Box: the breast's bounding box is mapped back to full resolution, grown by `margin`
        pixels on every side and clipped to the image.
+    6. With `blank_outside`, pixels of the box farther than `margin` from the breast region are
+       set to the background level: a box is a rectangle, so a ruler or label lying beside the
+       breast in the same rows (e.g. next to a pectoral muscle reaching the top) would otherwise
+       stay in it.
 
     If the intensities span less than `min_threshold` (a blank or constant image) or no
     breast remains, the input is returned unchanged and one warning per process says why.
@@ -97,6 +101,8 @@ class BreastCrop(Transform):
             disables the removal of border lines.
         border_band: distance from an edge, as a fraction of the image side, within which a
             component counts as touching that edge.
+        blank_outside: set the pixels of the box outside the (margin-grown) breast region to the
+            background level; for images only, not for masks cropped alongside.
         min_relative_area: least area, relative to the largest, of a further component kept
             as part of the breast (e.g. a breast split by a dark band).
     """
@@ -114,6 +120,7 @@ class BreastCrop(Transform):
         line_width: float = 0.04,
         border_band: float = 0.02,
         min_relative_area: float = 0.1,
+        blank_outside: bool = False,
     ) -> None:
         if margin < 0:
             raise ValueError(f"margin must be non-negative, got {margin}.")
@@ -135,6 +142,7 @@ class BreastCrop(Transform):
         self.line_width = line_width
         self.border_band = border_band
         self.min_relative_area = min_relative_area
+        self.blank_outside = blank_outside
 
     def compute_bounding_box(self, img: NdarrayOrTensor) -> Box | None:
         """
@@ -146,6 +154,18 @@ class BreastCrop(Transform):
         Returns:
             ``(y0, y1, x0, x1)`` at full resolution (end-exclusive, margin included),
             or ``None`` if no breast was found (a warning is logged once per process).
+        """
+        found = self.locate(img)
+        return None if found is None else found[0]
+
+    def locate(self, img: NdarrayOrTensor) -> tuple[Box, np.ndarray, float] | None:
+        """Find the breast: its full-resolution box, its region on the working copy, and the background level.
+
+        Args:
+            img: channel-first image ``(C, H, W)`` with intensities in [0, 1].
+
+        Returns:
+            ``(box, region, background)``, or None when no breast is found (warned once per process).
         """
         image = convert_to_numpy(img, dtype=np.float32)
         if image.ndim != 3:
@@ -160,7 +180,7 @@ class BreastCrop(Transform):
             reason = f"its intensities span less than min_threshold={self.min_threshold} (blank or constant image)"
             _log_fallback(img, reason)
             return None
-        mask = self._foreground(gray)
+        mask, background = self._foreground(gray)
         thick = _drop_thin(mask, self.line_width)
         chest_wall = self.chest_wall
         if chest_wall is None:
@@ -174,17 +194,18 @@ class BreastCrop(Transform):
                 "border lines, elongated, sparse and stray regions are left out",
             )
             return None
-        y0, y1, x0, x1 = found
+        (y0, y1, x0, x1), region = found
         scale_y, scale_x = height / small_h, width / small_w
-        return (
+        box = (
             max(0, int(np.floor(y0 * scale_y)) - self.margin),
             min(height, int(np.ceil(y1 * scale_y)) + self.margin),
             max(0, int(np.floor(x0 * scale_x)) - self.margin),
             min(width, int(np.ceil(x1 * scale_x)) + self.margin),
         )
+        return box, region, background
 
-    def _foreground(self, gray: np.ndarray) -> np.ndarray:
-        """Mask of the working copy above the threshold (see the class docstring), opened."""
+    def _foreground(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
+        """Mask of the working copy above the threshold (see the class docstring), opened, and the background."""
         gray8 = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
         otsu = cv2.threshold(gray8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
         background = np.bincount(gray8[gray8 <= otsu]).argmax() / 255.0
@@ -192,11 +213,12 @@ class BreastCrop(Transform):
         if self.opening_size > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.opening_size, self.opening_size))
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-        return mask
+        return mask, float(background)
 
-    def _breast_box(self, mask: np.ndarray, chest_wall: str) -> Box | None:
-        """``(y0, y1, x0, x1)`` on the working copy of the components that make up the breast."""
-        stats = cv2.connectedComponentsWithStats(mask, connectivity=8)[2][1:].astype(np.int64)
+    def _breast_box(self, mask: np.ndarray, chest_wall: str) -> tuple[Box, np.ndarray] | None:
+        """``(y0, y1, x0, x1)`` on the working copy of the components that make up the breast, and their mask."""
+        labels, stats = cv2.connectedComponentsWithStats(mask, connectivity=8)[1:3]
+        stats = stats[1:].astype(np.int64)
         x, y, w, h, area = stats.T
         elongated = np.maximum(w, h) >= _MAX_ASPECT * np.minimum(w, h)
         sparse = area < _MIN_FILL * w * h
@@ -208,7 +230,8 @@ class BreastCrop(Transform):
         if not candidates.any():
             return None
         keep = candidates & (area >= self.min_relative_area * area[candidates].max())
-        return int(y[keep].min()), int((y + h)[keep].max()), int(x[keep].min()), int((x + w)[keep].max())
+        box = int(y[keep].min()), int((y + h)[keep].max()), int(x[keep].min()), int((x + w)[keep].max())
+        return box, np.concatenate([[False], keep])[labels]
 
     @staticmethod
     def crop(img: NdarrayOrTensor, box: Box | None) -> NdarrayOrTensor:
@@ -238,7 +261,35 @@ class BreastCrop(Transform):
         Args:
             img: channel-first image ``(C, H, W)`` with intensities in [0, 1].
         """
-        return self.crop(img, self.compute_bounding_box(img))
+        found = self.locate(img)
+        if found is None:
+            return img
+        box, region, background = found
+        cropped = self.crop(img, box)
+        return self.blank(cropped, box, region, background, img.shape[-2:]) if self.blank_outside else cropped
+
+    def blank(
+        self, cropped: NdarrayOrTensor, box: Box, region: np.ndarray, background: float, shape: tuple[int, int]
+    ) -> NdarrayOrTensor:
+        """Set the pixels of `cropped` farther than `margin` from the breast `region` to `background`.
+
+        Args:
+            cropped: the image cropped to `box`.
+            box: the full-resolution box the image was cropped to.
+            region: the breast region on the working copy of the whole image.
+            background: the background grey level.
+            shape: ``(H, W)`` of the whole image.
+        """
+        height, width = int(shape[0]), int(shape[1])
+        grow = int(np.ceil(self.margin * region.shape[1] / width)) + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        grown = cv2.dilate(region.astype(np.uint8), kernel)
+        full = cv2.resize(grown, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+        y0, y1, x0, x1 = box
+        outside = ~full[y0:y1, x0:x1]
+        image = convert_to_numpy(cropped).copy()
+        image[:, outside] = background
+        return convert_to_dst_type(image, dst=cropped)[0]
 
 
 def _downscale(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -347,6 +398,7 @@ class BreastCropd(MapTransform):
             structures count as lines.
         border_band: distance from an edge, as a fraction of the image side, that counts as touching it.
         min_relative_area: least area, relative to the largest, of a further breast component.
+        blank_outside: blank the pixels outside the grown breast region in every key (images only).
         allow_missing_keys: don't raise exception if key is missing.
     """
 
@@ -365,13 +417,14 @@ class BreastCropd(MapTransform):
         line_width: float = 0.04,
         border_band: float = 0.02,
         min_relative_area: float = 0.1,
+        blank_outside: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.source_key = source_key
         self.cropper = BreastCrop(
             margin, working_size, min_threshold, opening_size, min_area, chest_wall, line_width, border_band,
-            min_relative_area,
+            min_relative_area, blank_outside,
         )  # fmt: skip
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
@@ -385,7 +438,12 @@ class BreastCropd(MapTransform):
             if self.allow_missing_keys:
                 return d
             raise KeyError(f"source_key {source_key!r} is not in the data.")
-        box = self.cropper.compute_bounding_box(d[source_key])
+        found = self.cropper.locate(d[source_key])
         for key in self.key_iterator(d):
+            if found is None:
+                continue
+            box, region, background = found
             d[key] = self.cropper.crop(d[key], box)
+            if self.cropper.blank_outside:
+                d[key] = self.cropper.blank(d[key], box, region, background, data[key].shape[-2:])
         return d
