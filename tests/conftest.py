@@ -1,4 +1,4 @@
-"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator."""
+"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator, a fake TensorBoard writer."""
 
 from __future__ import annotations
 
@@ -51,6 +51,19 @@ def make_evaluator(
         additional_metrics=additional_metrics,
         val_handlers=list(handlers or []),
     )
+
+
+class FakeWriter:
+    """A TensorBoard ``SummaryWriter`` stand-in that keeps the images added to it by tag."""
+
+    def __init__(self):
+        self.images = {}
+
+    def add_image(self, tag, image, step):
+        self.images[tag] = (image, step)
+
+    def flush(self):
+        pass
 
 
 @pytest.fixture

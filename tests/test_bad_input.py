@@ -189,3 +189,20 @@ def test_a_mistyped_override_is_warned_with_the_closest_key(clean, tmp_path):
     result = train(clean, tmp_path / "run", "--epoch", "1", "--train#trainer#max_epochs", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "override --epoch matches no key" in result.stdout + result.stderr and "did you mean --epochs?" in result.stdout
+
+
+def test_a_transfer_syntax_without_an_installed_decoder_names_the_package(clean, tmp_path):
+    """As on a machine without pylibjpeg-openjpeg: a site hook empties pydicom's JPEG 2000 decoder plugins."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "from pydicom.pixels import get_decoder\n"
+        "from pydicom.uid import JPEG2000Lossless\n"
+        "get_decoder(JPEG2000Lossless)._available = {}\n"
+    )
+    command = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(RSNA / "train.yaml"),
+               "--dataset_dir", str(clean), "--bundle_root", str(tmp_path / "run"), *TINY]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    line = last_line(subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=env))
+    assert "no decoder is installed for its transfer syntax JPEG 2000" in line
+    assert "pip install pylibjpeg pylibjpeg-openjpeg" in line and ".dcm'" in line

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import FakeWriter
 from monai.data import DataLoader
 from monai.engines import SupervisedEvaluator
 from monai.transforms import Activationsd
@@ -16,17 +17,6 @@ NAMES = ["Viral Pneumonia", "Corona Virus Disease", "Normal"]
 class Identity(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
-
-
-class FakeWriter:
-    def __init__(self):
-        self.images = {}
-
-    def add_image(self, tag, image, step):
-        self.images[tag] = (image, step)
-
-    def flush(self):
-        pass
 
 
 def evaluator(logits, labels, handler, patients=None):

@@ -2,21 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_evaluator
+from conftest import FakeWriter, make_evaluator
 
 from medbundle.handlers import ROCThresholdHandler
 from medbundle.metrics import pfbeta_threshold, roc_threshold
-
-
-class FakeWriter:
-    def __init__(self):
-        self.images = {}
-
-    def add_image(self, tag, image, step):
-        self.images[tag] = (image, step)
-
-    def flush(self):
-        pass
 
 
 def test_thresholds_are_computed_per_breast_logged_and_stateful():

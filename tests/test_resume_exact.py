@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from ignite.engine import Engine
 from monai.handlers import CheckpointLoader
 
 from medbundle.demo import write_rsna_demo
-from medbundle.handlers import AtomicCheckpointSaver
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "rsna" / "configs"
@@ -63,28 +63,41 @@ def test_kill_9_mid_epoch_then_resume_continues_bit_for_bit(tmp_path):
     assert torch.equal(reference["rng"]["torch"], resumed["rng"]["torch"])
 
 
-def test_a_checkpoint_write_that_dies_leaves_the_previous_file_intact(tmp_path, monkeypatch):
-    from ignite.engine import Engine
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+import torch
+from ignite.engine import Engine
+from medbundle.handlers import AtomicCheckpointSaver
 
-    weights = {"w": torch.nn.Parameter(torch.ones(3))}
-    model = torch.nn.ParameterDict(weights)
-    saver = AtomicCheckpointSaver(str(tmp_path), {"model": model}, save_interval=1, n_saved=1, file_prefix="last")
-    engine = Engine(lambda e, b: None)
-    saver.attach(engine)
-    engine.run([0], max_epochs=1)
-    (saved,) = tmp_path.glob("last_*epoch=1.pt")
-    before = saved.read_bytes()
+model = torch.nn.Linear(3, 1)
+torch.nn.init.ones_(model.weight)
+engine = Engine(lambda e, b: None)
+saver = AtomicCheckpointSaver(sys.argv[1], {"model": model, "trainer": engine}, save_interval=1, n_saved=1, file_prefix="last")
+saver.attach(engine)
+real_save = torch.save
 
-    def dies_mid_write(obj, f, *args, **kwargs):
-        f.write(b"half a checkpoint")
-        raise KeyboardInterrupt  # as a kill would stop it, after some bytes are on disk
 
-    monkeypatch.setattr(torch, "save", dies_mid_write)
-    model["w"].data.fill_(2.0)
-    with pytest.raises(KeyboardInterrupt):
-        engine.run([0], max_epochs=2)  # epoch 2's checkpoint would replace epoch 1's
-    assert saved.read_bytes() == before and sorted(p.name for p in tmp_path.glob("*.pt")) == [saved.name]
-    restored = torch.nn.ParameterDict({"w": torch.nn.Parameter(torch.zeros(3))})
-    loader = CheckpointLoader(str(saved), {"model": restored})
-    loader(Engine(lambda e, b: None))
-    assert torch.equal(restored["w"], torch.ones(3))
+def save_then_die(obj, f, *args, **kwargs):
+    if engine.state.epoch == 2:  # half of epoch 2's checkpoint reaches the disk, then SIGKILL
+        real_save(obj, f, *args, **kwargs)
+        f.flush()
+        os.ftruncate(f.fileno(), f.tell() // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save(obj, f, *args, **kwargs)
+
+
+torch.save = save_then_die
+engine.run([0], max_epochs=2)
+"""
+
+
+def test_sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable(tmp_path):
+    process = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(tmp_path)], capture_output=True, text=True,
+                             timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["last_checkpoint_epoch=1.pt"]
+    state = torch.load(tmp_path / "last_checkpoint_epoch=1.pt", weights_only=True)
+    assert torch.equal(state["model"]["weight"], torch.ones(1, 3)) and state["trainer"]["iteration"] == 1
+    restored = torch.nn.Linear(3, 1)
+    CheckpointLoader(str(tmp_path / "last_checkpoint_epoch=1.pt"), {"model": restored})(Engine(lambda e, b: None))
+    assert torch.equal(restored.weight, torch.ones(1, 3))
