@@ -133,3 +133,12 @@ def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, tas
     assert result.returncode == 0, result.stderr[-2000:]
     picture = cv2.imread(str(out))
     assert picture is not None and picture.shape[0] > 2 * 256 and picture.shape[1] > 4 * 64
+
+
+def test_rsna_demo_trains_through_its_overlay(tmp_path):
+    data = tmp_path / "data"
+    demo_data(task="rsna", out=str(data), n_patients=30, positive_rate=0.25, image_shape=(256, 208), n_test_patients=0)
+    demo(task="rsna", out=str(data), bundle_dir=str(REPO / "bundles" / "rsna"), bundle_root=str(tmp_path / "run"),
+         epochs=1, image_size=[64, 32], num_workers=0, progress=False)
+    state = torch.load(tmp_path / "run" / "models" / "fold0" / "last_checkpoint_epoch=1.pt", weights_only=True)
+    assert state["trainer"]["iteration"] > 0

@@ -6,13 +6,10 @@ import csv
 import hashlib
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from copy import deepcopy
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +19,7 @@ from monai.transforms import Compose
 from monai.utils import convert_to_tensor, look_up_option
 from torch.utils.data import DataLoader, Dataset
 
+from medbundle.io.atomic_file import atomic_write
 from medbundle.progress import progress as iterate
 
 __all__ = ["cached_dataset", "transform_fingerprint"]
@@ -95,28 +93,11 @@ class _SafeCacheMixin:
         stored = convert_to_tensor(item, convert_numeric=False, track_meta=self.track_meta)
         pickle_module = look_up_option(self.pickle_module, SUPPORTED_PICKLE_MOD)
         try:
-            with _replacing(hashfile) as stream:
+            with atomic_write(hashfile) as stream:
                 torch.save(stored, stream, pickle_module=pickle_module, pickle_protocol=self.pickle_protocol)
         except PermissionError:  # as in MONAI (issue #3613): e.g. Windows, where another process holds the file
             pass
         return item
-
-
-@contextmanager
-def _replacing(path: Path, text: bool = False) -> Iterator[IO]:
-    """Write to a unique temporary file beside ``path``, renamed to ``path`` (atomically) when the block succeeds.
-
-    Args:
-        path: the final file.
-        text: open in text mode (for csv) instead of binary.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w" if text else "wb", **({"newline": ""} if text else {})) as stream:
-            yield stream
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 class _SafePersistentDataset(_SafeCacheMixin, PersistentDataset):
@@ -291,7 +272,7 @@ def _write_skipped(path: Path, split: str, skipped: list[tuple[dict, str]]) -> N
     if not rows and not path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _replacing(path, text=True) as stream:
+    with atomic_write(path, text=True) as stream:
         writer = csv.DictWriter(stream, fieldnames=_SKIPPED_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

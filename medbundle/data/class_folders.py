@@ -19,7 +19,7 @@ from medbundle.data.columns import read_csv_checked
 from medbundle.data.folds import split_fold
 from medbundle.io.image_reader import IMAGE_SUFFIXES
 
-__all__ = ["class_folder_datalist", "class_folder_split", "image_files_datalist", "normalise_class_name"]
+__all__ = ["class_folder_datalist", "class_folder_split", "image_files_datalist", "normalise_class_name", "read_patients"]
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def class_folder_split(
     dataset_dir = Path(dataset_dir)
     csv_path = dataset_dir / patients_csv
     pooled = train + val
-    patients = _read_patients(csv_path)
+    patients = read_patients(csv_path)
     lacking = []
     for item in pooled:
         key = Path(item["image"]).relative_to(dataset_dir).as_posix()
@@ -309,8 +309,12 @@ def _check_unique_ids(datalist: Sequence[dict], where: Path | str) -> None:
             )
 
 
-def _read_patients(csv_path: Path) -> dict[str, str]:
-    """Read a patients CSV as ``{image path relative to the data set root (posix): patient_id}``."""
+def read_patients(csv_path: Path) -> dict[str, str]:
+    """Read a patients CSV as ``{image path relative to the data set root (posix): patient_id}``.
+
+    Raises:
+        ValueError: empty cells, or one image given two patients; the message names the CSV and its line.
+    """
     frame = read_csv_checked(csv_path, ["image", "patient_id"], dtype={"image": str, "patient_id": str})
     empty = frame[["image", "patient_id"]].isna().any(axis=1)
     if empty.any():

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch
 from monai.transforms import Compose
 from torch.utils.data import DataLoader, Dataset
 
+from medbundle.io.atomic_file import atomic_write
 from medbundle.progress import progress as iterate
 
 __all__ = ["compute_norm_stats", "norm_stats_path", "read_norm_stats", "write_norm_stats"]
@@ -178,15 +177,9 @@ def write_norm_stats(stats: dict, path: str | Path) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(stats, handle, indent=2)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path, text=True) as handle:
+        json.dump(stats, handle, indent=2)
+        handle.write("\n")
 
 
 def _create_command(path: Path) -> str:

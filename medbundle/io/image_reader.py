@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -159,16 +159,27 @@ def _png_significant_bits(data: bytes) -> int | None:
     A detector that stores 12-bit data in a 16-bit PNG and says so in ``sBIT`` gets the same scaling for
     every image, including an under-exposed one whose maximum stays far below 4095.
     """
+    for chunk_type, body in _png_chunks(data):
+        if chunk_type == b"sBIT" and body:
+            return body[0] if 8 <= body[0] <= 16 else None
+        if chunk_type in (b"IDAT", b"IEND"):  # sBIT must come before the image data
+            return None
+    return None
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """``(type, data)`` of each complete PNG chunk (4-byte length, 4-byte type, data, 4-byte CRC), in order.
+
+    The data are views, not copies: the image data chunks of a radiograph are megabytes.
+    """
+    view = memoryview(data)
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
         length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
-        if chunk_type == b"sBIT" and length >= 1:
-            bits = data[position + 8]
-            return bits if 8 <= bits <= 16 else None
-        if chunk_type in (b"IDAT", b"IEND"):  # sBIT must come before the image data
-            return None
+        if position + 12 + length > len(data):
+            return
+        yield chunk_type, view[position + 8 : position + 8 + length]
         position += 12 + length
-    return None
 
 
 def _suffix(filename: PathLike) -> str:
@@ -190,14 +201,8 @@ def _truncation(data: bytes, image_format: str) -> str | None:
         image_format: "png", "jpeg" or "other", from the file signature.
     """
     if image_format == "png":
-        position = len(_PNG_SIGNATURE)
-        while position + 8 <= len(data):
-            length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
-            position += 12 + length
-            if position > len(data):
-                break
-            if chunk_type == b"IEND":
-                return None
+        if any(chunk_type == b"IEND" for chunk_type, _ in _png_chunks(data)):
+            return None
         return "the PNG data ends before its IEND chunk (file truncated)"
     if image_format == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
         return "the JPEG data ends before its end-of-image marker (file truncated)"

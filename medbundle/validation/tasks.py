@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES, chest_xray_datalist
+from medbundle.data.class_folders import read_patients
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.rsna import rsna_datalist
 
@@ -125,10 +126,7 @@ def _add_patients(items: list[dict], dataset_dir: Path, csv_path: Path, required
 
     Images of the ``required`` splits must have a row, as the bundle's folds need one; others may lack it.
     """
-    frame = read_csv_checked(csv_path, ["image", "patient_id"], dtype=str).dropna(subset=["image", "patient_id"])
-    patients = {
-        PurePosixPath(image.replace("\\", "/")).as_posix(): p for image, p in zip(frame["image"], frame["patient_id"])
-    }
+    patients = read_patients(csv_path)
     lacking = []
     for item in items:
         key = Path(item["image"]).relative_to(dataset_dir).as_posix()
