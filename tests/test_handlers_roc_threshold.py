@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import FakeWriter, make_evaluator
+from sklearn.metrics import roc_auc_score
 
 from medbundle.handlers import ROCThresholdHandler
 from medbundle.metrics import pfbeta_threshold, roc_threshold
@@ -24,7 +25,10 @@ def test_thresholds_are_computed_per_breast_logged_and_stateful():
     assert metrics["val_roc_threshold"] == pytest.approx(expected_roc, abs=1e-6)
     assert metrics["val_pf1_threshold"] == pytest.approx(expected_pf1, abs=1e-6)
     assert "val_pf1_at_threshold" not in metrics  # the pF1 at this threshold is ClassificationMetric("pfbeta_best")
-    assert handler.state_dict() == pytest.approx({"roc_threshold": expected_roc, "pf1_threshold": expected_pf1}, abs=1e-6)
+    area = roc_auc_score(breast_labels, breast_scores)
+    assert handler.state_dict() == pytest.approx(
+        {"roc_threshold": expected_roc, "pf1_threshold": expected_pf1, "auroc": area, "best_auroc": area}, abs=1e-6
+    )
     roc_image, step = writer.images["val_roc_curve"]
     assert roc_image.shape[0] == 3 and roc_image.dtype == np.uint8 and step == 1
     assert writer.images["val_confusion_matrix"][0].shape[0] == 3
@@ -55,3 +59,19 @@ def test_degenerate_thresholds_and_constant_outputs_are_warned_with_the_epoch(ca
     with caplog.at_level("WARNING"):
         make_evaluator([0.9, 0.1, 0.2, 0.3], [1, 0, 0, 0], breasts, handlers=[ROCThresholdHandler()]).run()
     assert "trivial rule" not in caplog.text and "constant" not in caplog.text
+
+
+def test_best_auroc_is_the_highest_so_far_and_decision_roc_reports_at_the_roc_threshold():
+    handler = ROCThresholdHandler(group_key=None, decision="roc")
+    handler.load_state_dict({"roc_threshold": 0.5, "pf1_threshold": 0.5, "auroc": 0.95, "best_auroc": 0.95})
+    probs, labels = [0.9, 0.8, 0.7, 0.45, 0.5, 0.2, 0.1], [1, 1, 1, 1, 0, 0, 0]
+    evaluator = make_evaluator(probs, labels, list("abcdefg"), handlers=[handler])
+    evaluator.run()
+    assert handler.thresholds["auroc"] == pytest.approx(11 / 12)
+    assert handler.thresholds["best_auroc"] == pytest.approx(0.95)  # this epoch did not beat the stored one
+    # the point closest to (0, 1) is threshold 0.7: TPR 3/4 at FPR 0
+    assert handler.thresholds["roc_threshold"] == pytest.approx(0.7, abs=1e-5)
+    assert evaluator.state.metrics["val_sensitivity"] == pytest.approx(0.75)
+    assert evaluator.state.metrics["val_specificity"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="decision"):
+        ROCThresholdHandler(decision="youden")

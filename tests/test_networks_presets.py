@@ -22,11 +22,22 @@ CHEST_XRAY_MODELS = {
 }
 
 
+SKIN_LESION_MODELS = {  # the seed's table: backbone, image size, batch size, gradient accumulation
+    "efficientnet_b0": ("tf_efficientnet_b0.ns_jft_in1k", 224, 32, 1),
+    "efficientnetv2_l": ("tf_efficientnetv2_l.in21k_ft_in1k", 384, 16, 1),
+    "convnext_large": ("convnext_large.fb_in22k_ft_in1k", 224, 16, 1),
+    "convnext_tiny": ("convnext_tiny", 224, 32, 1),
+    "eva02_large": ("eva02_large_patch14_448.mim_in22k_ft_in1k", 448, 8, 4),
+    "swin_large": ("swin_large_patch4_window7_224.ms_in22k_ft_in1k", 224, 16, 2),
+}
+
+
 def test_every_preset_names_a_timm_model_with_square_size_and_batch() -> None:
-    known = set(timm.list_models())
     for name, preset in MODEL_PRESETS.items():
-        assert set(preset) == {"backbone", "image_size", "batch_size"}, name
-        assert preset["backbone"] in known, name
+        assert {"backbone", "image_size", "batch_size"} <= set(preset) <= {
+            "backbone", "image_size", "batch_size", "accumulation_steps"
+        }, name
+        assert timm.is_model(preset["backbone"]), name
         assert len(preset["image_size"]) == 2 and preset["image_size"][0] == preset["image_size"][1] > 0, name
         assert isinstance(preset["batch_size"], int) and preset["batch_size"] > 0, name
 
@@ -36,6 +47,14 @@ def test_chest_xray_models_use_the_recipe_input_sizes_and_runpod_batch_sizes() -
         assert model_preset(name)["image_size"] == [size, size], name
     runpod = {"convnextv2_tiny": 256, "tf_efficientnetv2_s": 192, "tf_efficientnetv2_m": 144, "tf_efficientnetv2_l": 96}
     assert {name: model_preset(name)["batch_size"] for name in runpod} == runpod
+
+
+def test_skin_lesion_models_follow_the_recipe_table() -> None:
+    for name, (backbone, size, batch, accumulation) in SKIN_LESION_MODELS.items():
+        preset = model_preset(name)
+        assert (preset["backbone"], preset["image_size"], preset["batch_size"]) == (backbone, [size, size], batch)
+        assert preset.get("accumulation_steps", 1) == accumulation
+        assert preset["batch_size"] * accumulation in (16, 32), name  # the recipe's effective batch
 
 
 def test_model_preset_returns_a_copy_that_builds_the_network() -> None:

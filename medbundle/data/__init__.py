@@ -27,6 +27,7 @@ from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, s
 from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
+from medbundle.data.subsample import NegativeSubsampler, subsample_negatives
 from medbundle.data.summary import describe_split, log_splits
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "CHEST_XRAY_CLASSES",
     "KAGGLE_DATASETS",
     "BalancedBatchSampler",
+    "NegativeSubsampler",
     "DownloadError",
     "cached_dataset",
     "check_no_leakage",
@@ -54,6 +56,7 @@ __all__ = [
     "read_csv_checked",
     "rsna_datalist",
     "split_fold",
+    "subsample_negatives",
     "transform_fingerprint",
     "write_norm_stats",
 ]

@@ -24,9 +24,10 @@ class ROCThresholdHandler(CollectingHandler):
     cut-off; the thresholds found on validation are what inference should use. They are written to
     `engine.state.metrics` (so StatsHandler / TensorBoardStatsHandler log them and they are in the
     epoch's summary) and kept in this handler's `state_dict`, so putting the handler in a
-    CheckpointSaver's `save_dict` stores the thresholds of that checkpoint's epoch beside the weights.
-    With a `summary_writer`, the ROC curve and the confusion matrix at the pF-beta threshold are
-    added as TensorBoard images.
+    CheckpointSaver's `save_dict` stores the thresholds of that checkpoint's epoch beside the weights,
+    with that epoch's AUROC (``auroc``) and the best AUROC of the run so far (``best_auroc``), the
+    weight an ensemble can give the checkpoint. With a `summary_writer`, the ROC curve and the confusion
+    matrix at the `decision` threshold are added as TensorBoard images.
 
     Attach it to the evaluator before the CheckpointSaver and the stats handlers, so they see this
     epoch's thresholds. It is binary-only: a decision threshold on one probability has no meaning for a
@@ -39,6 +40,9 @@ class ROCThresholdHandler(CollectingHandler):
         beta: beta of the F-beta score to maximise.
         prefix: prefix of the names written to `engine.state.metrics`.
         summary_writer: optional TensorBoard ``SummaryWriter`` for the ROC / confusion-matrix images.
+        decision: the threshold that sensitivity, specificity and the confusion matrix are reported at:
+            ``"pf1"`` (the pF-beta-optimal one, RSNA's submission) or ``"roc"`` (closest to (0, 1), the
+            skin-lesion seed's ``best_threshold``).
     """
 
     def __init__(
@@ -48,13 +52,17 @@ class ROCThresholdHandler(CollectingHandler):
         beta: float = 1.0,
         prefix: str = "val_",
         summary_writer: Any = None,
+        decision: str = "pf1",
     ) -> None:
+        if decision not in ("pf1", "roc"):
+            raise ValueError(f"decision must be 'pf1' or 'roc', got {decision!r}.")
         super().__init__(id_keys=(group_key,) if group_key else ())
         self.group_key = group_key
         self.how = how
         self.beta = beta
         self.prefix = prefix
         self.summary_writer = summary_writer
+        self.decision = decision
         self.thresholds: dict[str, float] = {"roc_threshold": 0.5, "pf1_threshold": 0.5}
         self.logger = logging.getLogger(__name__)
 
@@ -76,8 +84,15 @@ class ROCThresholdHandler(CollectingHandler):
         roc_t = roc_threshold(labels, scores)
         pf1_t, pf1_at_t = pfbeta_threshold(labels, scores, beta=self.beta)
         self._warn_if_degenerate(engine.state.epoch, scores, pf1_t, pf1_at_t)
-        sens, spec = sensitivity_specificity(labels, scores, pf1_t)
-        self.thresholds = {"roc_threshold": float(roc_t), "pf1_threshold": float(pf1_t)}
+        decision_t = pf1_t if self.decision == "pf1" else roc_t
+        sens, spec = sensitivity_specificity(labels, scores, decision_t)
+        epoch_auroc = auroc(labels, scores)
+        self.thresholds = {
+            "roc_threshold": float(roc_t),
+            "pf1_threshold": float(pf1_t),
+            "auroc": float(epoch_auroc),
+            "best_auroc": float(max(epoch_auroc, self.thresholds.get("best_auroc", -np.inf))),
+        }
         engine.state.metrics.update(
             {
                 f"{self.prefix}roc_threshold": float(roc_t),
@@ -87,7 +102,7 @@ class ROCThresholdHandler(CollectingHandler):
             }
         )
         if self.summary_writer is not None:
-            self._write_images(engine.state.epoch, labels, scores, pf1_t)
+            self._write_images(engine.state.epoch, labels, scores, decision_t, epoch_auroc)
 
     def _warn_if_degenerate(self, epoch: int, scores: np.ndarray, threshold: float, best: float) -> None:
         """Say when this epoch's best-threshold pF1 is the value of a trivial rule, not of a ranking."""
@@ -100,7 +115,7 @@ class ROCThresholdHandler(CollectingHandler):
             )
             return
         predicted = int((scores >= threshold).sum())
-        if predicted in (0, scores.size):
+        if self.decision == "pf1" and predicted in (0, scores.size):
             which = "positive" if predicted else "negative"
             self.logger.warning(
                 "epoch %d: the best pF1 threshold (%.4g) labels every validation %s %s, so pF1 %.4f is the value "
@@ -108,8 +123,8 @@ class ROCThresholdHandler(CollectingHandler):
                 epoch, threshold, unit[:-1], which, best,
             )
 
-    def _write_images(self, epoch: int, labels: np.ndarray, scores: np.ndarray, threshold: float) -> None:
-        title = f"epoch {epoch}  AUROC {auroc(labels, scores):.3f}"
+    def _write_images(self, epoch: int, labels: np.ndarray, scores: np.ndarray, threshold: float, area: float) -> None:
+        title = f"epoch {epoch}  AUROC {area:.3f}"
         self.summary_writer.add_image(f"{self.prefix}roc_curve", roc_curve_image(labels, scores, title, threshold), epoch)
         matrix = confusion_matrix(labels.astype(int), (scores >= threshold).astype(int), labels=[0, 1])
         image = confusion_matrix_image(matrix, ["negative", "positive"], f"epoch {epoch}  threshold {threshold:.3f}")
@@ -117,6 +132,7 @@ class ROCThresholdHandler(CollectingHandler):
         self.summary_writer.flush()
 
     def state_dict(self) -> dict[str, float]:
+        """``roc_threshold``, ``pf1_threshold`` and, after a validation, ``auroc`` and ``best_auroc``."""
         return dict(self.thresholds)
 
     def load_state_dict(self, state_dict: dict[str, float]) -> None:

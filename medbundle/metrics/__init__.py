@@ -1,4 +1,4 @@
-"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, thresholds and summaries."""
+"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, the ISIC partial AUC, thresholds and summaries."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from medbundle.metrics.multiclass import (
     ovr_auroc,
     per_class_sensitivity_specificity,
 )
+from medbundle.metrics.partial_auc import partial_auc
 from medbundle.metrics.pfbeta import aggregate_by_breast, pfbeta
 from medbundle.metrics.scores import SCORES, Score, check_key_metric, get_score, metric_higher_is_better
 from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
@@ -35,6 +36,7 @@ __all__ = [
     "metric_higher_is_better",
     "multiclass_summary",
     "ovr_auroc",
+    "partial_auc",
     "per_class_sensitivity_specificity",
     "pfbeta",
     "pfbeta_threshold",

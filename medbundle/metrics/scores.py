@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from medbundle.metrics.binary import auroc, sensitivity_specificity
 from medbundle.metrics.multiclass import accuracy, log_loss, macro_auroc, macro_f1
+from medbundle.metrics.partial_auc import partial_auc
 from medbundle.metrics.pfbeta import pfbeta
 from medbundle.metrics.thresholds import pfbeta_threshold
 
@@ -64,6 +65,7 @@ _MULTICLASS = ("multiclass",)
 #: Every score a metric handler can be configured with, by name.
 SCORES: dict[str, Score] = {
     "auroc": Score(auroc, _BINARY),
+    "pauc": Score(partial_auc, _BINARY),  # ISIC 2024: area above 80 % TPR (score_options min_tpr)
     "pfbeta": Score(pfbeta, _BINARY),
     "pfbeta_best": Score(_best_pfbeta, _BINARY),
     "sensitivity": Score(_sensitivity, _BINARY),

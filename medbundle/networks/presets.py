@@ -1,4 +1,4 @@
-"""Named model presets — timm backbone, input size and batch size — shared by every bundle.
+"""Named model presets — timm backbone, input size, batch size (and gradient accumulation) — shared by every bundle.
 
 A bundle selects a preset by name (``model: convnextv2_tiny``) and reads its entries, instead of keeping one
 train config per architecture::
@@ -16,10 +16,14 @@ from typing import Any
 
 __all__ = ["MODEL_PRESETS", "model_preset"]
 
-# The chest X-ray architectures with the input sizes of the two-stage fine-tuning recipe. Batch sizes are for a
+# Chest X-ray: the architectures with the input sizes of the two-stage fine-tuning recipe. Batch sizes are for a
 # 32 GB GPU (RTX 5090) with mixed precision: convnextv2_tiny and the three tf_efficientnetv2 come from the
 # recipe's RunPod config; convnextv2_base, regnety_040 and regnety_080 are our choice, scaled from those by
 # compute and activation memory per image, not measured.
+# Skin lesions (ISIC): the six models of the skin-lesion recipe with its image sizes, batch sizes (16 GB P100,
+# fp16) and gradient accumulation (`accumulation_steps`, to an effective batch of 32); efficientnet_b0 is the
+# recipe's tf_efficientnet_b0_ns under its current timm name.
+# A preset is a starting point: the bundles' `--image_size` / `--batch_size` overrides still win.
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "convnextv2_tiny": {"backbone": "convnextv2_tiny", "image_size": [224, 224], "batch_size": 256},
     "convnextv2_base": {"backbone": "convnextv2_base", "image_size": [224, 224], "batch_size": 128},
@@ -28,9 +32,24 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "tf_efficientnetv2_l": {"backbone": "tf_efficientnetv2_l", "image_size": [384, 384], "batch_size": 96},
     "regnety_040": {"backbone": "regnety_040", "image_size": [224, 224], "batch_size": 256},
     "regnety_080": {"backbone": "regnety_080", "image_size": [224, 224], "batch_size": 128},
-    # small models that train on a CPU, for demos and tests
+    "efficientnet_b0": {"backbone": "tf_efficientnet_b0.ns_jft_in1k", "image_size": [224, 224], "batch_size": 32},
+    "efficientnetv2_l": {"backbone": "tf_efficientnetv2_l.in21k_ft_in1k", "image_size": [384, 384], "batch_size": 16},
+    "convnext_large": {"backbone": "convnext_large.fb_in22k_ft_in1k", "image_size": [224, 224], "batch_size": 16},
+    "convnext_tiny": {"backbone": "convnext_tiny", "image_size": [224, 224], "batch_size": 32},
+    "eva02_large": {
+        "backbone": "eva02_large_patch14_448.mim_in22k_ft_in1k",
+        "image_size": [448, 448],
+        "batch_size": 8,
+        "accumulation_steps": 4,
+    },
+    "swin_large": {
+        "backbone": "swin_large_patch4_window7_224.ms_in22k_ft_in1k",
+        "image_size": [224, 224],
+        "batch_size": 16,
+        "accumulation_steps": 2,
+    },
+    # a small model that trains on a CPU, for demos and tests
     "resnet10t": {"backbone": "resnet10t", "image_size": [128, 128], "batch_size": 32},
-    "efficientnet_b0": {"backbone": "efficientnet_b0", "image_size": [128, 128], "batch_size": 32},
 }
 
 
