@@ -5,10 +5,34 @@ The subpackages are imported here so bundle configs can write ``$import medbundl
 makes an uncaught error end with its root cause (see :mod:`medbundle.excepthook`).
 """
 
-from medbundle import data, handlers, io, losses, metrics, networks, overrides, preflight, transforms, visualize
+from medbundle import (
+    data,
+    handlers,
+    inferers,
+    io,
+    losses,
+    metrics,
+    networks,
+    overrides,
+    preflight,
+    transforms,
+    visualize,
+)
 from medbundle.excepthook import install as _install_excepthook
 
 _install_excepthook()
 
 __version__ = "0.1.0"
-__all__ = ["data", "handlers", "io", "losses", "metrics", "networks", "overrides", "preflight", "transforms", "visualize"]
+__all__ = [
+    "data",
+    "handlers",
+    "inferers",
+    "io",
+    "losses",
+    "metrics",
+    "networks",
+    "overrides",
+    "preflight",
+    "transforms",
+    "visualize",
+]

@@ -14,11 +14,16 @@ __all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats", "pr
 _WRITERS = {
     "rsna": "medbundle.demo.rsna:write_rsna_demo",
     "chest_xray": "medbundle.demo.chest_xray:write_chest_xray_demo",
+    "isic": "medbundle.demo.isic:write_isic_demo",
 }
 # sizes for `medbundle demo`: enough items per validation fold for readable metrics, ~5 min on 2 cores
-_DEMO_OPTIONS: dict[str, dict[str, Any]] = {"rsna": {"n_patients": 120, "positive_rate": 0.1}, "chest_xray": {}}
+_DEMO_OPTIONS: dict[str, dict[str, Any]] = {
+    "rsna": {"n_patients": 120, "positive_rate": 0.1},
+    "chest_xray": {},
+    "isic": {"n_patients": 300, "positive_rate": 0.05},  # ~100 malignant crops: ~20 per validation fold
+}
 # a file or folder that exists once a task's demo data has been written
-_DEMO_MARKER = {"rsna": "train.csv", "chest_xray": "train"}
+_DEMO_MARKER = {"rsna": "train.csv", "chest_xray": "train", "isic": "train-image.hdf5"}
 
 
 def _writer(task: str):
@@ -40,10 +45,10 @@ def demo_data(task: str = "rsna", out: str | None = None, seed: int = 0, **optio
     """Write the synthetic demo dataset of `task` in the layout real users have.
 
     Args:
-        task: which dataset ("rsna" or "chest_xray").
+        task: which dataset ("rsna", "chest_xray" or "isic").
         out: output directory; default ``demo_data/<task>``.
         seed: random seed; the same seed writes the same files.
-        options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02 for rsna).
+        options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02 for rsna or isic).
     """
     summary = _writer(task)(out or f"demo_data/{task}", seed=seed, **options)
     return {k: str(v) for k, v in summary.items() if not isinstance(v, dict)}
@@ -56,7 +61,7 @@ def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = No
     ``configs/demo.yaml`` overlay (small backbone, small images, few epochs, no downloads).
 
     Args:
-        task: which bundle ("rsna" or "chest_xray").
+        task: which bundle ("rsna", "chest_xray" or "isic").
         out: demo data directory; default ``demo_data/<task>``.
         bundle_dir: the bundle folder; defaults to ``bundles/<task>`` under the current directory.
         overrides: extra config overrides, e.g. --epochs 3 or --bundle_root /tmp/run (default: the bundle folder).
@@ -83,7 +88,8 @@ def download(task: str = "chest_xray", out: str | None = None, force: bool = Fal
     """Download a task's Kaggle dataset with kagglehub and arrange it in the layout the bundle reads.
 
     Args:
-        task: which dataset ("chest_xray").
+        task: which dataset ("chest_xray", or "isic": the isic-2024-challenge competition files, after
+            accepting its rules on Kaggle).
         out: output directory; default ``data/<task>``.
         force: download and arrange again even when `out` already holds the data.
     """

@@ -11,7 +11,7 @@ from pathlib import Path
 __all__ = ["check_output_dirs"]
 
 
-def check_output_dirs(dirs: Sequence[str | os.PathLike], min_free_mb: float = 200.0) -> None:
+def check_output_dirs(dirs: Sequence[str | os.PathLike | None], min_free_mb: float = 200.0) -> None:
     """Create each output folder, prove it is writable with a probe file, and check the free space.
 
     Checkpoints, TensorBoard events and the image cache are all written after training started; a
@@ -19,14 +19,14 @@ def check_output_dirs(dirs: Sequence[str | os.PathLike], min_free_mb: float = 20
     cache fill) as an OSError deep inside Ignite.
 
     Args:
-        dirs: the run's output folders (checkpoints, outputs, cache).
+        dirs: the run's output folders (checkpoints, outputs, cache); None entries (no cache) are skipped.
         min_free_mb: free space each folder's disk must have.
 
     Raises:
         OSError: a folder cannot be created or written, or its disk has less than `min_free_mb` free; the
             message names the folder and the setting that moves it.
     """
-    for folder in map(Path, dirs):
+    for folder in (Path(d) for d in dirs if d is not None):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):

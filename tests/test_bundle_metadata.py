@@ -9,9 +9,13 @@ from monai.bundle import verify_metadata, verify_net_in_out
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO.parent / "shared" / "schema" / "meta_schema_20240725.json"
-BUNDLES = ["rsna", "chest_xray"]
+BUNDLES = ["rsna", "chest_xray", "isic"]
 # a small backbone, no download, no dataset statistics file: what verify_net_in_out can build anywhere
-OFFLINE = {"rsna": {"backbone": "resnet10t"}, "chest_xray": {"backbone": "resnet10t", "norm_stats": None}}
+OFFLINE = {
+    "rsna": {"backbone": "resnet10t"},
+    "chest_xray": {"backbone": "resnet10t", "norm_stats": None},
+    "isic": {"backbone": "resnet10t"},
+}
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)

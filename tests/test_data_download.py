@@ -204,7 +204,7 @@ def test_missing_kagglehub_says_pip_install(tmp_path, monkeypatch):
 
 
 def test_unknown_task_lists_the_known_ones(tmp_path):
-    with pytest.raises(DownloadError, match=r"task 'mammo'; choose one of \['chest_xray'\]"):
+    with pytest.raises(DownloadError, match=r"task 'mammo'; choose one of \['chest_xray', 'isic'\]"):
         download_dataset("mammo", tmp_path / "data")
 
 
@@ -221,3 +221,54 @@ def test_download_without_splits_describes_what_it_holds(tmp_path, monkeypatch):
     fake_kagglehub(monkeypatch, lambda handle: only_train)
     with pytest.raises(DownloadError, match=r"found Lung Disease Dataset/ holds \['train'\]\)\. Arrange the data"):
         download_dataset("chest_xray", tmp_path / "data")
+
+
+ISIC_FILES = ("train-metadata.csv", "train-image.hdf5", "test-metadata.csv", "test-image.hdf5")
+
+
+def fake_competition(monkeypatch, download) -> list[str]:
+    """A fake kagglehub whose competition_download runs `download(name)`; returns the names asked for."""
+    calls: list[str] = []
+
+    def competition_download(name: str) -> str:
+        calls.append(name)
+        return str(download(name))
+
+    monkeypatch.setitem(sys.modules, "kagglehub", types.SimpleNamespace(competition_download=competition_download))
+    return calls
+
+
+def test_isic_competition_files_are_placed_by_name(tmp_path, monkeypatch):
+    source = tmp_path / "cache" / "competitions" / "isic-2024-challenge"
+    source.mkdir(parents=True)
+    for name in ISIC_FILES:
+        (source / name).write_bytes(name.encode())
+    (source / "train-image").mkdir()  # the JPEG folder of the real download is not needed
+    calls = fake_competition(monkeypatch, lambda name: source)
+    out = download_dataset("isic", tmp_path / "data")
+    assert calls == ["isic-2024-challenge"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(ISIC_FILES)
+    assert (out / "train-image.hdf5").read_bytes() == b"train-image.hdf5"
+    assert os.stat(out / "train-image.hdf5").st_ino == os.stat(source / "train-image.hdf5").st_ino  # hard link
+    assert download_dataset("isic", out) == out and calls == ["isic-2024-challenge"]  # present: no second download
+
+
+def test_isic_download_without_a_file_names_it(tmp_path, monkeypatch):
+    source = tmp_path / "cache"
+    source.mkdir()
+    (source / "train-metadata.csv").write_text("isic_id\n")
+    fake_competition(monkeypatch, lambda name: source)
+    with pytest.raises(DownloadError, match=r"lacks \['train-image.hdf5', 'test-metadata.csv', 'test-image.hdf5'\]"):
+        download_dataset("isic", tmp_path / "data")
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_isic_offline_says_to_accept_the_rules_and_download_by_hand(tmp_path, monkeypatch):
+    fake_competition(monkeypatch, raising(offline()))
+    out = tmp_path / "data"
+    with pytest.raises(DownloadError) as error:
+        download_dataset("isic", out)
+    message = str(error.value)
+    assert message.startswith("No connection to Kaggle")
+    assert "https://www.kaggle.com/competitions/isic-2024-challenge/rules" in message
+    assert f"train-metadata.csv, train-image.hdf5, test-metadata.csv, test-image.hdf5 from" in message and str(out) in message

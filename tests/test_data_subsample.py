@@ -101,3 +101,11 @@ def test_subsample_negatives_is_fixed_and_keeps_order():
     assert kept != subsample_negatives(datalist, 0.1, seed=1)
     assert subsample_negatives(datalist, 1.0) == datalist
     assert np.isclose(len(subsample_negatives(datalist, 0.5)), 5 + 48)  # round(95 * 0.5) = 48 (banker's)
+
+
+def test_epoch_labels_give_the_epoch_ratio_as_positive_weight():
+    from medbundle.losses import positive_weight
+
+    assert positive_weight(NegativeSubsampler(LABELS).epoch_labels) == pytest.approx(95 / 5)
+    assert positive_weight(NegativeSubsampler(LABELS, data_fraction=0.2).epoch_labels) == pytest.approx(19 / 5)
+    assert positive_weight(NegativeSubsampler(LABELS, neg_per_pos=3).epoch_labels) == pytest.approx(3.0)

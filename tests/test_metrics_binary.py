@@ -8,7 +8,7 @@ import numpy as np
 
 import pytest
 
-from medbundle.metrics import auroc, binary_summary, pfbeta, sensitivity_specificity
+from medbundle.metrics import auroc, binary_summary, partial_auc, pfbeta, sensitivity_specificity
 
 LABELS = [0, 1, 0, 1, 1]
 SCORES = [0.1, 0.3, 0.4, 0.6, 0.9]
@@ -36,6 +36,7 @@ def test_sensitivity_specificity():
 def test_binary_summary():
     summary = binary_summary(LABELS, SCORES, 0.5)
     assert summary["auroc"] == pytest.approx(5 / 6)
+    assert summary["pauc"] == pytest.approx(partial_auc(LABELS, SCORES))
     assert summary["pf1_prob"] == pytest.approx(pfbeta(LABELS, SCORES))
     assert summary["pf1_at_threshold"] == pytest.approx(pfbeta(LABELS, (np.asarray(SCORES) >= 0.5).astype(float)))
     assert summary["pf1_best"] >= summary["pf1_at_threshold"]

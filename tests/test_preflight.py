@@ -9,7 +9,7 @@ from medbundle.preflight import check_output_dirs
 
 
 def test_folders_are_created_and_left_clean(tmp_path):
-    check_output_dirs([tmp_path / "models" / "fold0", tmp_path / "cache"])
+    check_output_dirs([tmp_path / "models" / "fold0", tmp_path / "cache", None])  # None: a run without cache
     assert (tmp_path / "models" / "fold0").is_dir() and not list((tmp_path / "cache").iterdir())
 
 

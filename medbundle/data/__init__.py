@@ -9,6 +9,8 @@ task's own columns:
 - ``image_id``: a readable id written beside every prediction;
 - ``patient_id`` (optional): the group that folds keep whole;
 - task extras, e.g. RSNA's ``laterality`` and ``breast_id`` (the group its metric scores).
+
+``image`` may also name a member of an HDF5 file, ``"<file>::<key>"`` (ISIC), read by ``medbundle.io.RGBReader``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from medbundle.data.class_folders import (
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.download import KAGGLE_DATASETS, DownloadError, download_dataset
 from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, split_fold
+from medbundle.data.isic import ISIC_FILES, isic_datalist
 from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
@@ -33,6 +36,7 @@ from medbundle.data.summary import describe_split, log_splits
 __all__ = [
     "CHEST_XRAY_ALIASES",
     "CHEST_XRAY_CLASSES",
+    "ISIC_FILES",
     "KAGGLE_DATASETS",
     "BalancedBatchSampler",
     "NegativeSubsampler",
@@ -48,6 +52,7 @@ __all__ = [
     "download_dataset",
     "grouped_folds",
     "image_files_datalist",
+    "isic_datalist",
     "label_array",
     "log_splits",
     "norm_stats_path",

@@ -1,4 +1,7 @@
-"""Download a task's Kaggle dataset with ``kagglehub`` and arrange it as ``<out>/<split>/<Class>/...``.
+"""Download a task's Kaggle data with ``kagglehub`` and arrange it in the layout its bundle reads.
+
+Datasets of class folders (chest X-ray) become ``<out>/<split>/<Class>/...``; competition files (ISIC 2024)
+are placed in ``<out>`` under their Kaggle names.
 
 Kaggle archives wrap their splits in folders of their own choosing (``Lung Disease Dataset/train``,
 sometimes twice over, sometimes next to a ``__MACOSX`` copy), so the splits are found by name at any
@@ -18,11 +21,20 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["KAGGLE_DATASETS", "DownloadError", "download_dataset"]
+__all__ = ["KAGGLE_COMPETITIONS", "KAGGLE_DATASETS", "DownloadError", "download_dataset"]
 
 logger = logging.getLogger(__name__)
 
 KAGGLE_DATASETS = {"chest_xray": "khaleddev/lungs-disease-dataset-broken"}
+# competitions: the handle and the files the bundle reads (the ISIC download is ~2 GB of HDF5 and CSV)
+KAGGLE_COMPETITIONS = {
+    "isic": (
+        "isic-2024-challenge",
+        ("train-metadata.csv", "train-image.hdf5", "test-metadata.csv", "test-image.hdf5"),
+    ),
+}
+
+KAGGLE_COMPETITIONS_FILES = dict(KAGGLE_COMPETITIONS.values())
 
 _SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 _REQUIRED = ("train", "val")
@@ -51,6 +63,13 @@ def _layout(out: Path) -> str:
 
 
 def _manual(handle: str, out: Path) -> str:
+    if handle.startswith("competitions/"):
+        name = handle.removeprefix("competitions/")
+        files = ", ".join(KAGGLE_COMPETITIONS_FILES.get(name, ()))
+        return (
+            f"accept the rules at https://www.kaggle.com/{handle}/rules, download {files} from "
+            f"https://www.kaggle.com/{handle}/data on a machine with internet and copy them to {out}, then run again."
+        )
     return (
         f"download the dataset from https://www.kaggle.com/datasets/{handle} on a machine with internet "
         f"and copy it to {out} arranged as {_layout(out)}, then run again."
@@ -163,13 +182,15 @@ def _arrange(splits: dict[str, Path], out: Path, staging: Path) -> int:
 
 
 def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
-    """Download the Kaggle dataset of `task` and arrange it as ``<out>/{train,val,test}/<Class>/...``.
+    """Download the Kaggle data of `task` and arrange it as its bundle reads it.
 
-    Skipped when `out` already holds ``train/`` and ``val/``.  kagglehub keeps its own cache
+    A dataset of class folders becomes ``<out>/{train,val,test}/<Class>/...``, skipped when `out` already
+    holds ``train/`` and ``val/``; competition files (:data:`KAGGLE_COMPETITIONS`) are placed in `out`,
+    skipped when all are there.  kagglehub keeps its own cache
     (``~/.cache/kagglehub``, or ``$KAGGLEHUB_CACHE``), so a repeated call does not download again.
 
     Args:
-        task: dataset key in :data:`KAGGLE_DATASETS` (``"chest_xray"``).
+        task: key in :data:`KAGGLE_DATASETS` (``"chest_xray"``) or :data:`KAGGLE_COMPETITIONS` (``"isic"``).
         out: dataset directory the bundle reads.
         force: arrange again even if `out` holds the splits, replacing ``<out>/{train,val,test}``.
 
@@ -180,9 +201,11 @@ def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
         DownloadError: unknown task, kagglehub missing, no credentials or connection, or no
             train/val class folders in the download; the message says what to do.
     """
+    if task in KAGGLE_COMPETITIONS:
+        return _download_competition(*KAGGLE_COMPETITIONS[task], Path(out), force=force)
     if task not in KAGGLE_DATASETS:
         raise DownloadError(
-            f"No Kaggle dataset is known for task {task!r}; choose one of {sorted(KAGGLE_DATASETS)}, "
+            f"No Kaggle dataset is known for task {task!r}; choose one of {sorted([*KAGGLE_DATASETS, *KAGGLE_COMPETITIONS])}, "
             f"or arrange your data yourself as {_layout(Path(out))}."
         )
     out = Path(out)
@@ -190,12 +213,7 @@ def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
         logger.info("%s already holds train/ and val/; not downloading (pass force to arrange it again).", out)
         return out
     handle = KAGGLE_DATASETS[task]
-    try:
-        import kagglehub
-    except ImportError as exc:
-        raise DownloadError(
-            f"Downloading {handle} needs the kagglehub package: pip install kagglehub. Or {_manual(handle, out)}"
-        ) from exc
+    kagglehub = _kagglehub(handle, out)
     logger.info("Downloading %s from Kaggle (kagglehub caches it) ...", handle)
     try:
         source = Path(kagglehub.dataset_download(handle))
@@ -218,4 +236,49 @@ def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     n_files = _arrange(roots[complete[0]], out, out / f".{task}-arranging")
     logger.info("Arranged %d files of %s into %s (%s).", n_files, handle, out, ", ".join(sorted(roots[complete[0]])))
+    return out
+
+
+def _kagglehub(handle: str, out: Path):
+    """The kagglehub module, or a DownloadError that says how to install it or download by hand."""
+    try:
+        import kagglehub
+    except ImportError as exc:
+        raise DownloadError(
+            f"Downloading {handle} needs the kagglehub package: pip install kagglehub. Or {_manual(handle, out)}"
+        ) from exc
+    return kagglehub
+
+
+def _download_competition(name: str, files: tuple[str, ...], out: Path, force: bool = False) -> Path:
+    """Download a competition's data and place `files` in `out` (hard links into kagglehub's cache when possible).
+
+    Each file is placed under a temporary name and renamed, so an interrupted run never leaves a partial file
+    under a name the bundle reads.
+    """
+    handle = f"competitions/{name}"
+    if not force and all((out / file).is_file() for file in files):
+        logger.info("%s already holds %s; not downloading (pass force to place them again).", out, ", ".join(files))
+        return out
+    kagglehub = _kagglehub(handle, out)
+    logger.info("Downloading the %s competition data from Kaggle (kagglehub caches it) ...", name)
+    try:
+        source = Path(kagglehub.competition_download(name))
+    except Exception as exc:  # noqa: BLE001 - every failure becomes advice; the cause is chained and quoted
+        raise _download_error(exc, handle, out) from exc
+    found = {file: sorted(source.rglob(file), key=lambda path: len(path.parts)) for file in files}
+    absent = [file for file, paths in found.items() if not paths]
+    if absent:
+        raise DownloadError(
+            f"The Kaggle download of {handle} at {source} lacks {absent} ({_describe(source, {})}). "
+            f"Download them by hand: {_manual(handle, out)}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    link = True
+    for file, paths in found.items():
+        partial = out / f".{file}.partial"
+        partial.unlink(missing_ok=True)
+        link = _place(paths[0], partial, link)
+        os.replace(partial, out / file)
+    logger.info("Placed %s of %s in %s.", ", ".join(files), handle, out)
     return out

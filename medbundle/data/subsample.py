@@ -105,6 +105,15 @@ class NegativeSubsampler(Sampler[int]):
             self.negatives_per_epoch / self.positives.size,
         )
 
+    @property
+    def epoch_labels(self) -> np.ndarray:
+        """The labels one epoch trains on (their counts, in no particular order), e.g. for a loss's positive weight.
+
+        ``classification_loss(labels=sampler.epoch_labels, pos_weight="auto")`` balances the classes as each
+        epoch sees them: ``negatives_per_epoch / n_positives``, the whole split's ratio when every item is used.
+        """
+        return np.concatenate([np.ones(self.positives.size), np.zeros(self.negatives_per_epoch)])
+
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` yield the items of ``epoch`` (e.g. ``engine.state.epoch``)."""
         self.epoch = epoch

@@ -22,12 +22,15 @@ class PixelSpaceReader(ImageReader):
 
     The metadata holds the decoder's technical fields (None replaced by ``"none"`` so batches collate),
     ``spatial_shape``, identity ``affine`` and ``original_affine`` (the network works in pixel space),
-    ``space`` and ``original_channel_dim`` = NaN, so ``EnsureChannelFirstd`` yields (1, H, W). Only one
+    ``space`` and ``original_channel_dim`` = :attr:`channel_dim`: NaN, so ``EnsureChannelFirstd`` yields
+    (1, H, W), unless a colour subclass returns (H, W, C) and sets it to -1 (then (C, H, W)). Only one
     file per image is supported: several paths (MONAI's channel stacking) raise ``NotImplementedError``.
     """
 
     #: what the reader calls a file in its error messages ("DICOM", "image")
     file_kind = "image"
+    #: axis of the decoded array that holds colour channels (-1 for (H, W, C)), NaN for a channel-less image
+    channel_dim: float = float("nan")
 
     def read(self, data: Sequence[PathLike] | PathLike, **kwargs) -> tuple[PathLike, ...]:
         """Return the file names to decode in :meth:`get_data`; no I/O happens here (see class docs).
@@ -54,13 +57,17 @@ class PixelSpaceReader(ImageReader):
             )
         image, fields = self.decode(str(filenames[0]))
         meta = {key: str(TraceKeys.NONE) if value is None else value for key, value in fields.items()}
-        meta[MetaKeys.SPATIAL_SHAPE] = np.asarray(image.shape)
-        meta[MetaKeys.AFFINE] = np.eye(image.ndim + 1)
-        meta[MetaKeys.ORIGINAL_AFFINE] = np.eye(image.ndim + 1)
+        spatial_shape = list(image.shape)
+        if not np.isnan(self.channel_dim):
+            del spatial_shape[int(self.channel_dim)]
+        meta[MetaKeys.SPATIAL_SHAPE] = np.asarray(spatial_shape)
+        meta[MetaKeys.AFFINE] = np.eye(len(spatial_shape) + 1)
+        meta[MetaKeys.ORIGINAL_AFFINE] = np.eye(len(spatial_shape) + 1)
         meta[MetaKeys.SPACE] = SpaceKeys.RAS
-        meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = float("nan")
+        meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = self.channel_dim
         return image, meta
 
     def decode(self, filename: str) -> tuple[np.ndarray, dict]:
-        """The (H, W) float32 image in [0, 1] of `filename` and its technical, non-identifying fields."""
+        """The (H, W), or (H, W, C) per :attr:`channel_dim`, float32 image in [0, 1] of `filename` and its
+        technical, non-identifying fields."""
         raise NotImplementedError

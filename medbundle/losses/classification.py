@@ -8,6 +8,7 @@ the rare class is up-weighted: ``n_neg / n_pos`` for ``"bce"``, inverse class fr
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import numpy as np
@@ -17,6 +18,8 @@ from monai.losses import FocalLoss
 from torch import nn
 
 __all__ = ["LOSSES", "class_weights", "classification_loss", "positive_weight"]
+
+logger = logging.getLogger(__name__)
 
 
 def positive_weight(labels: npt.ArrayLike) -> float:
@@ -86,6 +89,8 @@ def _bce(
     _require_binary("bce", num_classes, label_smoothing)
     if pos_weight == "auto":
         pos_weight = positive_weight(labels) if labels is not None else None
+    if pos_weight is not None:
+        logger.info("BCEWithLogitsLoss pos_weight = %.4g (negatives per positive in the training data)", pos_weight)
     return nn.BCEWithLogitsLoss(pos_weight=None if pos_weight is None else torch.tensor([float(pos_weight)]))
 
 

@@ -14,6 +14,7 @@ import numpy.typing as npt
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from medbundle.metrics.inputs import binary_inputs
+from medbundle.metrics.partial_auc import partial_auc
 from medbundle.metrics.pfbeta import pfbeta
 from medbundle.metrics.thresholds import pfbeta_threshold
 
@@ -74,7 +75,7 @@ def binary_summary(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: floa
         threshold: decision threshold for the thresholded quantities.
 
     Returns:
-        Dict with ``auroc``, ``pf1_prob`` (probabilistic F1 of the raw probabilities), ``pf1_best``
+        Dict with ``auroc``, ``pauc`` (the ISIC partial AUC above 80 % TPR), ``pf1_prob`` (probabilistic F1 of the raw probabilities), ``pf1_best``
         (F1 binarised at the best threshold on these data), ``pf1_at_threshold`` (binarised at
         ``threshold``), ``threshold``, ``sensitivity``, ``specificity`` and the confusion counts ``tp``,
         ``fp``, ``tn``, ``fn``. The names match the training log's ``val_pf1_prob`` / ``val_pf1_best``.
@@ -84,6 +85,7 @@ def binary_summary(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: floa
     sensitivity, specificity = sensitivity_specificity(y, s, threshold)
     return {
         "auroc": auroc(y, s),
+        "pauc": partial_auc(y, s),
         "pf1_prob": pfbeta(y, s),
         "pf1_best": pfbeta_threshold(y, s)[1],
         "pf1_at_threshold": pfbeta(y, (s >= threshold).astype(float)),

@@ -1,0 +1,181 @@
+"""End to end: the real ``python -m monai.bundle`` commands of the isic bundle on generated HDF5 demo data."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from monai.bundle import ConfigParser, ConfigWorkflow
+
+from medbundle.data import isic_datalist, split_fold
+from medbundle.demo import write_isic_demo
+from medbundle.handlers import stored_thresholds
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "bundles" / "isic" / "configs"
+# two DataLoader workers read the HDF5 file in the real command
+TINY = ["--model", "resnet10t", "--pretrained", "False", "--image_size", "[48,48]", "--batch_size", "16",
+        "--num_workers", "2", "--epochs", "2", "--val_interval", "1", "--min_epochs", "0", "--n_folds", "3",
+        "--learning_rate", "1e-3"]
+
+
+def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    files = [str(CONFIGS / name) for name in configs]
+    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
+               "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Demo data and a 2-epoch run with half the negatives per epoch."""
+    root = tmp_path_factory.mktemp("isic")
+    data = root / "data"
+    write_isic_demo(data, n_patients=45, positive_rate=0.08, n_test=8, size_range=(40, 72), seed=2)
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle")]
+    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--data_fraction", "0.5")
+    return root, paths, result.stdout + result.stderr
+
+
+def test_training_logs_the_epoch_pos_weight_and_saves_threshold_and_settings(trained):
+    root, _, log = trained
+    items = isic_datalist(root / "data")
+    train, _ = split_fold(items, fold=0, n_splits=3, seed=42)
+    positives = sum(item["label"] == [1.0] for item in train)
+    negatives_per_epoch = round(0.5 * (len(train) - positives))
+    logged = float(re.search(r"BCEWithLogitsLoss pos_weight = ([\d.e+-]+)", log).group(1))
+    assert logged == pytest.approx(negatives_per_epoch / positives, rel=1e-3)
+    assert f"all {positives} positives and {negatives_per_epoch} of {len(train) - positives} negatives" in log
+    best = torch.load(root / "bundle" / "models" / "fold0" / "model.pt", weights_only=True)
+    assert set(best["thresholds"]) == {"roc_threshold", "pf1_threshold", "auroc", "best_auroc"}
+    assert best["config"]["backbone"] == "resnet10t" and best["config"]["image_size"] == [48, 48]
+    assert "val_pauc" in log and "val_auroc" in log
+    events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.*"))
+    assert events, "no TensorBoard events"
+
+
+def test_pos_weight_is_the_split_ratio_with_all_negatives(trained):
+    root, _, _ = trained
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "train.yaml"))
+    parser.update({"dataset_dir": str(root / "data"), "bundle_root": str(root / "p"), "n_folds": 3, "data_fraction": 1.0,
+                   "model": "resnet10t", "pretrained": False, "num_workers": 0, "progress": False})
+    train = parser.get_parsed_content("split")[0]
+    n_pos = sum(item["label"] == [1.0] for item in train)
+    loss = parser.get_parsed_content("loss_function")
+    assert float(loss.pos_weight) == pytest.approx((len(train) - n_pos) / n_pos)
+
+
+def test_evaluate_with_flip_tta_writes_pauc_over_the_whole_validation_fold(trained):
+    root, paths, _ = trained
+    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "2", "--tta", "True")
+    out = root / "bundle" / "outputs" / "fold0"
+    metrics = json.loads((out / "metrics.json").read_text())
+    image = metrics["image"]
+    assert 0.0 <= image["pauc"] <= 0.2 and 0.0 <= image["auroc"] <= 1.0
+    best = root / "bundle" / "models" / "fold0" / "model.pt"
+    assert metrics["threshold"] == pytest.approx(stored_thresholds(best)["roc_threshold"])
+    _, val = split_fold(isic_datalist(root / "data"), fold=0, n_splits=3, seed=42)
+    predictions = pd.read_csv(out / "predictions_image.csv", dtype={"image_id": str})
+    assert predictions["image_id"].tolist() == [item["image_id"] for item in val]  # val_data_fraction 1: every negative
+
+
+def test_inference_writes_the_kaggle_submission_and_thresholded_labels(trained):
+    root, _, _ = trained
+    run_bundle("run", ["inference.yaml"], "--dataset_dir", str(root / "data"), "--bundle_root", str(root / "bundle"),
+               "--num_workers", "0")
+    out = root / "bundle" / "outputs" / "fold0"
+    submission = pd.read_csv(out / "submission.csv", dtype={"isic_id": str})
+    test = pd.read_csv(root / "data" / "test-metadata.csv", dtype={"isic_id": str})
+    assert list(submission.columns) == ["isic_id", "target"]
+    assert submission["isic_id"].tolist() == test["isic_id"].tolist()
+    assert submission["target"].between(0, 1).all()
+    labels = pd.read_csv(out / "submission_labels.csv", dtype={"isic_id": str})
+    threshold = stored_thresholds(root / "bundle" / "models" / "fold0" / "model.pt")["roc_threshold"]
+    assert labels["isic_id"].tolist() == test["isic_id"].tolist()
+    np.testing.assert_array_equal(labels["target"], (submission["target"] >= threshold).astype(int))
+
+
+def test_undecodable_jpeg_stops_naming_it_or_is_skipped_and_counted(trained, tmp_path):
+    root, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    victim = pd.read_csv(data / "train-metadata.csv", dtype=str)["isic_id"].iloc[3]
+    with h5py.File(data / "train-image.hdf5", "a") as file:
+        del file[victim]
+        file[victim] = np.bytes_(b"\xff\xd8\xff\xe0 truncated")
+    # every validation negative, so the victim is read wherever its patient's fold puts it
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--data_fraction", "1.0"]
+    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", check=False)
+    last = failed.stderr.strip().splitlines()[-1]
+    assert failed.returncode != 0 and victim in last and "skip_bad_images" in last
+    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
+    log = result.stdout + result.stderr
+    assert "skipped 1 of" in log and victim in log
+    skipped = pd.read_csv(tmp_path / "b" / "outputs" / "fold0" / "skipped.csv")
+    assert skipped["image_id"].tolist() == [victim]
+
+
+def test_missing_isic_id_names_it_and_the_bundle_key(trained, tmp_path):
+    root, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    victim = pd.read_csv(data / "train-metadata.csv", dtype=str)["isic_id"].iloc[5]
+    with h5py.File(data / "train-image.hdf5", "a") as file:
+        del file[victim]
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b")]
+    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", check=False)
+    last = failed.stderr.strip().splitlines()[-1]
+    assert failed.returncode != 0 and victim in last and "missing_images: skip" in last
+
+
+@pytest.mark.parametrize(
+    ("configs", "workflow_type"),
+    [(["train.yaml"], "train"), (["train.yaml", "evaluate.yaml"], "train"), (["inference.yaml"], "infer")],
+)
+def test_workflow_properties_are_complete(trained, configs, workflow_type):
+    root, _, _ = trained
+    workflow = ConfigWorkflow(
+        config_file=[str(CONFIGS / c) for c in configs],
+        workflow_type=workflow_type,
+        dataset_dir=str(root / "data"),
+        bundle_root=str(root / "bundle"),
+        model="resnet10t",
+        image_size=[48, 48],
+        pretrained=False,
+        n_folds=3,
+        num_workers=0,
+        progress=False,
+    )
+    workflow.initialize()
+    assert workflow.check_properties() == []
+
+
+@pytest.mark.slow
+def test_multi_gpu_overlay_trains_with_two_processes(trained, tmp_path):
+    """torchrun with 2 CPU processes (gloo): each rank's slice of the epoch, gathered metrics, rank-0 checkpoints."""
+    root, _, _ = trained
+    files = repr([str(CONFIGS / name) for name in ("train.yaml", "multi_gpu_train.yaml")])
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "monai.bundle",
+               "run", "training", "--config_file", files, "--dataset_dir", str(root / "data"), "--bundle_root",
+               str(tmp_path), *TINY, "--num_workers", "0"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    best = torch.load(tmp_path / "models" / "fold0" / "model.pt", weights_only=True)
+    assert not any(k.startswith("module.") for k in best["model"]), "DDP wrapper leaked into the checkpoint"
+    assert (result.stdout + result.stderr).count("val_pauc") >= 2
