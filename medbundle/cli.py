@@ -190,18 +190,20 @@ def validate(
     """Read every image of a data set once and report what training would meet; exit 1 on leakage or bad files.
 
     Writes ``validation.md``, ``validation.json`` and ``validation_images.csv`` (default
-    ``<dataset_dir>/validation/``): counts per class, site, view and laterality, images per breast or
-    patient, unreadable files with reasons, transfer syntaxes, bit depths, image sizes, classes per fold,
+    ``<dataset_dir>/validation/``): counts per class, site, view and laterality (rsna) or anatomical site, sex
+    and tile type (isic), images per breast or patient, unreadable files with reasons, transfer syntaxes, bit
+    depths, channels, image sizes, classes per fold,
     and exact and near-duplicate images across patients and folds (near-duplicates across folds leak).
 
     Args:
-        task: "rsna" or "chest_xray".
+        task: "rsna", "chest_xray" or "isic".
         dataset_dir: the bundle's ``dataset_dir``.
         out: report folder.
         n_folds: the bundle's ``n_folds``.
         seed: the bundle's fold seed.
         num_workers: decoding processes.
-        options: task settings of the same name as the bundle's, e.g. --patients_csv for chest_xray.
+        options: task settings of the same name as the bundle's, e.g. --patients_csv for chest_xray, --csv and
+            --images for isic.
     """
     from medbundle.validation import validate_dataset
 

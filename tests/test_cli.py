@@ -51,6 +51,26 @@ def test_chest_xray_demo_data_console_command_writes_class_folders(tmp_path):
     assert (out / "patients.csv").is_file()
 
 
+def test_isic_demo_data_console_command_writes_the_kaggle_hdf5_layout(tmp_path):
+    out = tmp_path / "isic"
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "demo_data", "--task", "isic",
+               "--out", str(out), "--n_patients", "6", "--positive_rate", "0.1", "--n_test", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {"train-metadata.csv", "train-image.hdf5", "test-metadata.csv", "test-image.hdf5"}
+    assert names <= {p.name for p in out.iterdir()}
+
+
+def test_isic_demo_trains_from_the_hdf5_file(tmp_path):
+    from medbundle.demo import write_isic_demo
+
+    write_isic_demo(tmp_path / "data", n_patients=24, positive_rate=0.1, n_test=2, size_range=(40, 60), seed=1)
+    demo(task="isic", out=str(tmp_path / "data"), bundle_dir=str(REPO / "bundles" / "isic"),
+         bundle_root=str(tmp_path / "run"), epochs=1, n_folds=3, image_size=[32, 32], num_workers=0, progress=False)
+    best = torch.load(tmp_path / "run" / "models" / "fold0" / "model.pt", weights_only=True)
+    assert "roc_threshold" in best["thresholds"]
+
+
 def test_chest_xray_demo_trains_both_stages(tmp_path):
     demo(task="chest_xray", out=str(tmp_path / "data"), bundle_dir=str(REPO / "bundles" / "chest_xray"),
          bundle_root=str(tmp_path / "run"), epochs=2, stage1_epochs=1, image_size=[32, 32], num_workers=0, progress=False)
@@ -114,7 +134,21 @@ def test_validate_console_command_reports_and_gates_on_leakage(tmp_path):
     assert dirty.returncode == 1 and "duplicate" in dirty.stdout.lower()
 
 
-@pytest.mark.parametrize("task", ["rsna", "chest_xray"])
+def test_isic_download_without_network_says_to_accept_the_rules(tmp_path):
+    fake = tmp_path / "fake_site" / "kagglehub"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "def competition_download(name):\n    raise ConnectionError(\"Failed to resolve 'www.kaggle.com'\")\n"
+    )
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "download", "--task", "isic",
+               "--out", str(tmp_path / "isic")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "kaggle.com/competitions/isic-2024-challenge/rules" in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic"])
 def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, task):
     import cv2
 
@@ -122,6 +156,9 @@ def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, tas
     if task == "rsna":
         demo_data(task="rsna", out=str(data), n_patients=4, image_shape=(128, 104), n_test_patients=0)
         size = "[64,32]"
+    elif task == "isic":
+        demo_data(task="isic", out=str(data), n_patients=8, positive_rate=0.2, n_test=0)
+        size = "[64,64]"
     else:
         write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
         size = "[48,48]"

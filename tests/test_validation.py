@@ -8,14 +8,21 @@ import shutil
 from pathlib import Path
 
 import cv2
+import h5py
 import numpy as np
 import pandas as pd
 import pydicom
 import pytest
 
-from medbundle.data import CHEST_XRAY_CLASSES, chest_xray_datalist, rsna_datalist, split_fold
-from medbundle.demo import write_chest_xray_demo, write_rsna_demo
-from medbundle.io import GrayscaleReader
+from medbundle.data import (
+    CHEST_XRAY_CLASSES,
+    chest_xray_datalist,
+    isic_datalist,
+    rsna_datalist,
+    split_fold,
+)
+from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
+from medbundle.io import GrayscaleReader, read_hdf5_bytes
 from medbundle.validation import (
     NEAR_DUPLICATE_DISTANCE,
     VALIDATION_TASKS,
@@ -27,6 +34,7 @@ from medbundle.validation import (
 )
 
 N_FOLDS = 2  # 6 demo patients, 2 of them with cancer: every fold gets one
+ISIC_COLUMNS = ("anatom_site_general", "sex", "tbp_tile_type")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +51,13 @@ def chest_demo(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def isic_demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("isic")
+    write_isic_demo(root, n_patients=6, positive_rate=0.2, n_test=0, size_range=(40, 60))
+    return root
+
+
 @pytest.fixture
 def rsna_copy(rsna_demo, tmp_path) -> Path:
     return Path(shutil.copytree(rsna_demo, tmp_path / "rsna"))
@@ -51,6 +66,11 @@ def rsna_copy(rsna_demo, tmp_path) -> Path:
 @pytest.fixture
 def chest_copy(chest_demo, tmp_path) -> Path:
     return Path(shutil.copytree(chest_demo, tmp_path / "chest"))
+
+
+@pytest.fixture
+def isic_copy(isic_demo, tmp_path) -> Path:
+    return Path(shutil.copytree(isic_demo, tmp_path / "isic"))
 
 
 def _smooth_image(seed: int, shape: tuple[int, int] = (240, 200)) -> np.ndarray:
@@ -94,9 +114,17 @@ def test_perceptual_hash_separates_similar_mammograms(rsna_demo):
     assert min(hamming_distance(a, b) for a, b in itertools.combinations(hashes, 2)) > 2 * NEAR_DUPLICATE_DISTANCE
 
 
+def test_perceptual_hash_of_rgb_is_the_hash_of_its_luma():
+    grey = _smooth_image(0)
+    rgb = np.stack([grey, grey * 0.9, grey * 0.8], axis=-1)
+    assert perceptual_hash(rgb) == perceptual_hash(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    assert hamming_distance(perceptual_hash(rgb), perceptual_hash(grey)) <= NEAR_DUPLICATE_DISTANCE // 2
+    assert pixel_digest(rgb) != pixel_digest(rgb[..., ::-1])
+
+
 def test_perceptual_hash_rejects_bad_input():
-    with pytest.raises(ValueError, match="2D"):
-        perceptual_hash(np.zeros((8, 8, 3)))
+    with pytest.raises(ValueError, match="2D grayscale or an"):
+        perceptual_hash(np.zeros((8, 8, 4)))
     with pytest.raises(ValueError, match="multiple of 8"):
         perceptual_hash(np.zeros((8, 8)), hash_size=3)
     with pytest.raises(ValueError, match="lengths"):
@@ -244,9 +272,9 @@ def test_rsna_truncated_and_missing_files_are_listed(rsna_copy):
 
 
 def test_unknown_task_is_rejected(rsna_demo):
-    with pytest.raises(ValueError, match="unknown task 'isic'"):
-        validate_dataset("isic", rsna_demo)
-    assert set(VALIDATION_TASKS) >= {"rsna", "chest_xray"}
+    with pytest.raises(ValueError, match="unknown task 'mnist'"):
+        validate_dataset("mnist", rsna_demo)
+    assert set(VALIDATION_TASKS) >= {"rsna", "chest_xray", "isic"}
 
 
 # --------------------------------------------------------------------------- chest_xray
@@ -341,3 +369,84 @@ def test_chest_xray_far_larger_image_is_a_warning(chest_copy):
     assert report["image_size"]["large"][0]["image"] == "train/Normal/big.png"
     assert report["image_size"]["rows"]["max"] == 300
     assert any("median pixel count" in warning for warning in report["warnings"])
+
+
+# --------------------------------------------------------------------------- isic
+
+
+def _set_isic_member(root: Path, isic_id: str, data: bytes | None) -> None:
+    """Replace the bytes of ``isic_id`` in ``root``'s train-image.hdf5, or delete the member (None)."""
+    with h5py.File(root / "train-image.hdf5", "a") as f:
+        del f[isic_id]
+        if data is not None:
+            f.create_dataset(isic_id, data=np.bytes_(data))
+
+
+def test_isic_clean_demo_is_ok_with_the_right_counts(isic_demo, tmp_path):
+    out = tmp_path / "report"
+    report = _validate("isic", isic_demo, out=out, num_workers=2)
+    frame = pd.read_csv(isic_demo / "train-metadata.csv", dtype=str)
+
+    assert report["ok"] is True, report["problems"]
+    assert report["n_images"] == report["n_readable"] == len(frame)
+    assert report["n_patients"] == 6
+    assert report["classes"]["column"] == "target"
+    assert report["classes"]["by_split"] == {"train": frame["target"].value_counts().reindex(["0", "1"]).to_dict()}
+    for column in ISIC_COLUMNS:
+        assert report["columns"][column] == frame[column].fillna("(none)").value_counts().sort_index().to_dict()
+    assert report["images_per_group"]["patient_id"]["groups"] == 6
+    assert report["formats"] == {"jpeg": len(frame)} and report["channels"] == {"3": len(frame)}
+    assert report["transfer_syntaxes"] == report["photometric_interpretations"] == report["bit_depths"] == {}
+    assert 40 <= report["image_size"]["rows"]["min"] and report["image_size"]["columns"]["max"] <= 60
+    assert report["duplicates"]["exact"]["pairs"] == report["duplicates"]["near"]["pairs"] == 0
+    assert report["patients_in_several_partitions"] == []
+
+    datalist = isic_datalist(isic_demo)
+    for fold in range(N_FOLDS):
+        _, val = split_fold(datalist, fold, n_splits=N_FOLDS, seed=42)
+        counts = report["partitions"]["by_partition"][f"fold {fold}"]
+        assert counts["images"] == len(val)
+        assert counts["classes"]["1"] == sum(item["label"] == [1.0] for item in val)
+
+    assert (out / "validation.md").read_text().startswith("# Data validation: isic: OK")
+    images = pd.read_csv(out / "validation_images.csv")
+    assert sorted(images["image_id"]) == sorted(frame["isic_id"])
+    assert images["image"].str.startswith(f"{isic_demo / 'train-image.hdf5'}::").all()
+
+
+def test_isic_missing_and_undecodable_members_are_listed(isic_copy):
+    frame = pd.read_csv(isic_copy / "train-metadata.csv", dtype=str)
+    missing, broken = frame["isic_id"].iloc[0], frame["isic_id"].iloc[1]
+    _set_isic_member(isic_copy, missing, None)
+    _set_isic_member(isic_copy, broken, b"\xff\xd8\xff\xe0 not a JPEG")
+
+    report = _validate("isic", isic_copy)
+    assert report["ok"] is False
+    assert report["n_images"] == len(frame) and report["n_readable"] == len(frame) - 2
+    entries = {entry["image_id"]: entry for entry in report["unreadable"]["files"]}
+    assert set(entries) == {missing, broken}
+    assert entries[missing]["image"] is None
+    assert entries[missing]["error"] == (
+        f"FileNotFoundError: train-metadata.csv line 2 names isic_id {missing}, which has no image in train-image.hdf5"
+    )
+    assert entries[broken]["image"] == f"train-image.hdf5::{broken}"
+    assert entries[broken]["error"].startswith(f"ImageReadError: Cannot read isic_id '{broken}'")
+    assert report["problems"] == [f"2 of {len(frame)} images cannot be read"]
+
+
+def test_isic_copied_crop_of_another_patient_in_another_fold_is_leakage(isic_demo, isic_copy, tmp_path):
+    train, val = split_fold(isic_datalist(isic_demo), 0, n_splits=N_FOLDS, seed=42)
+    source = train[0]
+    target = next(item for item in val if item["patient_id"] != source["patient_id"])
+    _set_isic_member(isic_copy, target["image_id"], read_hdf5_bytes(isic_demo / "train-image.hdf5", source["image_id"]))
+
+    report = _validate("isic", isic_copy, out=tmp_path / "report")
+    exact = report["duplicates"]["exact"]
+    assert (exact["pairs"], exact["leakage"]) == (1, 1)
+    (pair,) = exact["listed"]
+    assert {pair["a"]["image_id"], pair["b"]["image_id"]} == {source["image_id"], target["image_id"]}
+    assert pair["same_patient"] is False
+    assert report["duplicates"]["near"]["pairs"] == 0
+    assert report["ok"] is False
+    assert any("exact-duplicate" in problem and "leakage" in problem for problem in report["problems"])
+    assert "**leakage**" in (tmp_path / "report" / "validation.md").read_text()

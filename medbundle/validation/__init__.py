@@ -19,6 +19,7 @@ from medbundle.validation.tasks import (
     VALIDATION_TASKS,
     ValidationData,
     chest_xray_validation_data,
+    isic_validation_data,
     rsna_validation_data,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "ValidationData",
     "chest_xray_validation_data",
     "hamming_distance",
+    "isic_validation_data",
     "near_duplicate_pairs",
     "perceptual_hash",
     "pixel_digest",

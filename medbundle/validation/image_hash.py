@@ -45,24 +45,32 @@ def perceptual_hash(image: np.ndarray, hash_size: int = 16) -> bytes:
     The image is shrunk (area averaging) to a square thumbnail ``4 * hash_size`` pixels wide, its 2D
     DCT taken, and the ``hash_size x hash_size`` lowest frequencies compared with their median. The
     constant (DC) term is left out (its bit is always 0), so a global brightness offset changes no bit
-    and a contrast scaling none either; the aspect ratio and the size of the image do not matter.
+    and a contrast scaling none either; the aspect ratio and the size of the image do not matter. A
+    colour image is hashed on its luma (``cv2.COLOR_RGB2GRAY``), so a copy with shifted colours
+    stays close while the exact hash (:func:`pixel_digest`) still tells the two apart.
 
     Args:
-        image: a 2D grayscale image (any size, any numeric dtype).
+        image: a 2D grayscale image or an (H, W, 3) RGB image (any size, any numeric dtype).
         hash_size: frequencies per axis; the hash has ``hash_size**2`` bits (a multiple of 8).
 
     Returns:
         The hash, ``hash_size**2 // 8`` bytes; compare two with :func:`hamming_distance`.
 
     Raises:
-        ValueError: the image is not 2D, or ``hash_size**2`` is not a multiple of 8.
+        ValueError: the image is neither 2D nor (H, W, 3), or ``hash_size**2`` is not a multiple of 8.
     """
-    if image.ndim != 2:
-        raise ValueError(f"perceptual_hash needs a 2D grayscale image, got shape {image.shape}.")
+    rgb = image.ndim == 3 and image.shape[2] == 3
+    if image.ndim != 2 and not rgb:
+        raise ValueError(
+            f"perceptual_hash needs a 2D grayscale or an (H, W, 3) RGB image, got shape {image.shape}."
+        )
     if hash_size < 2 or hash_size**2 % 8:
         raise ValueError(f"hash_size**2 must be a multiple of 8 (e.g. 8 or 16), got hash_size={hash_size}.")
+    grey = image.astype(np.float32)
+    if rgb:
+        grey = cv2.cvtColor(grey, cv2.COLOR_RGB2GRAY)
     side = _THUMBNAIL_FACTOR * hash_size
-    thumbnail = cv2.resize(image.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
+    thumbnail = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
     frequencies = cv2.dct(thumbnail)[:hash_size, :hash_size].ravel()
     bits = frequencies > np.median(frequencies[1:])
     bits[0] = False

@@ -1,7 +1,8 @@
 """Decode every image of a data set once, in parallel, and keep what validation needs of it.
 
-A scan reads each file with :class:`~medbundle.io.GrayscaleReader` (the reader the bundles use, so
-"readable" means readable by training) and keeps only small facts: the technical fields the reader
+A scan reads each file with the task bundle's reader (:class:`~medbundle.io.GrayscaleReader` for
+radiographs, :class:`~medbundle.io.RGBReader` for colour photographs and HDF5 members), so
+"readable" means readable by training, and keeps only small facts: the technical fields the reader
 returns, the shape, and the exact and perceptual hashes of the pixels. Decoding dominates the
 time; the workers send back a few hundred bytes per image, never the pixels.
 """
@@ -13,14 +14,16 @@ from collections.abc import Sequence
 from torch.utils.data import DataLoader, Dataset
 
 from medbundle.io.image_reader import GrayscaleReader
+from medbundle.io.pixel_reader import PixelSpaceReader
 from medbundle.progress import progress as iterate
 from medbundle.validation.image_hash import perceptual_hash, pixel_digest
 
 __all__ = ["scan_images"]
 
-# technical fields of GrayscaleReader kept per image, by report name
+# technical fields of the readers kept per image, by report name; a field a reader lacks is None
 _FIELDS = {
     "format": "format",
+    "channels": "channels",
     "bits_stored": "bits_stored",
     "photometric_interpretation": "photometric_interpretation",
     "transfer_syntax": "transfer_syntax_uid",
@@ -30,9 +33,9 @@ _FIELDS = {
 class _ImageFacts(Dataset):
     """Decode one file and return its facts; a failure is returned as its reason, not raised."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], reader: type[PixelSpaceReader]) -> None:
         self.paths = list(paths)
-        self.reader = GrayscaleReader()
+        self.reader = reader()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -58,22 +61,31 @@ def _first(batch: list) -> object:
     return batch[0]
 
 
-def scan_images(paths: Sequence[str], num_workers: int = 2, progress: bool = True) -> list[dict]:
+def scan_images(
+    paths: Sequence[str],
+    reader: type[PixelSpaceReader] = GrayscaleReader,
+    num_workers: int = 2,
+    progress: bool = True,
+) -> list[dict]:
     """Read every image once, in ``num_workers`` processes, and return one dict of facts per path.
 
     Each dict has ``readable`` and ``error`` (the exception's type and first line, or None); readable
-    images add ``rows``, ``columns``, ``format`` ("png", "jpeg", "dicom"), ``bits_stored``,
-    ``photometric_interpretation`` and ``transfer_syntax`` (the UID; both None for PNG/JPEG), ``md5``
-    (:func:`~medbundle.validation.image_hash.pixel_digest` of the decoded image) and ``phash`` (hex of
-    :func:`~medbundle.validation.image_hash.perceptual_hash`).
+    images add ``rows``, ``columns``, ``format`` ("png", "jpeg", "dicom"), ``channels`` (as stored in a
+    PNG/JPEG: 1 grey, 3 colour; None for DICOM), ``bits_stored`` (None where the reader does not
+    report it, as :class:`~medbundle.io.RGBReader`), ``photometric_interpretation`` and
+    ``transfer_syntax`` (the UID; both None but for DICOM), ``md5``
+    (:func:`~medbundle.validation.image_hash.pixel_digest` of the decoded image, colour included) and
+    ``phash`` (hex of :func:`~medbundle.validation.image_hash.perceptual_hash`, of the luma for colour).
 
     Args:
-        paths: image files (PNG, JPEG or DICOM).
+        paths: image names the reader takes: PNG, JPEG or DICOM files, or ``"<file>.hdf5::<key>"``
+            members for :class:`~medbundle.io.RGBReader`.
+        reader: the reader class, the one the task's bundle loads with.
         num_workers: decoding processes; 0 decodes in this process.
         progress: show progress (a bar in a terminal, log lines otherwise).
 
     Returns:
         The facts, in the order of ``paths``.
     """
-    loader = DataLoader(_ImageFacts(paths), batch_size=1, num_workers=num_workers, collate_fn=_first)
+    loader = DataLoader(_ImageFacts(paths, reader), batch_size=1, num_workers=num_workers, collate_fn=_first)
     return list(iterate(loader, total=len(paths), desc="validating", unit="img", enabled=progress))

@@ -2,10 +2,10 @@
 
 :func:`validate_dataset` lists the data exactly as the task's bundle does, assigns the bundle's
 folds, decodes every image once (in parallel) and reports what breaks or biases training:
-unreadable files, class balance per fold, the mix of sites, views, storage formats and sizes, and
-identical or near-identical images in different folds (or split folders), which leak validation
-data into training. The report is written as ``validation.md`` (for people), ``validation.json``
-(the returned dict) and ``validation_images.csv`` (one row of facts per image).
+unreadable files, class balance per fold, the mix of sites, views, storage formats, channels and
+sizes, and identical or near-identical images in different folds (or split folders), which leak
+validation data into training. The report is written as ``validation.md`` (for people),
+``validation.json`` (the returned dict) and ``validation_images.csv`` (one row of facts per image).
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ import pandas as pd
 from pydicom.uid import UID
 
 from medbundle.data.folds import grouped_folds
-from medbundle.validation.image_hash import NEAR_DUPLICATE_DISTANCE, near_duplicate_pairs
+from medbundle.validation.image_hash import (
+    NEAR_DUPLICATE_DISTANCE,
+    near_duplicate_pairs,
+)
 from medbundle.validation.image_scan import scan_images
 from medbundle.validation.tasks import VALIDATION_TASKS, ValidationData
 
@@ -53,7 +56,7 @@ def validate_dataset(
     cannot be split fails at once; then every image is decoded once, in ``num_workers`` processes.
 
     Args:
-        task: a key of :data:`medbundle.validation.tasks.VALIDATION_TASKS` ("rsna", "chest_xray").
+        task: a key of :data:`medbundle.validation.tasks.VALIDATION_TASKS` ("rsna", "chest_xray", "isic").
         dataset_dir: the data set folder, as the bundle's ``dataset_dir``.
         out: folder for ``validation.md``, ``validation.json`` and ``validation_images.csv``;
             default ``<dataset_dir>/validation``.
@@ -62,8 +65,8 @@ def validate_dataset(
         num_workers: decoding processes.
         progress: show a progress bar.
         near_duplicate_distance: largest perceptual-hash distance (bits of 256) of near-duplicates.
-        task_options: passed to the task's adapter, e.g. ``patients_csv`` for chest_xray or
-            ``csv``/``image_dir`` for rsna (the bundle settings of the same name).
+        task_options: passed to the task's adapter, e.g. ``patients_csv`` for chest_xray,
+            ``csv``/``image_dir`` for rsna or ``csv``/``images`` for isic (the bundle settings of the same name).
 
     Returns:
         The report (also written as ``validation.json``): ``ok`` (False on unreadable files or leakage:
@@ -79,7 +82,9 @@ def validate_dataset(
     dataset_dir = Path(dataset_dir)
     data = VALIDATION_TASKS[task](dataset_dir, **task_options)
     partitions, order = _partitions(data, n_folds, seed)
-    facts = scan_images([item["image"] for item in data.items], num_workers=num_workers, progress=progress)
+    facts = scan_images(
+        [item["image"] for item in data.items], reader=data.reader, num_workers=num_workers, progress=progress
+    )
     settings = {
         "n_folds": n_folds,
         "seed": seed,
@@ -175,8 +180,9 @@ def _build_report(
         "partitions": _partition_section(data, partitions, order, word),
         "unreadable": _unreadable(dataset_dir, data, partitions, facts),
         "formats": _count(facts[i]["format"] for i in readable),
+        "channels": _count(facts[i]["channels"] for i in readable if facts[i]["channels"] is not None),
         "transfer_syntaxes": _transfer_syntaxes(facts[i]["transfer_syntax"] for i in readable),
-        "bit_depths": _count(facts[i]["bits_stored"] for i in readable),
+        "bit_depths": _count(facts[i]["bits_stored"] for i in readable if facts[i]["bits_stored"] is not None),
         "photometric_interpretations": _count(
             facts[i]["photometric_interpretation"] for i in readable if facts[i]["format"] == "dicom"
         ),
@@ -493,6 +499,9 @@ def render_markdown(report: dict) -> str:
     )
 
     lines += _section("Storage formats", _table(["format", "images"], list(report["formats"].items())))
+    lines += _section(
+        "Channels as stored (PNG/JPEG)", _table(["channels", "images"], list(report["channels"].items()))
+    )
     syntaxes = [[uid, s["name"], s["images"]] for uid, s in report["transfer_syntaxes"].items()]
     lines += _section("DICOM transfer syntaxes", _table(["UID", "name", "images"], syntaxes))
     lines += _section("Bits stored", _table(["bits", "images"], list(report["bit_depths"].items())))

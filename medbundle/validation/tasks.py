@@ -2,8 +2,9 @@
 
 An adapter turns a data set folder into :class:`ValidationData`: the items exactly as the task's
 bundle lists them (so folds match training), each with its ``split`` and a ``class`` name, the
-columns worth counting, and the files its CSV names that do not exist. Validation itself never
-looks at a task's layout; a new task (e.g. "isic") adds one function to :data:`VALIDATION_TASKS`.
+columns worth counting, the files its CSV names that do not exist, and the image reader its bundle
+loads with (so "readable" means readable by training). Validation itself never looks at a task's
+layout; a new task adds one function to :data:`VALIDATION_TASKS`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from pathlib import Path
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES, chest_xray_datalist
 from medbundle.data.class_folders import read_patients
 from medbundle.data.columns import read_csv_checked
+from medbundle.data.isic import isic_datalist
 from medbundle.data.rsna import rsna_datalist
+from medbundle.io import GrayscaleReader, RGBReader
+from medbundle.io.pixel_reader import PixelSpaceReader
 
-__all__ = ["VALIDATION_TASKS", "ValidationData", "chest_xray_validation_data", "rsna_validation_data"]
+__all__ = [
+    "VALIDATION_TASKS",
+    "ValidationData",
+    "chest_xray_validation_data",
+    "isic_validation_data",
+    "rsna_validation_data",
+]
 
 _RSNA_EXTRA_COLUMNS = ("site_id", "view")  # CSV columns counted beside the datalist's laterality
+_ISIC_EXTRA_COLUMNS = ("anatom_site_general", "sex", "tbp_tile_type")  # metadata columns counted
 _CHEST_XRAY_SPLITS = ("train", "val", "test")
 
 
@@ -39,6 +50,9 @@ class ValidationData:
             fixed split folders.
         missing: rows that name an image file that does not exist, as
             ``{"image_id", "patient_id", "error"}``.
+        reader: the bundle's image reader class, which the scan decodes every image with:
+            :class:`~medbundle.io.GrayscaleReader` for radiographs, :class:`~medbundle.io.RGBReader`
+            for colour photographs (and HDF5 members).
     """
 
     items: list[dict]
@@ -48,6 +62,7 @@ class ValidationData:
     group_columns: tuple[str, ...] = ()
     fold_splits: tuple[str, ...] = ()
     missing: list[dict] = field(default_factory=list)
+    reader: type[PixelSpaceReader] = GrayscaleReader
 
 
 def rsna_validation_data(
@@ -85,6 +100,49 @@ def rsna_validation_data(
         group_columns=("breast_id", "patient_id"),
         fold_splits=("train",),
         missing=missing,
+    )
+
+
+def isic_validation_data(
+    dataset_dir: str | Path, csv: str = "train-metadata.csv", images: str = "train-image.hdf5"
+) -> ValidationData:
+    """ISIC 2024 skin lesions: ``isic_datalist`` items (folds over all of them), counted by site, sex, tile type.
+
+    Images are read with :class:`~medbundle.io.RGBReader`, as the bundle does: JPEG bytes in the HDF5
+    file (``"<file>::<isic_id>"``) or a folder of ``<isic_id>.jpg|.png`` files. CSV rows whose ``isic_id``
+    has no image are listed as missing (the bundle's ``missing_images: skip`` drops them).
+
+    Args:
+        dataset_dir: the Kaggle data folder.
+        csv: the metadata CSV inside it.
+        images: the HDF5 file or image folder inside it.
+    """
+    dataset_dir = Path(dataset_dir)
+    frame = read_csv_checked(dataset_dir / csv, ["isic_id", "patient_id"], dtype=str)
+    items = isic_datalist(dataset_dir, csv=csv, images=images, missing="skip")
+    extra_columns = [column for column in _ISIC_EXTRA_COLUMNS if column in frame.columns]
+    extras = frame.set_index("isic_id")[extra_columns].to_dict("index")
+    for item in items:
+        item.update(extras[item["image_id"]], split="train", **{"class": str(int(item["label"][0]))})
+    listed = {item["image_id"] for item in items}
+    missing = [
+        {
+            "image_id": isic_id,
+            "patient_id": patient_id,
+            "error": f"FileNotFoundError: {csv} line {line} names isic_id {isic_id}, which has no image in {images}",
+        }
+        for line, (patient_id, isic_id) in enumerate(zip(frame["patient_id"], frame["isic_id"]), start=2)
+        if isic_id not in listed
+    ]
+    return ValidationData(
+        items=items,
+        class_column="target",
+        class_names=("0", "1"),
+        count_columns=tuple(extra_columns),
+        group_columns=("patient_id",),
+        fold_splits=("train",),
+        missing=missing,
+        reader=RGBReader,
     )
 
 
@@ -146,4 +204,5 @@ def _add_patients(items: list[dict], dataset_dir: Path, csv_path: Path, required
 VALIDATION_TASKS: dict[str, Callable[..., ValidationData]] = {
     "rsna": rsna_validation_data,
     "chest_xray": chest_xray_validation_data,
+    "isic": isic_validation_data,
 }
