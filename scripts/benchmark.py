@@ -1,19 +1,30 @@
-"""Benchmarks of the rsna pipeline (python-fire).
+"""Benchmarks of the rsna and isic pipelines (python-fire).
 
     python scripts/benchmark.py dicom --folder ../shared/data/dicom
     python scripts/benchmark.py training --image_size "[256,128]" --backbone resnet10t
+    python scripts/benchmark.py isic --image_size "[224,224]" --n_images 2000 --workers 2
+    python scripts/benchmark.py isic_training --image_size "[64,64]" --num_workers "[0,2]"
 
-`dicom` measures decoding and the bundle's preprocessing chain in images/s. `training` runs the
+rsna: `dicom` measures decoding and the bundle's preprocessing chain in images/s. `training` runs the
 bundle's real trainer (built from train.yaml) and reports the cache's effect (epoch 1 decodes into
 the cache, epoch 2 reads it) and its throughput against a plain PyTorch/timm loop on the same images.
+
+isic: `isic` loads every crop of the HDF5 file through the bundle's deterministic preprocessing in a
+DataLoader, without a cache (the bundle's default, ``cache_dir: null``) and from the disk cache, against
+a plain h5py + OpenCV loader, and says which default is faster. `isic_training` runs the bundle's real
+trainer and reports its training images/s per number of DataLoader workers, with and without the cache.
+Without --dataset_dir both write a synthetic demo set (`medbundle.demo.write_isic_demo`) to a temporary
+folder. Timings are the best of `repeats` passes (isic) or of the epochs (isic_training).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -22,14 +33,14 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CONFIGS = Path(__file__).resolve().parents[1] / "bundles" / "rsna" / "configs"
+BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 
 
-def _parser(**overrides):
+def _parser(bundle: str = "rsna", **overrides):
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config([str(CONFIGS / "train.yaml")])
+    parser.read_config([str(BUNDLES / bundle / "configs" / "train.yaml")])
     parser.update(overrides)
     return parser
 
@@ -158,6 +169,217 @@ def training(
     return result
 
 
+# ---- isic ------------------------------------------------------------------------------------------------
+
+ISIC_BATCH_SIZE = 32
+ISIC_LESIONS_PER_PATIENT = 10  # every demo patient gets this many crops, so n_images crops need n_images / 10 patients
+
+
+def _write_isic_demo(out: Path, n_images: int) -> str:
+    """A synthetic ISIC 2024 set of at least `n_images` train crops of 100-200 px (real crops: ~130 px JPEGs)."""
+    from medbundle.demo import write_isic_demo
+
+    write_isic_demo(
+        out, seed=0, n_patients=max(3, math.ceil(n_images / ISIC_LESIONS_PER_PATIENT)), positive_rate=0.05,
+        n_test=0, lesions_per_patient=(ISIC_LESIONS_PER_PATIENT, ISIC_LESIONS_PER_PATIENT), size_range=(100, 200),
+    )
+    return str(out)
+
+
+def _best_seconds(run: Callable[[], object], repeats: int) -> float:
+    """The shortest of `repeats` timed calls of `run`."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _loader_images_per_s(dataset, workers: int, repeats: int) -> float:
+    """Images/s of one pass over `dataset` in batches of 32 (best of `repeats`) through the bundle's loader,
+    MONAI's DataLoader (collate: list_data_collate), workers started anew each pass as the bundle's loaders
+    do (``persistent_workers: false``)."""
+    from monai.data import DataLoader
+
+    loader = DataLoader(dataset, batch_size=ISIC_BATCH_SIZE, shuffle=False, num_workers=workers)
+    return len(dataset) / _best_seconds(lambda: [None for _ in loader], repeats)
+
+
+class _PlainCrops(torch.utils.data.Dataset):
+    """The reference loader: h5py bytes, cv2.imdecode, BGR to RGB, INTER_AREA resize, float (3, H, W) in [0, 1].
+
+    The HDF5 file is opened lazily in each process; a handle inherited through fork is closed first,
+    as `medbundle.io.open_hdf5` does, so HDF5 does not hand the parent's file back.
+    """
+
+    def __init__(self, file: str, keys: list[str], image_size: list[int]) -> None:
+        self.file, self.keys, self.size = file, keys, (image_size[1], image_size[0])  # cv2 takes (width, height)
+        self.handle, self.pid = None, None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        import cv2
+        import h5py
+        import numpy as np
+
+        if self.pid != os.getpid():
+            if self.handle is not None:
+                self.handle.close()
+            self.handle, self.pid = h5py.File(self.file, "r"), os.getpid()
+        data = self.handle[self.keys[index]][()]
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        rgb = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.size, interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255)
+
+
+def _source_shape(member: str) -> tuple[int, int]:
+    """(rows, columns) of the crop stored as the HDF5 member `member` ("<file>::<isic_id>")."""
+    import cv2
+    import numpy as np
+
+    from medbundle.io.hdf5 import read_hdf5_bytes, split_hdf5_member
+
+    data = read_hdf5_bytes(*split_hdf5_member(member))
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+
+
+def isic(
+    dataset_dir: str | None = None,
+    image_size: tuple[int, int] = (224, 224),
+    n_images: int = 2000,
+    workers: int = 2,
+    repeats: int = 3,
+) -> dict:
+    """Images/s of the isic bundle's deterministic preprocessing, without and with the disk cache, against plain code.
+
+    Every item goes through a DataLoader (batch 32, the bundle's collate) with 0 and `workers` workers:
+    `nocache` is ``cached_dataset(cache_dir=None)``, the bundle's default; its warm-up probe (which decodes
+    every image once at the start of every run) is timed apart, not in the throughput. `cached` fills
+    ``cached_dataset(cache_dir=..., cache_n_trans=len(cached_transforms))`` with `workers` processes, as the
+    bundle does, then times reading the filled cache. `plain` is `_PlainCrops`. Every figure is the best of
+    `repeats` passes (the cache fill: of `repeats` fills of an empty folder). `faster_from_page_cache` compares
+    the two bundle options at `workers` workers while the few cache files sit in RAM; `cache_gb_for_400k_crops`
+    is what the real data set would need on disk, where reads are far slower.
+
+    Args:
+        dataset_dir: the Kaggle isic-2024-challenge folder (train-metadata.csv, train-image.hdf5); default a
+            synthetic demo set of `n_images` crops written to a temporary folder.
+        image_size: the bundle's input size (rows, columns).
+        n_images: how many crops to load (the first ones of the CSV).
+        workers: DataLoader workers of the parallel runs.
+        repeats: passes per figure.
+    """
+    from monai.transforms import Compose
+
+    from medbundle.data import cached_dataset
+    from medbundle.io.hdf5 import split_hdf5_member
+
+    with tempfile.TemporaryDirectory(prefix="medbundle_bench_isic_") as work:
+        work = Path(work)
+        dataset_dir = dataset_dir or _write_isic_demo(work / "data", n_images)
+        parser = _parser("isic", dataset_dir=dataset_dir, image_size=list(image_size))
+        data = parser.get_parsed_content("datalist")[:n_images]
+        cached_transforms = parser.get_parsed_content("cached_transforms")
+        chain = Compose(cached_transforms + parser.get_parsed_content("uncached_transforms"))
+
+        def fill(cache_dir: Path | None):
+            return cached_dataset(data, chain, cache_dir=cache_dir, num_workers=workers, progress=False,
+                                  cache_n_trans=len(cached_transforms) if cache_dir else None)
+
+        start = time.perf_counter()
+        uncached = fill(None)
+        probe_s = time.perf_counter() - start
+        fill_s = []
+        for k in range(repeats):
+            start = time.perf_counter()
+            fill(work / f"cache{k}")
+            fill_s.append(time.perf_counter() - start)
+        cached = fill(work / "cache0")
+        file, _ = split_hdf5_member(data[0]["image"])
+        plain = _PlainCrops(file, [split_hdf5_member(d["image"])[1] for d in data], list(image_size))
+        source_side = statistics.mean(side for item in data[:200] for side in _source_shape(item["image"]))
+        rates = {
+            name: {w: _loader_images_per_s(dataset, w, repeats) for w in (0, workers)}
+            for name, dataset in (("nocache", uncached), ("cached", cached), ("plain", plain))
+        }
+        cache_files = list((work / "cache0").rglob("*.pt"))
+        cache_kb = sum(f.stat().st_size for f in cache_files) / len(cache_files) / 1024
+        hdf5_kb = Path(file).stat().st_size / len(parser.get_parsed_content("datalist")) / 1024
+    result = {
+        "images": len(data),
+        "mean_source_side_px": round(source_side),
+        "image_size": list(image_size),
+        "hdf5_kb_per_image": round(hdf5_kb, 1),
+        "timing": f"best of {repeats}",
+        "nocache_dataset": "medbundle.data.cached_dataset(cache_dir=None)",
+        f"nocache_warmup_probe_s (decode all, {workers} workers)": round(probe_s, 2),
+        f"cache_fill_s ({workers} workers)": round(min(fill_s), 2),
+        "cache_kb_per_image": round(cache_kb, 1),
+    }
+    for name, per_workers in rates.items():
+        for w, rate in per_workers.items():
+            result[f"{name}_images_per_s_{w}_workers"] = round(rate, 1)
+    for w in (0, workers):
+        result[f"bundle_over_plain_{w}_workers"] = round(rates["nocache"][w] / rates["plain"][w], 2)
+        result[f"cached_over_uncached_{w}_workers"] = round(rates["cached"][w] / rates["nocache"][w], 2)
+    result["faster_from_page_cache"] = "disk cache" if rates["cached"][workers] > rates["nocache"][workers] else "no cache"
+    result["cache_gb_for_400k_crops"] = round(cache_kb * 400_000 / 2**20, 1)
+    return result
+
+
+def isic_training(
+    dataset_dir: str | None = None,
+    image_size: tuple[int, int] = (64, 64),
+    backbone: str = "resnet10t",
+    batch_size: int = 32,
+    num_workers: tuple[int, ...] = (0, 2),
+    epochs: int = 3,
+    n_images: int = 2000,
+    disk_cache: bool = True,
+) -> dict:
+    """Training images/s of the isic bundle's real trainer (train.yaml, data_fraction 1.0, no validation).
+
+    One run per number of DataLoader workers, without the cache (the bundle's default) and, with
+    `disk_cache`, with it (filled before training, not timed). Each rate is the fastest of `epochs`
+    epochs: (batches per epoch x batch_size) / seconds, validation excluded.
+
+    Args:
+        dataset_dir: the Kaggle isic-2024-challenge folder; default a synthetic demo set of `n_images` crops.
+        image_size: the bundle's input size (rows, columns).
+        backbone: timm backbone, trained from scratch (pretrained false).
+        batch_size: training batch size.
+        num_workers: the DataLoader worker counts to run.
+        epochs: epochs per run.
+        n_images: crops of the synthetic set.
+        disk_cache: also run with ``cache_dir`` set.
+    """
+    with tempfile.TemporaryDirectory(prefix="medbundle_bench_isic_") as work:
+        work = Path(work)
+        dataset_dir = dataset_dir or _write_isic_demo(work / "data", n_images)
+        result: dict = {"image_size": list(image_size), "backbone": backbone, "batch_size": batch_size,
+                        "timing": f"best of {epochs} epochs"}
+        for cache in (False, True) if disk_cache else (False,):
+            for workers in num_workers:
+                bundle_root = work / f"bundle_{workers}_{int(cache)}"
+                parser = _parser(
+                    "isic", dataset_dir=dataset_dir, bundle_root=str(bundle_root), image_size=list(image_size),
+                    backbone=backbone, pretrained=False, batch_size=batch_size, accumulate_grad_batches=1,
+                    num_workers=workers, epochs=epochs, val_interval=epochs + 1, data_fraction=1.0,
+                    progress=False, cache_dir=str(bundle_root / "cache") if cache else None,
+                )
+                trainer = parser.get_parsed_content("train#trainer")
+                times = _epoch_timer(trainer)
+                trainer.run()
+                images = len(trainer.data_loader) * batch_size
+                result.setdefault("train_images_per_epoch", images)
+                suffix = "_disk_cache" if cache else ""
+                result[f"train_images_per_s_{workers}_workers{suffix}"] = round(images / min(times), 1)
+    return result
+
+
 if __name__ == "__main__":
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    fire.Fire({"dicom": dicom, "training": training})
+    fire.Fire({"dicom": dicom, "training": training, "isic": isic, "isic_training": isic_training})

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def benchmark(*args: str) -> str:
     command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), *args]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "PAGER": "cat"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
@@ -34,3 +34,18 @@ def test_training_benchmark_compares_the_bundle_with_a_plain_loop():
     out = benchmark("training", "--image_size", "[64,32]", "--source_shape", "[256,208]", "--n_patients", "40",
                     "--num_workers", "0", "--batch_size", "8")
     assert "bundle_over_plain" in out and "epoch2_s (cached)" in out
+
+
+def test_isic_benchmark_compares_no_cache_disk_cache_and_plain_loading():
+    out = benchmark("isic", "--n_images", "40", "--image_size", "[64,64]", "--workers", "1", "--repeats", "1")
+    for key in ("nocache_images_per_s_0_workers:", "cached_images_per_s_1_workers:", "plain_images_per_s_1_workers:",
+                "cache_fill_s (1 workers):", "bundle_over_plain_0_workers:", "cached_over_uncached_1_workers:"):
+        assert key in out, key
+    assert "cache_gb_for_400k_crops:" in out and ("no cache" in out or "disk cache" in out)
+
+
+def test_isic_training_benchmark_reports_images_per_second_per_worker_count():
+    out = benchmark("isic_training", "--n_images", "64", "--epochs", "1", "--num_workers", "[0,1]")
+    for key in ("train_images_per_epoch", "train_images_per_s_0_workers:", "train_images_per_s_1_workers:",
+                "train_images_per_s_0_workers_disk_cache:", "train_images_per_s_1_workers_disk_cache:"):
+        assert key in out, key
