@@ -9,7 +9,7 @@ from typing import Any
 
 import fire
 
-__all__ = ["compare", "demo", "demo_data", "download", "main", "norm_stats", "preview", "validate"]
+__all__ = ["compare", "demo", "demo_data", "download", "ensemble", "main", "norm_stats", "preview", "validate"]
 
 _WRITERS = {
     "rsna": "medbundle.demo.rsna:write_rsna_demo",
@@ -215,6 +215,36 @@ def validate(
         sys.exit(1)
 
 
+def ensemble(
+    task: str,
+    *more_images: str,
+    checkpoints: str | None = None,
+    members=None,
+    images=None,
+    image_dir: str | None = None,
+    strategy: str = "soft",
+    output_csv: str = "ensemble.csv",
+    image_size=None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    weights=None,
+    tta: bool = False,
+) -> str:
+    """Predict image files with an ensemble of checkpoints: one CSV row per image, every member and the ensemble.
+
+    ``medbundle ensemble --task isic --checkpoints runs/isic --images a.jpg b.jpg --strategy hard_weighted
+    --output_csv out.csv`` (or ``--image_dir DIR``). See :func:`medbundle.ensemble.ensemble` for the arguments;
+    `more_images` takes the file names after the first one of ``--images``.
+    """
+    from medbundle.ensemble import ensemble as predict_ensemble
+
+    if more_images:
+        images = [*([] if images is None else [images] if isinstance(images, str) else images), *more_images]
+    return predict_ensemble(task, checkpoints=checkpoints, members=members, images=images, image_dir=image_dir,
+                            strategy=strategy, output_csv=output_csv, image_size=image_size, batch_size=batch_size,
+                            num_workers=num_workers, weights=weights, tta=tta)
+
+
 def main() -> None:
     """Entry point of the ``medbundle`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -227,5 +257,6 @@ def main() -> None:
             "compare": compare,
             "validate": validate,
             "preview": preview,
+            "ensemble": ensemble,
         }
     )

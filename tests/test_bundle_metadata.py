@@ -18,7 +18,7 @@ OFFLINE = {
 }
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("bundle", [*BUNDLES, "ensemble"])  # the ensemble has no single network to verify
 def test_metadata_validates_against_the_shared_schema(bundle):
     if not SCHEMA.is_file():
         pytest.skip(f"{SCHEMA} not present")

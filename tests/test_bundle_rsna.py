@@ -50,8 +50,8 @@ def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
     assert (ckpt_dir / "model.pt").is_file() and (ckpt_dir / "last_checkpoint_epoch=2.pt").is_file()
     best = torch.load(ckpt_dir / "model.pt", weights_only=True)
     assert set(best) == {"model", "thresholds", "config"}
-    assert best["config"] == {"backbone": "resnet10t", "head": "linear", "in_chans": 1, "num_classes": 1,
-                              "image_size": [64, 32], "aggregation": "mean", "n_folds": 3, "seed": 42}
+    assert best["config"] == {"task": "rsna", "backbone": "resnet10t", "head": "linear", "in_chans": 1,
+                              "num_classes": 1, "image_size": [64, 32], "aggregation": "mean", "n_folds": 3, "seed": 42}
     assert 0.0 <= best["thresholds"]["pf1_threshold"] <= 1.0
     events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
     assert events, "TensorBoard event file missing"

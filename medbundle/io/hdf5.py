@@ -19,7 +19,7 @@ import os
 import h5py
 import numpy as np
 
-from medbundle.io.image_reader import _WHAT_TO_DO, ImageReadError
+from medbundle.imaging.decode import WHAT_TO_DO, ImageReadError
 
 __all__ = [
     "HDF5_SEPARATOR",
@@ -126,10 +126,10 @@ def read_hdf5_bytes(file: str | os.PathLike, key: str) -> bytes:
         kind = f"a dataset of {member.dtype}, shape {member.shape}" if isinstance(member, h5py.Dataset) else "a group"
         raise ImageReadError(
             f"isic_id '{key}' in '{filename}' is {kind}, not image bytes (a byte string, opaque scalar or 1-D "
-            f"uint8 array). {_WHAT_TO_DO}"
+            f"uint8 array). {WHAT_TO_DO}"
         )
     if not data:
-        raise ImageReadError(f"isic_id '{key}' in '{filename}' is empty. {_WHAT_TO_DO}")
+        raise ImageReadError(f"isic_id '{key}' in '{filename}' is empty. {WHAT_TO_DO}")
     return data
 
 

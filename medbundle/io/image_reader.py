@@ -3,43 +3,27 @@
 Public chest X-ray and skin data sets mix 8-bit and 16-bit PNGs, JPEGs (often saved as RGB
 with three equal channels) and DICOMs in one folder. This reader gives all of them one
 representation, the (H, W) float32 image in [0, 1] that :class:`MammoDicomReader` produces,
-so a single transform chain serves every file.
+so a single transform chain serves every file. The decoding itself is torch-free, in
+:mod:`medbundle.imaging.decode`.
 """
 
 from __future__ import annotations
 
-import os
-import struct
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import cv2
 import numpy as np
 from monai.config import PathLike
 from monai.utils import ensure_tuple
 
-from medbundle.io.dicom import DicomReadError, read_dicom
+from medbundle.imaging.decode import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    read_grayscale,
+    suffix,
+)
 from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = ["IMAGE_SUFFIXES", "GrayscaleReader", "ImageReadError"]
-
-# file suffixes GrayscaleReader reads, compared lower-case; the data modules list folders with them
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
-_DICOM_SUFFIXES = (".dcm", ".dicom")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8\xff"
-_WHAT_TO_DO = (
-    "Re-export the file or remove it from the dataset, "
-    "or set skip_bad_images: true to skip and count unreadable images."
-)
-
-
-class ImageReadError(RuntimeError):
-    """Raised when an image file cannot be read or decoded.
-
-    The message names the file, the reason and what to do; the underlying exception, if any,
-    is chained as ``__cause__``.
-    """
 
 
 class GrayscaleReader(PixelSpaceReader):
@@ -88,123 +72,12 @@ class GrayscaleReader(PixelSpaceReader):
         Args:
             filename: file name or a sequence of file names.
         """
-        return all(_suffix(name) in IMAGE_SUFFIXES for name in ensure_tuple(filename))
+        return all(suffix(name) in IMAGE_SUFFIXES for name in ensure_tuple(filename))
 
     def decode(self, filename: str) -> tuple[np.ndarray, dict]:
-        """The image and its technical fields, through ``read_dicom`` for DICOM and OpenCV otherwise.
+        """The image and its technical fields: :func:`medbundle.imaging.decode.read_grayscale`.
 
         Raises:
             ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
         """
-        if _suffix(filename) in _DICOM_SUFFIXES:
-            try:
-                image, fields = read_dicom(filename)
-            except DicomReadError as exc:  # its message already names the file and says what to do
-                raise ImageReadError(str(exc)) from exc
-            return image, {"format": "dicom", **fields}
-        return _read_raster(filename)
-
-
-def _read_raster(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """Read a PNG or JPEG file as a (H, W) float32 grayscale image in [0, 1] (see :class:`GrayscaleReader`).
-
-    Args:
-        path: the image file; its content, not its suffix, decides how it is decoded.
-
-    Returns:
-        ``(image, meta)`` with meta ``filename``, ``format`` ("png", "jpeg" or "other"),
-        ``bits_stored`` (8, or for 16-bit files the ``b`` of the ``2**b - 1`` divisor),
-        ``rows``, ``columns``, ``inverted`` (always False) and ``channels`` (as stored).
-
-    Raises:
-        ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
-    """
-    filename = os.fspath(path)
-    try:
-        data = Path(filename).read_bytes()
-    except OSError as exc:
-        raise ImageReadError(f"Cannot read image file '{filename}': {exc}. {_WHAT_TO_DO}") from exc
-    header = data[:8]
-    image_format = "png" if header == _PNG_SIGNATURE else "jpeg" if header.startswith(_JPEG_SIGNATURE) else "other"
-    reason = _truncation(data, image_format) if data else "the file is empty"
-    decoded = None
-    if reason is None:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-        if decoded is None:
-            reason = "OpenCV cannot decode it (not a PNG/JPEG image, or corrupt)"
-        elif decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
-            reason = f"unsupported pixel data ({decoded.dtype}, shape {decoded.shape}); only 8- and 16-bit images"
-    if reason is not None:
-        raise ImageReadError(f"Cannot read image file '{filename}': {reason}. {_WHAT_TO_DO}")
-    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY) if decoded.ndim == 3 else decoded
-    significant = _png_significant_bits(data) if image_format == "png" else None
-    bits = 8 if gray.dtype == np.uint8 else significant or min(16, max(8, int(gray.max()).bit_length()))
-    image = gray.astype(np.float32) / np.float32(2**bits - 1)
-    meta = {
-        "filename": filename,
-        "format": image_format,
-        "bits_stored": bits,
-        "rows": int(image.shape[0]),
-        "columns": int(image.shape[1]),
-        "inverted": False,
-        "channels": channels,
-    }
-    return image, meta
-
-
-def _png_significant_bits(data: bytes) -> int | None:
-    """The bit depth a 16-bit PNG declares in its ``sBIT`` chunk (first value), or None without one.
-
-    A detector that stores 12-bit data in a 16-bit PNG and says so in ``sBIT`` gets the same scaling for
-    every image, including an under-exposed one whose maximum stays far below 4095.
-    """
-    for chunk_type, body in _png_chunks(data):
-        if chunk_type == b"sBIT" and body:
-            return body[0] if 8 <= body[0] <= 16 else None
-        if chunk_type in (b"IDAT", b"IEND"):  # sBIT must come before the image data
-            return None
-    return None
-
-
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
-    """``(type, data)`` of each complete PNG chunk (4-byte length, 4-byte type, data, 4-byte CRC), in order.
-
-    The data are views, not copies: the image data chunks of a radiograph are megabytes.
-    """
-    view = memoryview(data)
-    position = len(_PNG_SIGNATURE)
-    while position + 8 <= len(data):
-        length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
-        if position + 12 + length > len(data):
-            return
-        yield chunk_type, view[position + 8 : position + 8 + length]
-        position += 12 + length
-
-
-def _suffix(filename: PathLike) -> str:
-    """Lower-case last suffix of a file name, e.g. ``".png"``."""
-    return Path(os.fspath(filename)).suffix.lower()
-
-
-def _truncation(data: bytes, image_format: str) -> str | None:
-    """Describe why PNG or JPEG ``data`` is incomplete, or return None when it is complete.
-
-    PNG: walk the chunks (4-byte length, 4-byte type, data, 4-byte CRC) until IEND; a chunk
-    running past the end or a missing IEND means the file was cut. JPEG: the last start-of-scan
-    marker must be followed by the end-of-image marker; entropy-coded data cannot contain
-    0xFFD9 (0xFF bytes are stuffed), and searching after the last scan skips the end-of-image
-    marker of an embedded EXIF thumbnail. Other content is left to the decoder.
-
-    Args:
-        data: the file's bytes.
-        image_format: "png", "jpeg" or "other", from the file signature.
-    """
-    if image_format == "png":
-        if any(chunk_type == b"IEND" for chunk_type, _ in _png_chunks(data)):
-            return None
-        return "the PNG data ends before its IEND chunk (file truncated)"
-    if image_format == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        return "the JPEG data ends before its end-of-image marker (file truncated)"
-    return None
-
+        return read_grayscale(filename)

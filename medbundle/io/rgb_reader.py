@@ -9,28 +9,16 @@ older ISIC releases as JPEG files in a folder; both give the same array and meta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import cv2
 import numpy as np
 from monai.config import PathLike
 from monai.utils import ensure_tuple
 
-from medbundle.io.hdf5 import HDF5_SUFFIXES, read_hdf5_bytes, split_hdf5_member
-from medbundle.io.image_reader import (
-    _JPEG_SIGNATURE,
-    _PNG_SIGNATURE,
-    _WHAT_TO_DO,
-    ImageReadError,
-    _suffix,
-    _truncation,
-)
+from medbundle.imaging.decode import RGB_SUFFIXES, read_rgb, suffix
+from medbundle.io.hdf5 import HDF5_SUFFIXES, split_hdf5_member
 from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = ["RGBReader"]
-
-# suffixes RGBReader reads, compared lower-case: of the HDF5 file in a "<file>::<key>" name, or of an image file
-_RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class RGBReader(PixelSpaceReader):
@@ -79,68 +67,18 @@ class RGBReader(PixelSpaceReader):
         return all(_is_readable(name) for name in ensure_tuple(filename))
 
     def decode(self, filename: str) -> tuple[np.ndarray, dict]:
-        """The (H, W, 3) image of an HDF5 member or an image file, and its technical fields.
+        """The (H, W, 3) image of an HDF5 member or an image file, and its technical fields:
+        :func:`medbundle.imaging.decode.read_rgb`.
 
         Raises:
             ImageReadError: the file or member is missing, empty, truncated, corrupt or not an image.
         """
-        member = split_hdf5_member(filename)
-        if member is None:
-            source = f"image file '{filename}'"
-            try:
-                data = Path(filename).read_bytes()
-            except OSError as exc:
-                raise ImageReadError(f"Cannot read {source}: {exc}. {_WHAT_TO_DO}") from exc
-        else:
-            file, key = member
-            source = f"isic_id '{key}' in HDF5 file '{file}'"
-            data = read_hdf5_bytes(file, key)
-        image, image_format, channels = _decode_rgb(data, source)
-        meta = {
-            "filename": filename,
-            "format": image_format,
-            "rows": int(image.shape[0]),
-            "columns": int(image.shape[1]),
-            "channels": channels,
-        }
-        return image, meta
+        return read_rgb(filename)
 
 
 def _is_readable(name: PathLike) -> bool:
     """Whether `name` is an HDF5 member of a ``.hdf5``/``.h5`` file, or a PNG/JPEG file, by suffix."""
     member = split_hdf5_member(name)
     if member is None:
-        return _suffix(name) in _RASTER_SUFFIXES
-    return _suffix(member[0]) in HDF5_SUFFIXES
-
-
-def _decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
-    """Decode PNG or JPEG `data` into a (H, W, 3) float32 RGB image in [0, 1] (see :class:`RGBReader`).
-
-    Args:
-        data: the encoded image; its signature, not a suffix, decides how it is decoded.
-        source: what the data came from, for error messages (e.g. ``"image file 'a.jpg'"``).
-
-    Returns:
-        ``(image, format, channels)``: format "png", "jpeg" or "other" from the signature, and the
-        number of channels decoded (1 or 3).
-
-    Raises:
-        ImageReadError: the data are empty, truncated, corrupt or not an 8- or 16-bit image.
-    """
-    image_format = "png" if data[:8] == _PNG_SIGNATURE else "jpeg" if data.startswith(_JPEG_SIGNATURE) else "other"
-    reason = _truncation(data, image_format) if data else "the data are empty"
-    decoded = None
-    if reason is None:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-        if decoded is None:
-            reason = "OpenCV cannot decode it (not a PNG/JPEG image, or corrupt)"
-        elif decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
-            reason = f"unsupported pixel data ({decoded.dtype}, shape {decoded.shape}); only 8- and 16-bit images"
-    if reason is not None:
-        raise ImageReadError(f"Cannot read {source}: {reason}. {_WHAT_TO_DO}")
-    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    rgb = cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB if channels == 1 else cv2.COLOR_BGR2RGB)
-    image = rgb.astype(np.float32)
-    image /= np.float32(np.iinfo(rgb.dtype).max)
-    return image, image_format, channels
+        return suffix(name) in RGB_SUFFIXES
+    return suffix(member[0]) in HDF5_SUFFIXES

@@ -6,11 +6,11 @@ from medbundle.transforms.canonical_flip import CanonicalFlip, CanonicalFlipd
 from medbundle.transforms.clahe import CLAHE, CLAHEd
 
 __all__ = [
+    "CLAHE",
     "AspectResizePad",
     "AspectResizePadd",
     "BreastCrop",
     "BreastCropd",
-    "CLAHE",
     "CLAHEd",
     "CanonicalFlip",
     "CanonicalFlipd",

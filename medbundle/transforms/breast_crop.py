@@ -1,18 +1,14 @@
-"""Crop a mammogram to the bounding box of the breast.
+"""MONAI transforms that crop a mammogram to the bounding box of the breast.
 
-Screening mammograms are mostly empty background, and often carry burned-in labels
-(laterality/view markers, text), markers and stickers; scanned films add film edges,
-frames, rulers and tape along the image border. Cropping to the breast before resizing
-spends the network's input pixels on tissue and removes these, which would otherwise be
-an easy shortcut for the classifier.
+The numpy core, and the description of the method, is :mod:`medbundle.imaging.breast_crop`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Mapping
+from typing import ClassVar
 
-import cv2
 import numpy as np
 import torch
 from monai.config import KeysCollection
@@ -22,358 +18,69 @@ from monai.data.utils import to_affine_nd
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy
 
-from medbundle.transforms.canonical_flip import CanonicalFlip
+from medbundle.imaging.breast_crop import (
+    FALLBACK_MESSAGE,
+    Box,
+    BreastCropper,
+    BreastLocation,
+)
 
 __all__ = ["BreastCrop", "BreastCropd"]
 
-Box = tuple[int, int, int, int]
-
 logger = logging.getLogger(__name__)
-
-_CHEST_WALL_SIDES = ("left", "right")
-# The breast starts within this fraction of the width from the chest-wall edge; on scanned
-# film a dark film edge can separate it from the image edge by a few per cent.
-_CHEST_WALL_BAND = 0.1
-# Rulers and film edges have elongated boxes; frames have boxes that they barely fill.
-# A breast's box has an aspect ratio below ~4 and is more than half filled.
-_MAX_ASPECT = 6.0
-_MIN_FILL = 0.2
 
 _fallback_logged = False  # one warning per process, not one per image
 
 
-class BreastCrop(Transform):
+class BreastCrop(BreastCropper, Transform):
     """
     Crop a channel-first 2D image ``(C, H, W)`` to the bounding box of the breast.
 
-    The input must show dense tissue bright on a dark background (MONOCHROME1 inverted,
-    as :py:class:`medbundle.io.MammoDicomReader` does). The breast is found on a copy
-    downscaled so that its longest side is ``working_size`` (full-resolution mammograms
-    are 2000-5000 px; the box only needs to be accurate to a few pixels):
-
-    1. Threshold: pixels of the channel mean at least `min_threshold` brighter than the
-       background count. The background level is the most common grey level below Otsu's
-       threshold, so it follows a grey film base as well as a black detector background;
-       Otsu's threshold itself often splits dense from fatty tissue and would cut off the
-       faint edge of the breast. An opening with a disc of `opening_size` removes specks
-       and detaches text joined to the breast by thin lines.
-    2. Chest-wall side: `chest_wall`, or else the half of the image holding more intensity
-       once thin structures are ignored (the rule of :py:class:`CanonicalFlip`).
-    3. Border structures: pixels in a horizontal run shorter than `line_width` of the width,
-       or in a vertical run shorter than `line_width` of the height, are thin. Thin pieces
-       that reach the edge opposite the chest wall, both the top and the bottom, or the top
-       or bottom away from the chest wall are removed: film frames and edges, rulers and
-       tape, even where they touch the breast. The breast's own thin parts (the nipple, the
-       skin folds at the chest wall) are kept.
-    4. Regions: of the 8-connected components, those smaller than `min_area` of the image,
-       elongated ones (rulers) and sparse ones (frames) are dropped. The breast is the
-       largest component reaching the chest-wall side, together with any other such
-       component of at least `min_relative_area` of its area. Components that only touch
-       other edges (the other breast, film edges) or touch none (labels, markers, stickers)
-       are left out. If no component reaches the chest-wall side (e.g. a spot view), the
-       largest components touching no edge (within `border_band`) are the breast.
-    5. Box: the breast's bounding box is mapped back to full resolution, grown by `margin`
-       pixels on every side and clipped to the image.
-    6. With `blank_outside`, pixels of the box farther than `margin` from the breast region are
-       set to the background level: a box is a rectangle, so a ruler or label lying beside the
-       breast in the same rows (e.g. next to a pectoral muscle reaching the top) would otherwise
-       stay in it.
-
-    If the intensities span less than `min_threshold` (a blank or constant image) or no
-    breast remains, the input is returned unchanged and one warning per process says why.
-    For a :py:class:`monai.data.MetaTensor` the metadata is kept and the affine is updated
-    for the crop offset; the crop is not recorded as invertible.
-
-    Args:
-        margin: pixels (at full resolution) added around the bounding box on each side.
-        working_size: longest side, in pixels, of the downscaled copy used to find the mask.
-            Images already smaller than this are used as they are.
-        min_threshold: how much brighter than the background a pixel must be to count, and
-            the least intensity span of an image with a breast, in input intensity units ([0, 1]).
-        opening_size: diameter, in pixels of the downscaled copy, of the elliptical
-            structuring element of the opening. 0 disables the opening.
-        min_area: minimum area of a kept component as a fraction of the image area.
-        chest_wall: ``"left"`` or ``"right"`` where the chest wall is known to be (e.g. after
-            :py:class:`CanonicalFlip`); ``None`` decides from the pixels.
-        line_width: structures thinner than this fraction of the image's width (for vertical
-            ones) or height (for horizontal ones) count as lines when they reach the border.
-            Bands thicker than this, such as wide film edges, are handled as regions. 0
-            disables the removal of border lines.
-        border_band: distance from an edge, as a fraction of the image side, within which a
-            component counts as touching that edge.
-        blank_outside: set the pixels of the box outside the (margin-grown) breast region to the
-            background level; for images only, not for masks cropped alongside.
-        min_relative_area: least area, relative to the largest, of a further component kept
-            as part of the breast (e.g. a breast split by a dark band).
+    The MONAI transform of :class:`medbundle.imaging.breast_crop.BreastCropper`, which describes
+    the method and takes the same arguments; it accepts tensors too and keeps the input's type.
+    If the intensities span less than `min_threshold` (a blank or constant image) or no breast
+    remains, the input is returned unchanged and one warning per process says why. For a
+    :py:class:`monai.data.MetaTensor` the metadata is kept and the affine is updated for the crop
+    offset; the crop is not recorded as invertible.
     """
 
-    backend = [TransformBackends.NUMPY]
+    backend: ClassVar[list[TransformBackends]] = [TransformBackends.NUMPY]
 
-    def __init__(
-        self,
-        margin: int = 16,
-        working_size: int = 512,
-        min_threshold: float = 0.05,
-        opening_size: int = 5,
-        min_area: float = 0.01,
-        chest_wall: str | None = None,
-        line_width: float = 0.04,
-        border_band: float = 0.02,
-        min_relative_area: float = 0.1,
-        blank_outside: bool = False,
-    ) -> None:
-        if margin < 0:
-            raise ValueError(f"margin must be non-negative, got {margin}.")
-        if working_size < 1:
-            raise ValueError(f"working_size must be positive, got {working_size}.")
-        if chest_wall not in (None, *_CHEST_WALL_SIDES):
-            raise ValueError(f"chest_wall must be None, 'left' or 'right', got {chest_wall!r}.")
-        for name, value in (("line_width", line_width), ("border_band", border_band)):
-            if not 0.0 <= value < 0.5:
-                raise ValueError(f"{name} must be in [0, 0.5), got {value}.")
-        if not 0.0 <= min_relative_area <= 1.0:
-            raise ValueError(f"min_relative_area must be in [0, 1], got {min_relative_area}.")
-        self.margin = margin
-        self.working_size = working_size
-        self.min_threshold = min_threshold
-        self.opening_size = opening_size
-        self.min_area = min_area
-        self.chest_wall = chest_wall
-        self.line_width = line_width
-        self.border_band = border_band
-        self.min_relative_area = min_relative_area
-        self.blank_outside = blank_outside
+    def locate(self, img: NdarrayOrTensor, source: str | None = None) -> BreastLocation | None:
+        """:meth:`BreastCropper.locate <medbundle.imaging.breast_crop.BreastCropper.locate>` for any array type;
+        `source` defaults to a MetaTensor's file name. None when no breast is found (warned once per process)."""
+        if source is None and isinstance(img, MetaTensor):
+            source = img.meta.get("filename_or_obj")
+        return super().locate(convert_to_numpy(img, dtype=np.float32), source)
 
-    def compute_bounding_box(self, img: NdarrayOrTensor) -> Box | None:
-        """
-        Find the breast bounding box of `img` without cropping.
-
-        Args:
-            img: channel-first image ``(C, H, W)`` with intensities in [0, 1].
-
-        Returns:
-            ``(y0, y1, x0, x1)`` at full resolution (end-exclusive, margin included),
-            or ``None`` if no breast was found (a warning is logged once per process).
-        """
-        found = self.locate(img)
-        return None if found is None else found[0]
-
-    def locate(self, img: NdarrayOrTensor) -> tuple[Box, np.ndarray, float] | None:
-        """Find the breast: its full-resolution box, its region on the working copy, and the background level.
-
-        Args:
-            img: channel-first image ``(C, H, W)`` with intensities in [0, 1].
-
-        Returns:
-            ``(box, region, background)``, or None when no breast is found (warned once per process).
-        """
-        image = convert_to_numpy(img, dtype=np.float32)
-        if image.ndim != 3:
-            raise ValueError(f"expected a channel-first 2D image (C, H, W), got shape {image.shape}.")
-        height, width = image.shape[1:]
-        gray = image.mean(axis=0) if image.shape[0] > 1 else image[0]
-        scale = min(1.0, self.working_size / max(height, width))
-        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
-        if scale < 1.0:
-            gray = _downscale(gray, (small_h, small_w))
-        if float(gray.max()) - float(gray.min()) <= self.min_threshold:
-            reason = f"its intensities span less than min_threshold={self.min_threshold} (blank or constant image)"
-            _log_fallback(img, reason)
-            return None
-        mask, background = self._foreground(gray)
-        thick = _drop_thin(mask, self.line_width)
-        chest_wall = self.chest_wall
-        if chest_wall is None:
-            chest_wall = "right" if CanonicalFlip.needs_flip((gray * thick)[None]) else "left"
-        mask = _drop_thin_border_pieces(mask, thick, chest_wall, self.border_band)
-        found = self._breast_box(mask, chest_wall)
-        if found is None:
-            _log_fallback(
-                img,
-                f"no bright region of at least min_area={self.min_area} of the image remains once "
-                "border lines, elongated, sparse and stray regions are left out",
-            )
-            return None
-        (y0, y1, x0, x1), region = found
-        scale_y, scale_x = height / small_h, width / small_w
-        box = (
-            max(0, int(np.floor(y0 * scale_y)) - self.margin),
-            min(height, int(np.ceil(y1 * scale_y)) + self.margin),
-            max(0, int(np.floor(x0 * scale_x)) - self.margin),
-            min(width, int(np.ceil(x1 * scale_x)) + self.margin),
-        )
-        return box, region, background
-
-    def _foreground(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
-        """Mask of the working copy above the threshold (see the class docstring), opened, and the background."""
-        gray8 = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
-        otsu = cv2.threshold(gray8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
-        background = np.bincount(gray8[gray8 <= otsu]).argmax() / 255.0
-        mask = (gray > background + self.min_threshold).astype(np.uint8)
-        if self.opening_size > 0:
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.opening_size, self.opening_size))
-            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-        return mask, float(background)
-
-    def _breast_box(self, mask: np.ndarray, chest_wall: str) -> tuple[Box, np.ndarray] | None:
-        """``(y0, y1, x0, x1)`` on the working copy of the components that make up the breast, and their mask."""
-        labels, stats = cv2.connectedComponentsWithStats(mask, connectivity=8)[1:3]
-        stats = stats[1:].astype(np.int64)
-        x, y, w, h, area = stats.T
-        elongated = np.maximum(w, h) >= _MAX_ASPECT * np.minimum(w, h)
-        sparse = area < _MIN_FILL * w * h
-        valid = (area >= self.min_area * mask.size) & ~elongated & ~sparse
-        edges = _edges(stats, mask.shape, chest_wall, self.border_band)
-        candidates = valid & edges["chest_wall"]
-        if not candidates.any():
-            candidates = valid & ~(edges["top"] | edges["bottom"] | edges["far"])
-        if not candidates.any():
-            return None
-        keep = candidates & (area >= self.min_relative_area * area[candidates].max())
-        box = int(y[keep].min()), int((y + h)[keep].max()), int(x[keep].min()), int((x + w)[keep].max())
-        return box, np.concatenate([[False], keep])[labels]
+    def report_fallback(self, source: str, reason: str) -> None:
+        """Warn, once per process, that an image was left uncropped and why."""
+        global _fallback_logged
+        if _fallback_logged:
+            return
+        _fallback_logged = True
+        logger.warning(FALLBACK_MESSAGE + " Further images without a breast are not reported.", source, reason)
 
     @staticmethod
     def crop(img: NdarrayOrTensor, box: Box | None) -> NdarrayOrTensor:
-        """
-        Crop `img` to `box`, keeping its type (and metadata for a MetaTensor).
-
-        Args:
-            img: channel-first image ``(C, H, W)``.
-            box: ``(y0, y1, x0, x1)`` as returned by :py:meth:`compute_bounding_box`;
-                ``None`` returns `img` unchanged.
-        """
+        """:meth:`BreastCropper.crop <medbundle.imaging.breast_crop.BreastCropper.crop>`, keeping the type of `img`
+        (and metadata for a MetaTensor, with the affine shifted by the crop offset)."""
         if box is None:
             return img
-        y0, y1, x0, x1 = box
-        cropped = np.ascontiguousarray(convert_to_numpy(img)[:, y0:y1, x0:x1])
-        out: NdarrayOrTensor = convert_to_dst_type(cropped, dst=img)[0]
+        out: NdarrayOrTensor = convert_to_dst_type(BreastCropper.crop(convert_to_numpy(img), box), dst=img)[0]
         if isinstance(out, MetaTensor):
             # output pixel (i, j) is input pixel (i + y0, j + x0)
+            y0, _, x0, _ = box
             shift = np.array([[1.0, 0.0, y0], [0.0, 1.0, x0], [0.0, 0.0, 1.0]])
             out.affine = out.affine @ torch.as_tensor(to_affine_nd(out.affine, shift))
         return out
 
-    def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
-        """
-        Crop `img` to its breast bounding box (unchanged if none is found).
-
-        Args:
-            img: channel-first image ``(C, H, W)`` with intensities in [0, 1].
-        """
-        found = self.locate(img)
-        if found is None:
-            return img
-        box, region, background = found
-        cropped = self.crop(img, box)
-        return self.blank(cropped, box, region, background, img.shape[-2:]) if self.blank_outside else cropped
-
     def blank(
         self, cropped: NdarrayOrTensor, box: Box, region: np.ndarray, background: float, shape: tuple[int, int]
     ) -> NdarrayOrTensor:
-        """Set the pixels of `cropped` farther than `margin` from the breast `region` to `background`.
-
-        Args:
-            cropped: the image cropped to `box`.
-            box: the full-resolution box the image was cropped to.
-            region: the breast region on the working copy of the whole image.
-            background: the background grey level.
-            shape: ``(H, W)`` of the whole image.
-        """
-        height, width = int(shape[0]), int(shape[1])
-        grow = int(np.ceil(self.margin * region.shape[1] / width)) + 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-        grown = cv2.dilate(region.astype(np.uint8), kernel)
-        full = cv2.resize(grown, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-        y0, y1, x0, x1 = box
-        outside = ~full[y0:y1, x0:x1]
-        image = convert_to_numpy(cropped).copy()
-        image[:, outside] = background
+        """:meth:`BreastCropper.blank <medbundle.imaging.breast_crop.BreastCropper.blank>`, keeping the type of `cropped`."""
+        image = super().blank(convert_to_numpy(cropped), box, region, background, shape)
         return convert_to_dst_type(image, dst=cropped)[0]
-
-
-def _downscale(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-average `gray` down to `size` ``(rows, columns)``.
-
-    Halving first (OpenCV's fast path for a factor of 2) and then resizing the rest of the
-    way is 2-3 times faster than one area resize from full resolution, with the same footprint.
-    """
-    while gray.shape[0] >= 2 * size[0] and gray.shape[1] >= 2 * size[1]:
-        gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    return cv2.resize(gray, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def _drop_thin(mask: np.ndarray, line_width: float) -> np.ndarray:
-    """Pixels of `mask` in a horizontal and a vertical run of at least `line_width` of the width/height.
-
-    An opening with a line segment keeps exactly the pixels of runs at least as long as the
-    segment; a line thinner than the segments, in any orientation, fails one of the two.
-    Outside the image counts as background, so a band along an edge is as thin as it looks.
-    """
-    if line_width <= 0:
-        return mask
-    height, width = mask.shape
-    runs = []
-    for segment in ((1, max(1, round(line_width * width))), (max(1, round(line_width * height)), 1)):
-        kernel = np.ones(segment, np.uint8)
-        runs.append(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0))
-    return runs[0] & runs[1]
-
-
-def _drop_thin_border_pieces(
-    mask: np.ndarray, thick: np.ndarray, chest_wall: str, border_band: float
-) -> np.ndarray:
-    """Remove the thin parts of `mask` (not in `thick`) that are border lines rather than breast.
-
-    A thin piece is a border line if it reaches the edge opposite the chest wall, spans from
-    the top to the bottom, or reaches the top or bottom and leaves the chest-wall band (the
-    breast's skin folds meet the top or bottom only right at the chest wall).
-    """
-    n_labels, labels, stats, _ = cv2.connectedComponentsWithStats(mask - thick, connectivity=8)
-    if n_labels < 2:
-        return mask
-    edges = _edges(stats[1:], mask.shape, chest_wall, border_band)
-    line = edges["far"] | (edges["top"] & edges["bottom"])
-    line |= (edges["top"] | edges["bottom"]) & ~edges["within_chest_wall_band"]
-    drop = np.concatenate([[False], line])
-    return np.where(drop[labels], 0, mask).astype(np.uint8)
-
-
-def _edges(stats: np.ndarray, shape: tuple[int, int], chest_wall: str, border_band: float) -> dict[str, np.ndarray]:
-    """Where components lie relative to the image edges, from their OpenCV stats rows.
-
-    Returns:
-        Boolean arrays: ``top``, ``bottom`` and ``far`` (the edge opposite the chest wall):
-        within `border_band` of that edge; ``chest_wall``: reaching into the chest-wall band;
-        ``within_chest_wall_band``: lying entirely inside it.
-    """
-    height, width = shape
-    x, y, w, h = (stats[:, i] for i in range(4))
-    start, end = (x, x + w) if chest_wall == "left" else (width - x - w, width - x)  # from the chest wall
-    band, chest_band = border_band * width, _CHEST_WALL_BAND * width
-    return {
-        "top": y <= border_band * height,
-        "bottom": y + h >= height - border_band * height,
-        "far": end >= width - band,
-        "chest_wall": start <= chest_band,
-        "within_chest_wall_band": end <= chest_band,
-    }
-
-
-def _log_fallback(img: NdarrayOrTensor, reason: str) -> None:
-    """Warn, once per process, that an image was left uncropped and why."""
-    global _fallback_logged
-    if _fallback_logged:
-        return
-    _fallback_logged = True
-    source = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
-    logger.warning(
-        "BreastCrop found no breast in %s: %s; the whole image is kept. Check that it is a mammogram "
-        "with dense tissue bright (MONOCHROME1 inverted), or lower min_threshold/min_area. "
-        "Further images without a breast are not reported.",
-        source or f"an image of shape {tuple(img.shape)}",
-        reason,
-    )
 
 
 class BreastCropd(MapTransform):

@@ -4,12 +4,14 @@ Left and right breasts are mirror images of each other; bringing every image int
 orientation (chest wall on the left, nipple pointing right) removes a nuisance factor
 the classifier would otherwise have to learn, and lets aspect-preserving resizing pad on
 one known side. The decision is taken from the pixels, so it does not depend on
-(sometimes missing or wrong) laterality metadata.
+(sometimes missing or wrong) laterality metadata. The numpy core is
+:mod:`medbundle.imaging.canonical_flip`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -19,6 +21,8 @@ from monai.data import MetaTensor
 from monai.data.utils import to_affine_nd
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy
+
+from medbundle.imaging import canonical_flip
 
 __all__ = ["CanonicalFlip", "CanonicalFlipd"]
 
@@ -34,7 +38,7 @@ class CanonicalFlip(Transform):
     for the flip; the flip is not recorded as invertible.
     """
 
-    backend = [TransformBackends.NUMPY]
+    backend: ClassVar[list[TransformBackends]] = [TransformBackends.NUMPY]
 
     @staticmethod
     def needs_flip(img: NdarrayOrTensor) -> bool:
@@ -44,13 +48,7 @@ class CanonicalFlip(Transform):
         Args:
             img: channel-first image ``(C, H, W)``.
         """
-        image = convert_to_numpy(img)
-        if image.ndim != 3:
-            raise ValueError(f"expected a channel-first 2D image (C, H, W), got shape {image.shape}.")
-        half = image.shape[-1] // 2
-        left = image[..., :half].sum(dtype=np.float64)
-        right = image[..., image.shape[-1] - half :].sum(dtype=np.float64)
-        return bool(right > left)
+        return canonical_flip.needs_flip(convert_to_numpy(img))
 
     @staticmethod
     def flip(img: NdarrayOrTensor) -> NdarrayOrTensor:
@@ -60,7 +58,7 @@ class CanonicalFlip(Transform):
         Args:
             img: channel-first image ``(C, H, W)``.
         """
-        flipped = np.ascontiguousarray(convert_to_numpy(img)[..., ::-1])
+        flipped = canonical_flip.flip(convert_to_numpy(img))
         out: NdarrayOrTensor = convert_to_dst_type(flipped, dst=img)[0]
         if isinstance(out, MetaTensor):
             # output pixel (i, j) is input pixel (i, W - 1 - j)

@@ -1,0 +1,269 @@
+"""Decode 2D image files into float32 arrays in [0, 1], without MONAI or torch.
+
+These are the decoders of medbundle's MONAI readers, which wrap them
+(:class:`~medbundle.io.GrayscaleReader`, :class:`~medbundle.io.RGBReader`; DICOM goes through
+:func:`medbundle.io.dicom.read_dicom`), so a bundle and :mod:`medbundle.deploy` read every file the
+same way:
+
+- :func:`read_grayscale`: a PNG, JPEG or DICOM file as a (H, W) grey image.
+- :func:`read_rgb`: a PNG or JPEG file, or an ``"<file>::<key>"`` member of an HDF5 file holding
+  encoded image bytes (ISIC 2024, see :mod:`medbundle.io.hdf5`), as a (H, W, 3) RGB image.
+
+PNG and JPEG data are decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
+non-ASCII paths on Windows), with EXIF orientation applied as image viewers do
+(``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``; ``IMREAD_UNCHANGED`` would ignore it and return a rotated
+image). A truncated file is an error even where OpenCV would return a partially decoded image with
+only a logged warning (OpenCV 4 for JPEG): a PNG must reach its IEND chunk and a JPEG its
+end-of-image marker. pydicom and h5py are imported only when a DICOM file or an HDF5 member is read.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "DICOM_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "RGB_SUFFIXES",
+    "ImageReadError",
+    "decode_rgb",
+    "read_grayscale",
+    "read_raster_grayscale",
+    "read_rgb",
+    "suffix",
+]
+
+# file suffixes GrayscaleReader reads, compared lower-case; the data modules list folders with them
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
+#: DICOM file suffixes, compared lower-case
+DICOM_SUFFIXES = (".dcm", ".dicom")
+#: suffixes of the image files :func:`read_rgb` reads, compared lower-case (besides HDF5 members)
+RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+WHAT_TO_DO = (
+    "Re-export the file or remove it from the dataset, "
+    "or set skip_bad_images: true to skip and count unreadable images."
+)
+
+
+class ImageReadError(RuntimeError):
+    """Raised when an image file cannot be read or decoded.
+
+    The message names the file, the reason and what to do; the underlying exception, if any,
+    is chained as ``__cause__``.
+    """
+
+
+def suffix(filename: str | os.PathLike) -> str:
+    """Lower-case last suffix of a file name, e.g. ``".png"``."""
+    return Path(os.fspath(filename)).suffix.lower()
+
+
+def read_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """A PNG, JPEG or DICOM file as a (H, W) float32 grey image in [0, 1] and its technical fields.
+
+    DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing, MONOCHROME1
+    inverted), with ``format`` "dicom" added to its fields; anything else: :func:`read_raster_grayscale`.
+
+    Raises:
+        ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
+    """
+    filename = os.fspath(path)
+    if suffix(filename) in DICOM_SUFFIXES:
+        from medbundle.io.dicom import DicomReadError, read_dicom
+
+        try:
+            image, fields = read_dicom(filename)
+        except DicomReadError as exc:  # its message already names the file and says what to do
+            raise ImageReadError(str(exc)) from exc
+        return image, {"format": "dicom", **fields}
+    return read_raster_grayscale(filename)
+
+
+def read_raster_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Read a PNG or JPEG file as a (H, W) float32 grayscale image in [0, 1].
+
+    Colour images become grayscale (ITU-R BT.601 luma). 8-bit values are divided by 255. 16-bit
+    values are divided by ``2**b - 1`` for the ``b`` significant bits the PNG declares in its
+    ``sBIT`` chunk, or without one the smallest ``b`` (8 <= b <= 16) that holds the image maximum:
+    detectors store 10-, 12- or 14-bit data in 16-bit PNGs, and dividing by 65535 would leave such
+    images nearly black, while per-image min-max scaling would give every image its own contrast.
+
+    Args:
+        path: the image file; its content, not its suffix, decides how it is decoded.
+
+    Returns:
+        ``(image, meta)`` with meta ``filename``, ``format`` ("png", "jpeg" or "other"),
+        ``bits_stored`` (8, or for 16-bit files the ``b`` of the ``2**b - 1`` divisor),
+        ``rows``, ``columns``, ``inverted`` (always False) and ``channels`` (as stored).
+
+    Raises:
+        ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
+    """
+    filename = os.fspath(path)
+    data = _read_file(filename, f"image file '{filename}'")
+    decoded, image_format = _decode(data, f"image file '{filename}'", empty="the file is empty")
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY) if decoded.ndim == 3 else decoded
+    significant = _png_significant_bits(data) if image_format == "png" else None
+    bits = 8 if gray.dtype == np.uint8 else significant or min(16, max(8, int(gray.max()).bit_length()))
+    image = gray.astype(np.float32) / np.float32(2**bits - 1)
+    meta = {
+        "filename": filename,
+        "format": image_format,
+        "bits_stored": bits,
+        "rows": int(image.shape[0]),
+        "columns": int(image.shape[1]),
+        "inverted": False,
+        "channels": channels,
+    }
+    return image, meta
+
+
+def read_rgb(name: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """The (H, W, 3) float32 RGB image in [0, 1] of an HDF5 member ``"<file>::<key>"`` or a PNG/JPEG file.
+
+    See :func:`decode_rgb`. The HDF5 file is opened once per process by
+    :func:`~medbundle.io.hdf5.open_hdf5`.
+
+    Returns:
+        ``(image, meta)`` with meta ``filename`` (with ``"::key"`` for an HDF5 member), ``format``
+        ("png", "jpeg" or "other"), ``rows``, ``columns`` and ``channels`` (1 for grey, 3 for colour,
+        as decoded before the grey channel is repeated).
+
+    Raises:
+        ImageReadError: the file or member is missing, empty, truncated, corrupt or not an image.
+    """
+    from medbundle.io.hdf5 import read_hdf5_bytes, split_hdf5_member
+
+    filename = os.fspath(name)
+    member = split_hdf5_member(filename)
+    if member is None:
+        source = f"image file '{filename}'"
+        data = _read_file(filename, source)
+    else:
+        file, key = member
+        source = f"isic_id '{key}' in HDF5 file '{file}'"
+        data = read_hdf5_bytes(file, key)
+    image, image_format, channels = decode_rgb(data, source)
+    meta = {
+        "filename": filename,
+        "format": image_format,
+        "rows": int(image.shape[0]),
+        "columns": int(image.shape[1]),
+        "channels": channels,
+    }
+    return image, meta
+
+
+def decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
+    """Decode PNG or JPEG `data` into a (H, W, 3) float32 RGB image in [0, 1].
+
+    OpenCV's BGR order is turned into RGB, a grey image is repeated into three equal channels and
+    an alpha channel is dropped. 8-bit values are divided by 255, 16-bit values by 65535.
+
+    Args:
+        data: the encoded image; its signature, not a suffix, decides how it is decoded.
+        source: what the data came from, for error messages (e.g. ``"image file 'a.jpg'"``).
+
+    Returns:
+        ``(image, format, channels)``: format "png", "jpeg" or "other" from the signature, and the
+        number of channels decoded (1 or 3).
+
+    Raises:
+        ImageReadError: the data are empty, truncated, corrupt or not an 8- or 16-bit image.
+    """
+    decoded, image_format = _decode(data, source)
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    rgb = cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB if channels == 1 else cv2.COLOR_BGR2RGB)
+    image = rgb.astype(np.float32)
+    image /= np.float32(np.iinfo(rgb.dtype).max)
+    return image, image_format, channels
+
+
+def _read_file(filename: str, source: str) -> bytes:
+    """The bytes of `filename`; `source` names it in the error."""
+    try:
+        return Path(filename).read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"Cannot read {source}: {exc}. {WHAT_TO_DO}") from exc
+
+
+def _decode(data: bytes, source: str, empty: str = "the data are empty") -> tuple[np.ndarray, str]:
+    """OpenCV's decoded array (8- or 16-bit, 2-D or 3-D) of PNG/JPEG `data`, and its format from the signature.
+
+    `source` names the data in errors, `empty` is the reason given for no data.
+
+    Raises:
+        ImageReadError: the data are empty, truncated, corrupt or not an 8- or 16-bit image.
+    """
+    image_format = "png" if data[:8] == PNG_SIGNATURE else "jpeg" if data.startswith(JPEG_SIGNATURE) else "other"
+    reason = _truncation(data, image_format) if data else empty
+    decoded = None
+    if reason is None:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        if decoded is None:
+            reason = "OpenCV cannot decode it (not a PNG/JPEG image, or corrupt)"
+        elif decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
+            reason = f"unsupported pixel data ({decoded.dtype}, shape {decoded.shape}); only 8- and 16-bit images"
+    if reason is not None:
+        raise ImageReadError(f"Cannot read {source}: {reason}. {WHAT_TO_DO}")
+    return decoded, image_format
+
+
+def _png_significant_bits(data: bytes) -> int | None:
+    """The bit depth a 16-bit PNG declares in its ``sBIT`` chunk (first value), or None without one.
+
+    A detector that stores 12-bit data in a 16-bit PNG and says so in ``sBIT`` gets the same scaling for
+    every image, including an under-exposed one whose maximum stays far below 4095.
+    """
+    for chunk_type, body in _png_chunks(data):
+        if chunk_type == b"sBIT" and body:
+            return body[0] if 8 <= body[0] <= 16 else None
+        if chunk_type in (b"IDAT", b"IEND"):  # sBIT must come before the image data
+            return None
+    return None
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """``(type, data)`` of each complete PNG chunk (4-byte length, 4-byte type, data, 4-byte CRC), in order.
+
+    The data are views, not copies: the image data chunks of a radiograph are megabytes.
+    """
+    view = memoryview(data)
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
+        if position + 12 + length > len(data):
+            return
+        yield chunk_type, view[position + 8 : position + 8 + length]
+        position += 12 + length
+
+
+def _truncation(data: bytes, image_format: str) -> str | None:
+    """Describe why PNG or JPEG ``data`` is incomplete, or return None when it is complete.
+
+    PNG: walk the chunks (4-byte length, 4-byte type, data, 4-byte CRC) until IEND; a chunk
+    running past the end or a missing IEND means the file was cut. JPEG: the last start-of-scan
+    marker must be followed by the end-of-image marker; entropy-coded data cannot contain
+    0xFFD9 (0xFF bytes are stuffed), and searching after the last scan skips the end-of-image
+    marker of an embedded EXIF thumbnail. Other content is left to the decoder.
+
+    Args:
+        data: the file's bytes.
+        image_format: "png", "jpeg" or "other", from the file signature.
+    """
+    if image_format == "png":
+        if any(chunk_type == b"IEND" for chunk_type, _ in _png_chunks(data)):
+            return None
+        return "the PNG data ends before its IEND chunk (file truncated)"
+    if image_format == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        return "the JPEG data ends before its end-of-image marker (file truncated)"
+    return None
