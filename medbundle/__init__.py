@@ -19,7 +19,11 @@ from medbundle.excepthook import install as _install_excepthook
 if TYPE_CHECKING:
     from medbundle import (
         data,
+        deploy,
+        ensemble,
+        export,
         handlers,
+        imaging,
         inferers,
         io,
         losses,
@@ -36,7 +40,11 @@ _install_excepthook()
 __version__ = "0.1.0"
 __all__ = [
     "data",
+    "deploy",
+    "ensemble",
+    "export",
     "handlers",
+    "imaging",
     "inferers",
     "io",
     "losses",

@@ -9,7 +9,19 @@ from typing import Any
 
 import fire
 
-__all__ = ["compare", "demo", "demo_data", "download", "ensemble", "main", "norm_stats", "preview", "validate"]
+__all__ = [
+    "compare",
+    "demo",
+    "demo_data",
+    "download",
+    "ensemble",
+    "export",
+    "main",
+    "norm_stats",
+    "package",
+    "preview",
+    "validate",
+]
 
 _WRITERS = {
     "rsna": "medbundle.demo.rsna:write_rsna_demo",
@@ -245,6 +257,29 @@ def ensemble(
                             num_workers=num_workers, weights=weights, tta=tta)
 
 
+def export(bundle: str, checkpoint: str, format: str = "both", out: str = "export", parity_images=None) -> dict:
+    """Export a trained bundle to TorchScript and/or ONNX with deploy.json, after a parity check.
+
+    ``medbundle export --bundle bundles/rsna --checkpoint bundles/rsna/models/fold0/model.pt --format ts|onnx|both
+    --out DIR`` (see :func:`medbundle.export.export_bundle`).
+    """
+    from medbundle.export.command import export as export_command
+
+    return export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images)
+
+
+def package(
+    bundle: str, checkpoint: str | None = None, out: str | None = None, name: str | None = None, parity_images=None
+) -> str:
+    """Package a trained bundle as a self-contained MONAI bundle (folder + .zip) and a Triton model repository.
+
+    ``medbundle package --bundle bundles/rsna`` (checkpoint: <bundle>/models/fold0/model.pt, out: dist).
+    """
+    from medbundle.export.command import package as package_command
+
+    return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
+
+
 def main() -> None:
     """Entry point of the ``medbundle`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -258,5 +293,7 @@ def main() -> None:
             "validate": validate,
             "preview": preview,
             "ensemble": ensemble,
+            "export": export,
+            "package": package,
         }
     )

@@ -49,3 +49,10 @@ def test_isic_training_benchmark_reports_images_per_second_per_worker_count():
     for key in ("train_images_per_epoch", "train_images_per_s_0_workers:", "train_images_per_s_1_workers:",
                 "train_images_per_s_0_workers_disk_cache:", "train_images_per_s_1_workers_disk_cache:"):
         assert key in out, key
+
+
+def test_export_benchmark_tables_eager_torchscript_and_onnxruntime():
+    out = benchmark("export", "--bundles", "[isic]", "--models", "[demo]", "--image_size", "[32,32]", "--repeats", "1",
+                    "--batch_sizes", "[1,2]")
+    assert "| bundle | model | backbone | input | batch | eager | TorchScript | onnxruntime |" in out
+    assert "| isic | demo | resnet10t | 3x32x32 | 1 |" in out and "| isic | demo | resnet10t | 3x32x32 | 2 |" in out
