@@ -26,7 +26,7 @@ from medbundle.data.class_folders import (
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.download import KAGGLE_DATASETS, DownloadError, download_dataset
 from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, split_fold
-from medbundle.data.isic import ISIC_FILES, isic_datalist
+from medbundle.data.isic import isic_datalist
 from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
@@ -36,7 +36,6 @@ from medbundle.data.summary import describe_split, log_splits
 __all__ = [
     "CHEST_XRAY_ALIASES",
     "CHEST_XRAY_CLASSES",
-    "ISIC_FILES",
     "KAGGLE_DATASETS",
     "BalancedBatchSampler",
     "NegativeSubsampler",

@@ -15,18 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from medbundle.data.columns import read_csv_checked
+from medbundle.imaging.decode import RGB_SUFFIXES
 from medbundle.io import HDF5_SUFFIXES, hdf5_keys, hdf5_member
 
-__all__ = ["ISIC_FILES", "isic_datalist"]
+__all__ = ["isic_datalist"]
 
 logger = logging.getLogger(__name__)
 
-#: the metadata CSV and image source of each Kaggle split, inside ``dataset_dir``
-ISIC_FILES = {
-    "train": ("train-metadata.csv", "train-image.hdf5"),
-    "test": ("test-metadata.csv", "test-image.hdf5"),
-}
-_FILE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def isic_datalist(
@@ -143,7 +138,7 @@ def _available_images(source: Path) -> dict[str, str]:
         FileNotFoundError: ``source`` does not exist, or is a file that is not HDF5 by its suffix.
     """
     if source.is_dir():
-        return {path.stem: str(path) for path in sorted(source.iterdir()) if path.suffix.lower() in _FILE_SUFFIXES}
+        return {path.stem: str(path) for path in sorted(source.iterdir()) if path.suffix.lower() in RGB_SUFFIXES}
     if not source.is_file():
         raise FileNotFoundError(
             f"image source {source} does not exist; set images to the HDF5 file (train-image.hdf5, test-image.hdf5) "
