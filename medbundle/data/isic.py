@@ -23,7 +23,6 @@ __all__ = ["isic_datalist"]
 logger = logging.getLogger(__name__)
 
 
-
 def isic_datalist(
     dataset_dir: str | Path,
     csv: str = "train-metadata.csv",
