@@ -30,3 +30,12 @@ def test_defaults_fill_missing_settings_and_a_missing_checkpoint(tmp_path, caplo
     torch.save({"model": {}}, tmp_path / "old.pt")
     with pytest.raises(KeyError, match="retrain, or pass every setting"):
         stored_config(tmp_path / "old.pt")
+
+
+def test_the_oof_threshold_brings_its_own_aggregation():
+    from medbundle.handlers import stored_aggregation
+
+    stored = {"aggregation": "mean", "oof_aggregation": "max"}
+    assert stored_aggregation(stored, "oof_threshold") == "max"
+    assert stored_aggregation(stored, "pf1_threshold") == "mean"
+    assert stored_aggregation({"aggregation": "mean"}, "oof_threshold") == "mean"  # no sweep has run

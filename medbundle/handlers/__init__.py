@@ -1,7 +1,7 @@
 """Ignite/MONAI handlers and metrics used by the bundles: scores, thresholds, stages, resume, writers."""
 
 from medbundle.handlers.atomic_checkpoint_saver import AtomicCheckpointSaver
-from medbundle.handlers.checkpoint_entries import StoredConfig, stored_config, stored_thresholds
+from medbundle.handlers.checkpoint_entries import StoredConfig, stored_aggregation, stored_config, stored_thresholds
 from medbundle.handlers.classification_metric import ClassificationMetric
 from medbundle.handlers.early_stop import EarlyStopAfterHandler, stopping_fn
 from medbundle.handlers.multiclass_report import MulticlassReportHandler, metric_slug
@@ -36,6 +36,7 @@ __all__ = [
     "metric_slug",
     "prediction_arrays",
     "resume_from_latest",
+    "stored_aggregation",
     "stored_config",
     "stopping_fn",
     "stored_thresholds",

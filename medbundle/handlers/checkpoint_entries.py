@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["StoredConfig", "stored_config", "stored_thresholds"]
+__all__ = ["StoredConfig", "stored_aggregation", "stored_config", "stored_thresholds"]
 
 _PLAIN = (str, int, float, bool, type(None))
 logger = logging.getLogger(__name__)
@@ -104,3 +104,19 @@ def stored_thresholds(checkpoint: str | Path, key: str = "thresholds") -> dict[s
         KeyError: the checkpoint holds no thresholds (it was not written by a medbundle training run).
     """
     return {k: float(v) for k, v in _stored_entry(checkpoint, key).items()}
+
+
+def stored_aggregation(stored: Mapping[str, Any], threshold_key: str) -> str:
+    """The per-group aggregation that belongs to the decision threshold `threshold_key`.
+
+    A cross-validation sweep (``scripts/sweep.py summary``) picks the out-of-fold threshold together with the
+    aggregation it was chosen for (``oof_threshold`` with ``oof_aggregation``, mean or max per breast), so that
+    pair must be used together; every other threshold was chosen on training's own ``aggregation``.
+
+    Args:
+        stored: the checkpoint's settings (:func:`stored_config`).
+        threshold_key: the key of the threshold the run binarises at.
+    """
+    if threshold_key == "oof_threshold" and "oof_aggregation" in stored:
+        return str(stored["oof_aggregation"])
+    return str(stored["aggregation"])
