@@ -51,7 +51,8 @@ def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
     best = torch.load(ckpt_dir / "model.pt", weights_only=True)
     assert set(best) == {"model", "thresholds", "config"}
     assert best["config"] == {"task": "rsna", "backbone": "resnet10t", "head": "linear", "in_chans": 1,
-                              "num_classes": 1, "image_size": [64, 32], "aggregation": "mean", "n_folds": 3, "seed": 42}
+                              "num_classes": 1, "image_size": [64, 32], "aggregation": "mean", "reduced_decode": True,
+                              "n_folds": 3, "seed": 42}
     assert 0.0 <= best["thresholds"]["pf1_threshold"] <= 1.0
     events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
     assert events, "TensorBoard event file missing"

@@ -36,7 +36,8 @@ def steps(task: str, clahe: bool = False) -> dict:
     size = SIZES[task]
     if task == "rsna":
         chain = [
-            {"op": "read", "reference": "medbundle.io.MammoDicomReader", "reader": "mammo_dicom", "channels": 1},
+            {"op": "read", "reference": "medbundle.io.MammoDicomReader", "reader": "mammo_dicom", "channels": 1,
+             "target_size": size, "reduced_decode": True},  # JPEG 2000 decoded at the bundle's reduced resolution
             {"op": "breast_crop", "reference": "medbundle.transforms.BreastCrop", "margin": 16, "working_size": 512,
              "min_threshold": 0.05, "opening_size": 5, "min_area": 0.01, "chest_wall": None, "line_width": 0.04,
              "border_band": 0.02, "min_relative_area": 0.1, "blank_outside": True},

@@ -143,6 +143,48 @@ def test_voi_lut_sequence_is_preferred_over_window(tmp_path, bits, step):
     assert (meta["voi"], meta["window_center"]) == ("lut", None)
 
 
+def voi_dataset(bits: int, signed: bool, photometric: str, voi: str | None, slope: float, intercept: float) -> Dataset:
+    """The image attributes of a data set with the given rescale and VOI (None, "lut" or a VOI LUT Function)."""
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16 if bits > 8 else 8, bits, int(signed)
+    ds.PhotometricInterpretation = photometric
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+    if voi == "lut":
+        item = Dataset()
+        item.add_new("LUTDescriptor", "US", [512, 100, 12])
+        item.add_new("LUTData", "US", [(i * 8) % 4096 for i in range(512)])
+        ds.VOILUTSequence = [item]
+    elif voi is not None:
+        ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = [300.5, 10], [700, 20], voi
+    return ds
+
+
+@pytest.mark.parametrize("voi", [None, "lut", "LINEAR", "LINEAR_EXACT", "SIGMOID"])
+@pytest.mark.parametrize(
+    ("bits", "signed", "slope", "intercept"),
+    [(8, False, 1.0, 0.0), (12, False, 1.0, 0.0), (16, False, 0.5, -1000.0), (16, True, -1.0, 50.0), (12, True, 1.0, 0.0)],
+)
+@pytest.mark.parametrize("photometric", ["MONOCHROME1", "MONOCHROME2"])
+def test_value_table_equals_the_per_pixel_transform(voi, bits, signed, slope, intercept, photometric):
+    """The table lookup that read_dicom uses for integer images gives exactly the per-pixel arithmetic.
+
+    256 x 320 pixels outnumber the 2**16 values of a 16-bit image, so the table is used for every case.
+    """
+    dtype = np.dtype(f"{'i' if signed else 'u'}{1 if bits == 8 else 2}")
+    info = np.iinfo(dtype)
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    pixels = np.random.default_rng(bits).integers(max(low, info.min), min(high, info.max), (256, 320), endpoint=True)
+    pixels = pixels.astype(dtype)
+    ds = voi_dataset(bits, signed, photometric, voi, slope, intercept)
+    invert = photometric == "MONOCHROME1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns of LUT inputs outside the table
+        table, table_voi = dicom_module._to_unit_range(pixels, ds, invert)
+        direct, direct_voi = dicom_module._transform(pixels, ds, invert)
+    assert table_voi == direct_voi == voi and table.dtype == direct.dtype == np.float32
+    np.testing.assert_array_equal(table, direct)
+
+
 def test_constant_image_without_voi_is_zero(tmp_path):
     image, _ = read_dicom(write_dicom(tmp_path / "c.dcm", np.full(SHAPE, 7, np.uint16)))
     assert image.dtype == np.float32 and not image.any()

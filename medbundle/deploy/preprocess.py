@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,12 @@ class PreprocessingError(ValueError):
     """``deploy.json["preprocessing"]`` has an entry this package cannot reproduce."""
 
 
-def _read_mammo_dicom(name: str) -> tuple[np.ndarray, dict]:
+def _read_mammo_dicom(
+    name: str, target_size: Sequence[int] | None = None, reduced_decode: bool = True
+) -> tuple[np.ndarray, dict]:
     from medbundle.io.dicom import read_dicom  # pydicom only when reading DICOM
 
-    image, meta = read_dicom(name)
+    image, meta = read_dicom(name, target_size=target_size if reduced_decode else None)
     return image[None], meta
 
 
@@ -128,12 +130,15 @@ class Preprocessing:
         channels: C of the output.
         spatial_size: ``(H, W)`` of the output.
         steps: ``(op, step)`` after reading, in order.
+        reader_options: the ``read`` step's options (rsna: ``target_size`` and ``reduced_decode``, so a JPEG 2000
+            file is decoded at the resolution the bundle decoded it at).
     """
 
     reader: str
     channels: int
     spatial_size: tuple[int, int]
     steps: tuple[tuple[str, Step], ...]
+    reader_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __call__(self, name: str | os.PathLike) -> tuple[np.ndarray, dict]:
         """Read the image `name` (a file, or ``"<file>::<key>"`` for an HDF5 member) and preprocess it.
@@ -142,7 +147,7 @@ class Preprocessing:
             ValueError: the result does not have the shape ``(channels, *spatial_size)``.
         """
         source = os.fspath(name)
-        image, meta = READERS[self.reader][0](source)
+        image, meta = READERS[self.reader][0](source, **self.reader_options)
         for _, step in self.steps:
             image = step(image, source)
         image = np.asarray(image, dtype=np.float32)
@@ -165,7 +170,7 @@ def build_preprocessing(description: Mapping[str, Any]) -> Preprocessing:
     steps = description.get("steps")
     if not isinstance(steps, list) or not steps or not isinstance(steps[0], Mapping) or steps[0].get("op") != "read":
         raise PreprocessingError(f"deploy.json preprocessing.steps must be a list starting with op 'read', got {steps!r}.")
-    reader, channels = _read_step(steps[0])
+    reader, channels, reader_options = _read_step(steps[0])
     built = []
     for index, step in enumerate(steps[1:], start=2):
         try:
@@ -181,24 +186,26 @@ def build_preprocessing(description: Mapping[str, Any]) -> Preprocessing:
         raise PreprocessingError(
             f"deploy.json preprocessing.channels is {description['channels']}, but reader {reader!r} gives {channels}."
         )
-    return Preprocessing(reader, channels, size, tuple(built))  # type: ignore[arg-type]
+    return Preprocessing(reader, channels, size, tuple(built), reader_options)  # type: ignore[arg-type]
 
 
 _UPDATE = "update medbundle to the version that exported the model, or export it again with this one."
 
 
-def _read_step(step: Mapping[str, Any]) -> tuple[str, int]:
-    unknown = sorted(set(step) - {*_INFORMATIONAL, "reader", "channels"})
+def _read_step(step: Mapping[str, Any]) -> tuple[str, int, dict[str, Any]]:
     reader = step.get("reader")
+    options = {key: value for key, value in step.items() if key not in {*_INFORMATIONAL, "reader", "channels"}}
+    accepted = _parameters(READERS[reader][0], skip=1) if reader in READERS else ()
+    unknown = sorted(set(options) - set(accepted))
     if unknown or reader not in READERS:
         raise PreprocessingError(
             f"deploy.json preprocessing step 1 ({dict(step)!r}): expected reader one of {sorted(READERS)} and no "
-            f"entries but {sorted({*_INFORMATIONAL, 'reader', 'channels'})}; {_UPDATE}"
+            f"entries but {sorted({*_INFORMATIONAL, 'reader', 'channels', *accepted})}; {_UPDATE}"
         )
     channels = READERS[reader][1]
     if step.get("channels", channels) != channels:
         raise PreprocessingError(f"reader {reader!r} gives {channels} channel(s), deploy.json says {step['channels']}.")
-    return reader, channels
+    return reader, channels, options
 
 
 def _build_step(step: Mapping[str, Any]) -> Step:

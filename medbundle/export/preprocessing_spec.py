@@ -97,7 +97,11 @@ def _read(transform: LoadImaged) -> dict[str, Any]:
             f"{sorted(cls.__name__ for cls in READERS)} or add it to medbundle.export.preprocessing_spec.READERS."
         )
     name, channels = READERS[type(reader)]
-    return {"op": "read", "reference": f"medbundle.io.{type(reader).__name__}", "reader": name, "channels": channels}
+    step = {"op": "read", "reference": f"medbundle.io.{type(reader).__name__}", "reader": name, "channels": channels}
+    if isinstance(reader, MammoDicomReader):  # JPEG 2000 decoded at the resolution training decoded it at
+        target_size = reader.target_size
+        step |= {"target_size": None if target_size is None else list(target_size), "reduced_decode": reader.reduced_decode}
+    return step
 
 
 #: dictionary transform class -> its step description

@@ -3,7 +3,8 @@
 The pipeline follows the DICOM grayscale pipeline (PS3.4 Annex N) using pydicom's own
 implementations so that results match what a standards-conforming viewer shows:
 
-1. decode frame 0 of the pixel data (pydicom + pylibjpeg codecs),
+1. decode frame 0 of the pixel data (pydicom + pylibjpeg codecs); JPEG 2000 optionally at a
+   reduced resolution when the image is to be shrunk to a known size anyway (see ``read_dicom``),
 2. modality LUT or Rescale Slope/Intercept,
 3. VOI LUT Sequence, else Window Center/Width with the VOI LUT Function
    (LINEAR, LINEAR_EXACT or SIGMOID), always the first view (index 0),
@@ -12,15 +13,18 @@ implementations so that results match what a standards-conforming viewer shows:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import struct
+from collections.abc import Sequence
 
 import numpy as np
 import pydicom
 from pydicom.datadict import dictionary_description
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing
@@ -28,7 +32,11 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
+from medbundle.imaging.j2k_reduce import decode_reduced, read_header, reduction_level
+
 __all__ = ["DicomReadError", "read_dicom"]
+
+logger = logging.getLogger(__name__)
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 # attributes pydicom needs to decode the pixel data, and this reader to interpret them
@@ -68,6 +76,8 @@ _DECODER_PACKAGES = {
     ),
     pydicom.uid.RLELossless: "pylibjpeg pylibjpeg-rle",
 }
+# transfer syntaxes whose pixel data read_dicom can decode at a reduced resolution (JPEG 2000 Part 1)
+_REDUCIBLE = (pydicom.uid.JPEG2000Lossless, pydicom.uid.JPEG2000)
 
 
 class DicomReadError(RuntimeError):
@@ -78,7 +88,7 @@ class DicomReadError(RuntimeError):
     """
 
 
-def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def read_dicom(path: str | os.PathLike, target_size: Sequence[int] | None = None) -> tuple[np.ndarray, dict]:
     """Read a grayscale DICOM image as a float32 array in [0, 1] plus technical metadata.
 
     Scaling is deterministic wherever the file defines a VOI transform, so that identical
@@ -93,6 +103,17 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     MONOCHROME1 images are then inverted (``1 - x``). The array has the same (rows, columns)
     orientation as pydicom's ``pixel_array``; for multi-frame files only frame 0 is decoded.
 
+    With `target_size`, JPEG 2000 pixel data (most screening mammograms) is decoded with
+    OpenJPEG's ``reduce``, skipping the finest wavelet levels
+    (:mod:`medbundle.imaging.j2k_reduce`), as long as the image's shorter side stays at least the
+    target's longer side (:func:`~medbundle.imaging.j2k_reduce.reduction_level`); a 4096 x 3328
+    mammogram bound for 1024 x 512 is decoded at 2048 x 1664, several times faster. The modality
+    and VOI transforms are then applied to the reduced stored values: each approximates a local
+    mean of full-resolution values, so near sharp edges, where windowing saturates, the result
+    differs a little from shrinking the full-resolution output. Every other case, and any refusal
+    of the reduced decoder, takes the full decode; pixel data damaged only in the skipped levels
+    is then not noticed.
+
     A bad file raises an error that names the first of these problems it has: the file does
     not exist, is empty, is not DICOM, is truncated, has no Pixel Data, lacks image attributes,
     is not grayscale, holds less pixel data than its header promises, needs a decoder that is
@@ -101,6 +122,8 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
 
     Args:
         path: path to the DICOM file (Part 10 format with a 'DICM' preamble).
+        target_size: ``(rows, columns)`` the image will be shrunk to (after cropping); None
+            decodes at full resolution.
 
     Returns:
         ``(image, meta)``: the (H, W) float32 image and a dict of non-identifying technical
@@ -108,7 +131,9 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
         ``transfer_syntax_uid``, ``bits_stored``, ``pixel_representation``, ``rows``,
         ``columns``, ``number_of_frames``, ``voi`` ("lut", the VOI LUT Function name, or
         None), ``window_center``, ``window_width``, ``inverted``, ``image_laterality``,
-        ``view_position``). Absent values are None so every file yields the same keys.
+        ``view_position``, ``reduce_level``: resolution levels skipped, the image being
+        ``ceil(rows / 2**reduce_level) x ceil(columns / 2**reduce_level)``). Absent values are
+        None so every file yields the same keys.
 
     Raises:
         DicomReadError: the file cannot be read or converted; the one-line message names the
@@ -118,11 +143,11 @@ def read_dicom(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     ds, size = _read_dataset(filename)
     try:
         _check_image(filename, ds, size)
-        image, voi = _to_unit_range(_decode_first_frame(filename, ds), ds)
+        reduced = _decode_reduced(filename, ds, target_size) if target_size is not None else None
+        pixels, level = reduced if reduced is not None else (_decode_first_frame(filename, ds), 0)
         inverted = ds.PhotometricInterpretation == "MONOCHROME1"
-        if inverted:
-            image = 1.0 - image
-        meta = _technical_meta(ds, filename, voi, inverted)
+        image, voi = _to_unit_range(pixels, ds, inverted)
+        meta = _technical_meta(ds, filename, voi, inverted, level)
     except DicomReadError:
         raise
     except Exception as exc:
@@ -326,6 +351,33 @@ def _decode_first_frame(filename: str, ds: Dataset) -> np.ndarray:
         raise DicomReadError(_message(filename, reason, _FIX_FILE)) from exc
 
 
+def _decode_reduced(filename: str, ds: Dataset, target_size: Sequence[int]) -> tuple[np.ndarray, int] | None:
+    """Frame 0 of (checked) JPEG 2000 pixel data at the reduction level for `target_size`, and that level.
+
+    None, so that the caller decodes at full resolution, when the transfer syntax is not JPEG 2000,
+    no level can be skipped, the codestream's size, precision or sign differ from the data set's
+    (pydicom then corrects the values, which this path does not), or the reduced decoder refuses.
+    """
+    if ds.file_meta.TransferSyntaxUID not in _REDUCIBLE or int(ds.SamplesPerPixel) != 1:
+        return None
+    try:
+        codestream = get_frame(ds.PixelData, 0, number_of_frames=_frames(ds))
+        header = read_header(codestream)
+    except Exception:  # noqa: BLE001 - the full decode reports what is wrong
+        return None
+    consistent = (header.rows, header.columns, header.precision, header.signed) == (
+        int(ds.Rows), int(ds.Columns), int(ds.BitsStored), bool(ds.PixelRepresentation)
+    )
+    level = reduction_level((header.rows, header.columns), target_size, header.levels) if consistent else 0
+    if level == 0:
+        return None
+    try:
+        return decode_reduced(codestream, header, level), level
+    except Exception as exc:  # noqa: BLE001 - any refusal means the full decode
+        logger.debug("Reduced JPEG 2000 decode of '%s' refused (%s); decoding at full resolution.", filename, exc)
+        return None
+
+
 def _voi_function(ds: Dataset) -> str | None:
     """Name the VOI transform that ``pydicom.pixels.apply_voi_lut(prefer_lut=True)`` would apply.
 
@@ -340,18 +392,39 @@ def _voi_function(ds: Dataset) -> str | None:
     return None
 
 
-def _to_unit_range(pixels: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str | None]:
-    """Apply the modality and VOI transforms to ``pixels`` and scale the result to [0, 1].
+def _to_unit_range(pixels: np.ndarray, ds: Dataset, invert: bool) -> tuple[np.ndarray, str | None]:
+    """Apply the modality and VOI transforms to ``pixels``, scale the result to [0, 1] and optionally invert it.
 
-    Calls ``apply_voi``/``apply_windowing`` directly (the two branches of ``apply_voi_lut``)
-    so that the applied transform, and hence its output range, is known.
+    Every step is a function of each pixel's stored value alone (the range of min-max scaling
+    comes from the image's least and greatest values, which a rescale maps to the ends of the
+    range). So integer images of at most 16 bits without a Modality LUT Sequence are transformed
+    once per value between their least and greatest one and then looked up: the same numbers,
+    several times faster than transforming millions of pixels in float64.
 
     Args:
         pixels: the decoded stored values of one frame.
         ds: the dataset holding the Modality LUT and VOI LUT modules.
+        invert: return ``1 - x`` (MONOCHROME1).
 
     Returns:
-        The float32 image in [0, 1] (not yet inverted) and the VOI transform applied.
+        The float32 image in [0, 1] and the VOI transform applied.
+    """
+    if pixels.dtype.kind in "iu" and pixels.itemsize <= 2 and "ModalityLUTSequence" not in ds:
+        first, last = int(pixels.min()), int(pixels.max())
+        if last - first < pixels.size:
+            table, voi = _transform(np.arange(first, last + 1).astype(pixels.dtype), ds, invert)
+            unsigned = np.dtype(f"u{pixels.itemsize}")
+            # offsets from `first`, in unsigned arithmetic so that a signed range wider than half the dtype fits
+            offsets = pixels.view(unsigned) - unsigned.type(first % 2 ** (8 * pixels.itemsize))
+            return np.take(table, offsets), voi
+    return _transform(pixels, ds, invert)
+
+
+def _transform(pixels: np.ndarray, ds: Dataset, invert: bool) -> tuple[np.ndarray, str | None]:
+    """:func:`_to_unit_range` of every element of `pixels`, computed directly.
+
+    Calls ``apply_voi``/``apply_windowing`` directly (the two branches of ``apply_voi_lut``)
+    so that the applied transform, and hence its output range, is known.
     """
     values = apply_modality_lut(pixels, ds)
     voi = _voi_function(ds)
@@ -372,9 +445,10 @@ def _to_unit_range(pixels: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str | N
     else:
         low, high = float(values.min()), float(values.max())
     if high == low:
-        return np.zeros(values.shape, dtype=np.float32), voi
-    scaled = (values.astype(np.float64) - low) / (high - low)
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32), voi
+        image = np.zeros(values.shape, dtype=np.float32)
+    else:
+        image = np.clip((values.astype(np.float64) - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    return (1.0 - image if invert else image), voi
 
 
 def _first_value(ds: Dataset, keyword: str) -> float:
@@ -399,7 +473,7 @@ def _optional_str(ds: Dataset, keyword: str) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def _technical_meta(ds: Dataset, filename: str, voi: str | None, inverted: bool) -> dict:
+def _technical_meta(ds: Dataset, filename: str, voi: str | None, inverted: bool, reduce_level: int) -> dict:
     """Collect acquisition-technical fields; deliberately no patient, study or device identifiers.
 
     Args:
@@ -407,6 +481,7 @@ def _technical_meta(ds: Dataset, filename: str, voi: str | None, inverted: bool)
         filename: the path the dataset was read from.
         voi: the VOI transform applied ("lut", a VOI LUT Function name, or None).
         inverted: whether the image was inverted for MONOCHROME1.
+        reduce_level: JPEG 2000 resolution levels skipped when decoding (0: full resolution).
     """
     windowed = voi not in (None, "lut")
     return {
@@ -425,4 +500,5 @@ def _technical_meta(ds: Dataset, filename: str, voi: str | None, inverted: bool)
         "inverted": inverted,
         "image_laterality": _optional_str(ds, "ImageLaterality") or _optional_str(ds, "Laterality"),
         "view_position": _optional_str(ds, "ViewPosition"),
+        "reduce_level": reduce_level,
     }
