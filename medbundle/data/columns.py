@@ -11,7 +11,24 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_csv_checked"]
+__all__ = ["dataset_folder", "read_csv_checked"]
+
+
+def dataset_folder(dataset_dir: str | Path, holds: str) -> Path:
+    """``dataset_dir`` as a Path, checked to be an existing folder before any of its files is read.
+
+    Args:
+        dataset_dir: the bundle's ``dataset_dir``.
+        holds: what the folder should hold, for the message (e.g. "train.csv and train_images/").
+
+    Raises:
+        FileNotFoundError: it does not exist or is a file; the message names the key and what it should hold.
+    """
+    folder = Path(dataset_dir)
+    if not folder.is_dir():
+        state = "is not a directory" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"dataset_dir {folder} {state}; set dataset_dir to the folder that holds {holds}.")
+    return folder
 
 
 def read_csv_checked(

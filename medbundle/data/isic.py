@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medbundle.data.columns import read_csv_checked
+from medbundle.data.columns import dataset_folder, read_csv_checked
 from medbundle.imaging.decode import RGB_SUFFIXES
 from medbundle.io import HDF5_SUFFIXES, hdf5_keys, hdf5_member
 
@@ -56,13 +56,9 @@ def isic_datalist(
     """
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}.")
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        state = "is not a directory" if dataset_dir.exists() else "does not exist"
-        raise FileNotFoundError(
-            f"dataset_dir {dataset_dir} {state}; set dataset_dir to the folder that holds {csv} and {images} "
-            "(the Kaggle isic-2024-challenge files, or `medbundle demo_data --task isic`)."
-        )
+    dataset_dir = dataset_folder(
+        dataset_dir, f"{csv} and {images} (the Kaggle isic-2024-challenge files, or `medbundle demo_data --task isic`)"
+    )
     csv_path = dataset_dir / csv
     required = ["isic_id", *([label_column, "patient_id"] if label_column is not None else [])]
     frame = read_csv_checked(csv_path, required, dtype={"isic_id": str, "patient_id": str})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medbundle.data.columns import read_csv_checked
+from medbundle.data.columns import dataset_folder, read_csv_checked
 
 __all__ = ["rsna_datalist"]
 
@@ -57,12 +57,7 @@ def rsna_datalist(
     """
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}.")
-    dataset_dir = Path(dataset_dir)
-    if not dataset_dir.is_dir():
-        state = "is not a directory" if dataset_dir.exists() else "does not exist"
-        raise FileNotFoundError(
-            f"dataset_dir {dataset_dir} {state}; set dataset_dir to the folder that holds {csv} and {image_dir}/."
-        )
+    dataset_dir = dataset_folder(dataset_dir, f"{csv} and {image_dir}/")
     csv_path = dataset_dir / csv
     required = [*_ID_COLUMNS, *([label_column] if label_column is not None else [])]
     frame = read_csv_checked(csv_path, required, dtype={column: str for column in _ID_COLUMNS})
