@@ -1,12 +1,15 @@
 """Benchmarks of the rsna and isic pipelines (python-fire).
 
     python scripts/benchmark.py dicom --folder ../shared/data/dicom
+    python scripts/benchmark.py dicom_reduce --folder ../shared/data/dicom --image_size "[1024,512]"
     python scripts/benchmark.py training --image_size "[256,128]" --backbone resnet10t
     python scripts/benchmark.py isic --image_size "[224,224]" --n_images 2000 --workers 2
     python scripts/benchmark.py isic_training --image_size "[64,64]" --num_workers "[0,2]"
+    python scripts/benchmark.py trainer_overhead --bundles "[rsna]" --batch_size 8 --threads 1
 
-rsna: `dicom` measures decoding and the bundle's preprocessing chain in images/s. `training` runs the
-bundle's real trainer (built from train.yaml) and reports the cache's effect (epoch 1 decodes into
+rsna: `dicom` measures decoding and the bundle's preprocessing chain in images/s; `dicom_reduce` compares it per
+transfer syntax with reduced-resolution JPEG 2000 decoding on and off and with a plain pydicom + OpenCV pipeline.
+`training` runs the bundle's real trainer (built from train.yaml) and reports the cache's effect (epoch 1 decodes into
 the cache, epoch 2 reads it) and its throughput against a plain PyTorch/timm loop on the same images.
 
 isic: `isic` loads every crop of the HDF5 file through the bundle's deterministic preprocessing in a
@@ -84,6 +87,159 @@ def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1
         f"images_per_s_with_{workers}_workers": round(len(paths) / wall, 2),
     }
     return result
+
+
+def _plain_dicom_reference(path: str, image_size: list[int]):
+    """The plain reference pipeline: pydicom ``pixel_array``, modality + VOI LUT (pydicom's ``apply_voi_lut``), min-max
+    to [0, 1], MONOCHROME1 inverted, one OpenCV ``INTER_AREA`` resize to `image_size`, 8-bit CLAHE (clip 2, 8x8 tiles)."""
+    import cv2
+    import numpy as np
+    import pydicom
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    ds = pydicom.dcmread(path)
+    values = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds).astype(np.float32)
+    low, high = float(values.min()), float(values.max())
+    image = (values - low) / max(high - low, 1e-6)
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        image = 1.0 - image
+    image = cv2.resize(image, (image_size[1], image_size[0]), interpolation=cv2.INTER_AREA)
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(np.round(image * 255).astype(np.uint8))
+
+
+def _reduce_chain(image_size: list[int], reduced_decode: bool):
+    """The rsna bundle's ``cached_transforms`` (decode, crop, flip, resize, CLAHE) with the reader told the target size."""
+    from monai.transforms import Compose
+
+    parser = _parser(image_size=image_size)
+    parser["cached_transforms#0#reader"] = {
+        "_target_": "medbundle.io.MammoDicomReader", "target_size": "@image_size", "reduced_decode": reduced_decode,
+    }
+    return Compose(parser.get_parsed_content("cached_transforms"))
+
+
+def _psnr(a, b) -> float:
+    """PSNR in dB of two images in [0, 1]; inf when equal."""
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def dicom_reduce(
+    folder: str = "../shared/data/dicom",
+    image_size: tuple[int, int] = (1024, 512),
+    demo_shape: tuple[int, int] | None = (3000, 2400),
+    demo_patients: int = 4,
+    repeats: int = 3,
+    threads: int = 1,
+) -> str:
+    """Decode + preprocess images/s per transfer syntax: reduced JPEG 2000 decoding on vs off vs a plain reference.
+
+        python scripts/benchmark.py dicom_reduce --folder ../shared/data/dicom --image_size "[1024,512]"
+
+    Every readable DICOM of `folder`, plus a synthetic RSNA demo set written at `demo_shape` (JPEG 2000 lossless,
+    RLE and uncompressed files the size of real mammograms), goes through three pipelines in this process, each
+    timed per file as the best of `repeats` interleaved runs: `on` and `off` are the rsna bundle's ``cached_transforms`` (decode,
+    breast crop, flip, aspect resize, CLAHE) with ``MammoDicomReader(target_size=image_size, reduced_decode=...)``;
+    `plain` is `_plain_dicom_reference` (pydicom + VOI + one cv2 resize + CLAHE, no crop). Images/s is files /
+    summed best seconds. Accuracy of `on` against `off`: PSNR (the lowest of the syntax's files) and max abs
+    difference of the bundle's output (crop found on each decode), of the same with BreastCrop's margin divided by
+    ``2**reduce_level`` (the margin in source pixels, as at full resolution), and of the decoded image resized to
+    `image_size` without cropping (the decoding effect alone).
+
+    Args:
+        folder: DICOM files (``*.dcm``); unreadable ones are counted and skipped.
+        image_size: the bundle's input size (rows, columns).
+        demo_shape: (rows, columns) of the demo images; None for no demo files.
+        demo_patients: demo patients (4 images each, JPEG 2000 and RLE/uncompressed by site).
+        repeats: timed runs per file and pipeline.
+        threads: torch and OpenCV threads (1: images/s per core).
+
+    Returns:
+        A markdown table, one row per source and transfer syntax.
+    """
+    import copy
+
+    import cv2
+    import numpy as np
+    import pydicom
+
+    from medbundle.imaging import aspect_resize_pad
+    from medbundle.io import DicomReadError, read_dicom
+    from medbundle.transforms import BreastCropd
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    image_size = list(image_size)
+    chains = {"on": _reduce_chain(image_size, True), "off": _reduce_chain(image_size, False)}
+    with tempfile.TemporaryDirectory(prefix="medbundle_bench_dicom_") as work:
+        sources = [("shared", sorted(Path(folder).glob("*.dcm")))]
+        if demo_shape:
+            from medbundle.demo import write_rsna_demo
+
+            write_rsna_demo(Path(work), n_patients=demo_patients, n_test_patients=0, image_shape=tuple(demo_shape))
+            sources.append((f"demo {demo_shape[0]}x{demo_shape[1]}", sorted(Path(work).rglob("*.dcm"))))
+        rows, skipped = {}, 0
+        for source, paths in sources:
+            for path in map(str, paths):
+                try:
+                    full, meta = read_dicom(path)
+                except DicomReadError:
+                    skipped += 1
+                    continue
+                reduced, reduced_meta = read_dicom(path, image_size)
+                seconds = {}
+                runs = {name: (lambda c=chain, p=path: c({"image": p, "label": [0.0]})["image"])
+                        for name, chain in chains.items()}
+                runs["plain"] = lambda p=path: _plain_dicom_reference(p, image_size)
+                outputs = {name: run() for name, run in runs.items()}  # warm-up, and the outputs compared below
+                for _ in range(repeats):  # interleaved, so that load from other processes hits every pipeline alike
+                    for name, run in runs.items():
+                        seconds[name] = min(seconds.get(name, math.inf), _best_seconds(run, 1))
+                level = reduced_meta["reduce_level"]
+                source_margin = copy.deepcopy(chains["on"])
+                for transform in source_margin.transforms:
+                    if isinstance(transform, BreastCropd):
+                        transform.cropper.margin = round(transform.cropper.margin / 2**level)
+                outputs["on_source_margin"] = source_margin({"image": path, "label": [0.0]})["image"]
+                on, off, on_margin = (np.asarray(outputs[k], np.float32) for k in ("on", "off", "on_source_margin"))
+                resized = [aspect_resize_pad(image[None], image_size) for image in (full, reduced)]
+                syntax = pydicom.uid.UID(meta["transfer_syntax_uid"]).name
+                row = rows.setdefault((source, syntax), {"files": 0, "megapixels": 0.0, "levels": set(), "seconds": {},
+                                                         "psnr": [], "max": [], "psnr_margin": [], "max_margin": [],
+                                                         "psnr_resize": [], "max_resize": []})
+                row["files"] += 1
+                row["megapixels"] += full.size / 1e6
+                row["levels"].add(level)
+                for name, value in seconds.items():
+                    row["seconds"][name] = row["seconds"].get(name, 0.0) + value
+                row["psnr"].append(_psnr(on, off))
+                row["max"].append(float(np.abs(on - off).max()))
+                row["psnr_margin"].append(_psnr(on_margin, off))
+                row["max_margin"].append(float(np.abs(on_margin - off).max()))
+                row["psnr_resize"].append(_psnr(*resized))
+                row["max_resize"].append(float(np.abs(resized[0] - resized[1]).max()))
+    lines = [
+        (f"decode + preprocess to {image_size[0]}x{image_size[1]}, images/s with {threads} thread(s), best of {repeats} "
+         f"per file; on/off: rsna cached_transforms with reduced JPEG 2000 decoding on/off; plain: pydicom + VOI + cv2 "
+         f"resize + CLAHE; {skipped} unreadable file(s) skipped"),
+        "",
+        ("| source | transfer syntax | files | MP | reduce level | on | off | plain | on/plain | off/plain "
+         "| PSNR on vs off (dB) | max abs diff | PSNR, margin in source px | max abs diff | PSNR decode+resize "
+         "| max abs diff |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (source, syntax), row in rows.items():
+        rate = {name: row["files"] / value for name, value in row["seconds"].items()}
+        lines.append(
+            f"| {source} | {syntax} | {row['files']} | {row['megapixels'] / row['files']:.1f} "
+            f"| {','.join(map(str, sorted(row['levels'])))} | {rate['on']:.2f} | {rate['off']:.2f} | {rate['plain']:.2f} "
+            f"| {rate['on'] / rate['plain']:.2f} | {rate['off'] / rate['plain']:.2f} | {min(row['psnr']):.1f} "
+            f"| {max(row['max']):.3f} | {min(row['psnr_margin']):.1f} | {max(row['max_margin']):.3f} "
+            f"| {min(row['psnr_resize']):.1f} | {max(row['max_resize']):.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def _epoch_timer(trainer) -> list[float]:
@@ -489,6 +645,219 @@ def export(
                     )
     return "\n".join(rows)
 
+
+# ---- trainer overhead ------------------------------------------------------------------------------------
+
+SPEED_SWITCHES = ("channels_last", "bf16", "compile")  # opt-in keys of every train.yaml, default false
+
+# chest_xray's stage 1 trains the head only: the benchmark times stage-2 epochs, the whole network.
+TRAIN_EVERY_LAYER = {"chest_xray": {"stage1": False}}
+
+
+def _write_training_demo(bundle: str, folder: Path, n_images: int) -> str:
+    """A synthetic set of `bundle` with about `n_images` training images in fold 0."""
+    from medbundle.demo import write_chest_xray_demo, write_rsna_demo
+
+    if bundle == "rsna":  # ~4 images per patient, 3 of 4 patients in training (n_folds 4)
+        write_rsna_demo(folder, n_patients=max(8, math.ceil(n_images / 3)), positive_rate=0.1, n_test_patients=0)
+    elif bundle == "isic":  # 4 of 5 folds train
+        _write_isic_demo(folder, math.ceil(n_images * 5 / 4))
+    else:  # chest_xray: images per class of the fixed train / val folders
+        write_chest_xray_demo(folder, n_train=max(1, math.ceil(n_images / 5)), n_val=1, n_test=0)
+    return str(folder)
+
+
+def _training_parser(bundle: str, overrides: dict, switches: tuple[str, ...] = (), augment: bool = True):
+    """The bundle's train.yaml + demo.yaml with `overrides`, the given speed switches on, augmentation on or off."""
+    from monai.bundle import ConfigParser
+
+    parser = _parser(bundle, **{**ConfigParser.load_config_file(str(BUNDLES / bundle / "configs" / "demo.yaml")),
+                                **overrides})
+    for switch in switches:  # top-level keys of every train.yaml: channels_last, bf16, compile
+        parser[switch] = True
+    if not augment:
+        parser["random_transforms"] = []
+    return parser
+
+
+def _plain_epoch(parser) -> Callable[[], None]:
+    """One epoch of what the bundle's SupervisedTrainer computes, written out: the same DataLoader, network,
+    optimizer and loss, and no engine, events, handlers, decollation or post-processing."""
+    loader = parser.get_parsed_content("train#dataloader")
+    network, optimizer = parser.get_parsed_content("network"), parser.get_parsed_content("optimizer")
+    loss_function, device = parser.get_parsed_content("loss_function"), parser.get_parsed_content("device")
+
+    def epoch() -> None:
+        network.train()
+        for batch in loader:
+            images, labels = batch["image"].to(device), batch["label"].to(device)
+            optimizer.zero_grad(set_to_none=False)  # as SupervisedTrainer
+            loss_function(network(images), labels).mean().backward()
+            optimizer.step()
+
+    return epoch
+
+
+def _engine_event_costs(trainer) -> dict[str, float]:
+    """Milliseconds per iteration spent in each Ignite event handler (MONAI's decollation and post-processing, the
+    bundle's handlers, Ignite's own event logging) during one epoch of `trainer` under cProfile: the total, the time
+    of a whole iteration under the profiler, and each handler from 0.05 ms up, largest first."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(trainer.run)
+    epoch_ms = (time.perf_counter() - start) * 1e3 / trainer.state.epoch_length
+    costs: dict[str, float] = {}
+    for (file, _, name), (*_, callers) in pstats.Stats(profiler).stats.items():
+        for (caller_file, _, caller), (*_, cumulative) in callers.items():
+            if caller == "_fire_event" and Path(caller_file).parent.name == "engine":
+                key = f"{Path(file).parent.name}/{Path(file).stem}.{name}"
+                costs[key] = costs.get(key, 0.0) + cumulative * 1e3 / trainer.state.epoch_length
+    ordered = dict(sorted(((k, round(v, 2)) for k, v in costs.items() if v >= 0.05), key=lambda kv: -kv[1]))
+    return {"iteration_ms (profiled)": round(epoch_ms, 1), "events_ms": round(sum(costs.values()), 2), **ordered}
+
+
+def _time_training_runs(bundle: str, overrides: dict, folder: Path, switches: tuple[str, ...], rounds: int):
+    """Build the plain loops, the bundle's trainer and one trainer per switch, run them an epoch each in turn for
+    `rounds` rounds; the table rows and the bundle's trainer."""
+
+    def parser(name: str, keys: tuple[str, ...] = (), augment: bool = True):
+        return _training_parser(bundle, {**overrides, "bundle_root": str(folder / name)}, keys, augment)
+
+    runs: dict[str, Callable[[], None]] = {
+        "plain, no augmentation": _plain_epoch(parser("noaug", augment=False)),
+        "plain": _plain_epoch(parser("plain")),
+    }
+    config = parser("bundle")
+    trainer = config.get_parsed_content("train#trainer")
+    runs["bundle"] = trainer.run
+    for switch in switches:
+        runs[f"bundle + {switch}"] = parser(switch.replace("+", "_"), tuple(switch.split("+"))).get_parsed_content(
+            "train#trainer").run
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, epoch in runs.items():
+            start = time.perf_counter()
+            epoch()
+            seconds[name].append(time.perf_counter() - start)
+    batch_size, size = config.get_parsed_content("batch_size"), config.get_parsed_content("image_size")
+    images = len(trainer.data_loader) * batch_size
+    rates = {name: images / min(times[1:]) for name, times in seconds.items()}
+    rows = [{
+        "bundle": bundle, "backbone": config.get_parsed_content("backbone"),
+        "input": f"{config.get_parsed_content('in_chans')}x{size[0]}x{size[1]}", "batch": batch_size,
+        "workers": overrides["num_workers"], "run": name, "images_per_s": round(rates[name], 1),
+        "over_plain": round(rates[name] / rates["plain"], 2), "first_epoch_s": round(times[0], 1),
+        "best_epoch_s": round(min(times[1:]), 2),
+    } for name, times in seconds.items()]
+    return rows, trainer
+
+
+def trainer_overhead(
+    bundles: tuple[str, ...] = ("rsna", "isic", "chest_xray"),
+    num_workers: tuple[int, ...] = (0, 2),
+    switches: tuple[str, ...] = ("channels_last", "bf16", "channels_last+bf16", "compile"),
+    rounds: int = 4,
+    n_images: int = 160,
+    batch_size: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    threads: int | None = None,
+    profile: bool = True,
+    out: str | None = None,
+) -> str:
+    """Training images/s of the bundle's trainer against a plain loop over the same DataLoader, and of each switch.
+
+        python scripts/benchmark.py trainer_overhead --bundles "[rsna]" --batch_size 8 --threads 1
+        python scripts/benchmark.py trainer_overhead --bundles "[isic,chest_xray]" --out overhead.json
+
+    Per bundle (train.yaml + demo.yaml: resnet10t from scratch at the demo's size, on a synthetic demo set of about
+    `n_images` training images, decoded once into the disk cache, no validation) and number of DataLoader workers:
+
+    - ``plain``: the same network, AdamW, loss and DataLoader (cached preprocessing + random augmentation) in a
+      bare ``for batch in loader: zero_grad, loss(network(x), y).mean().backward(), step`` loop;
+    - ``plain, no augmentation``: that loop over the same DataLoader with ``random_transforms: []``;
+    - ``bundle``: SupervisedTrainer as train.yaml builds it (``train#trainer``: handlers, decollation,
+      post-processing);
+    - ``bundle + <switch>``: with train.yaml's opt-in key(s) set true (``channels_last``, ``bf16``, ``compile``,
+      several joined by ``+``), the top-level keys of every train.yaml.
+
+    plain / no-augmentation is the augmentation's cost; bundle / plain the framework's. Every run is one epoch,
+    the runs take turns for `rounds` rounds (so a busy shared machine slows them alike), the first round is a
+    warm-up (for ``compile``: compilation, reported as ``first epoch s``), and images/s is (batches x batch size) /
+    the fastest later epoch. With `profile`, one more bundle epoch (the first worker count) runs under cProfile and
+    the milliseconds per iteration spent in each engine event handler are listed (cProfile slows Python code, so
+    they are upper bounds).
+
+    Args:
+        bundles: bundle folders under bundles/.
+        num_workers: DataLoader worker counts.
+        switches: the switch runs, e.g. ``channels_last``, ``bf16``, ``channels_last+bf16``, ``compile``.
+        rounds: epochs per run (at least 2: one warm-up).
+        n_images: about this many training images per synthetic set.
+        batch_size: replaces the demo's batch size in every bundle.
+        image_size: replaces the demo's image size in every bundle.
+        threads: torch intra-op threads (1 on a shared machine); default torch's.
+        profile: list the engine event handlers' cost.
+        out: also write the results here as JSON.
+
+    Returns:
+        A markdown table of images/s and ratios, and the profiles.
+    """
+    import json
+
+    if rounds < 2:
+        raise ValueError(f"--rounds {rounds}: needs at least 2, the first epoch of every run is a warm-up")
+    switches = (switches,) if isinstance(switches, str) else tuple(switches)  # fire passes one name as a string
+    for switch in switches:
+        if not set(switch.split("+")) <= set(SPEED_SWITCHES):
+            raise ValueError(f"--switches: unknown {switch!r}; use {', '.join(SPEED_SWITCHES)} or several joined by "
+                             "'+', e.g. --switches '[\"channels_last+bf16\",compile]'")
+    if threads:
+        torch.set_num_threads(threads)
+    rows, profiles = [], {}
+    with tempfile.TemporaryDirectory(prefix="medbundle_bench_overhead_") as work:
+        work = Path(work)
+        for bundle in bundles:
+            dataset_dir = _write_training_demo(bundle, work / bundle / "data", n_images)
+            for workers in num_workers:
+                overrides = {
+                    "dataset_dir": dataset_dir, "cache_dir": str(work / bundle / "cache"), "pretrained": False,
+                    "epochs": 1, "val_interval": 2, "num_workers": workers, "progress": False,
+                    **TRAIN_EVERY_LAYER.get(bundle, {}),
+                }
+                overrides.update({"batch_size": batch_size} if batch_size else {})
+                overrides.update({"image_size": list(image_size)} if image_size else {})
+                new_rows, trainer = _time_training_runs(bundle, overrides, work / bundle / str(workers), switches,
+                                                        rounds)
+                rows += new_rows
+                if profile and workers == num_workers[0]:
+                    profiles[bundle] = _engine_event_costs(trainer)
+    threads = torch.get_num_threads()
+    title = f"CPU, {threads} intra-op thread(s); training images/s, best of {rounds - 1} epochs after a warm-up epoch"
+    lines = [
+        f"{title}, runs interleaved",
+        "",
+        "| bundle | backbone | input | batch | workers | run | images/s | / plain | first epoch s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['bundle']} | {r['backbone']} | {r['input']} | {r['batch']} | {r['workers']} | {r['run']} "
+        f"| {r['images_per_s']} | {r['over_plain']:.2f} | {r['first_epoch_s']} |"
+        for r in rows
+    ]
+    for bundle, costs in profiles.items():
+        lines += ["", f"{bundle}: engine event handlers, ms per iteration (cProfile, {num_workers[0]} workers): "
+                  + ", ".join(f"{k} {v}" for k, v in costs.items())]
+    if out:
+        Path(out).write_text(json.dumps({"threads": threads, "rounds": rounds, "rows": rows, "profiles": profiles},
+                                        indent=2))
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    fire.Fire({"dicom": dicom, "training": training, "isic": isic, "isic_training": isic_training, "export": export})
+    fire.Fire({"dicom": dicom, "dicom_reduce": dicom_reduce, "training": training, "isic": isic,
+               "isic_training": isic_training, "export": export,
+               "trainer_overhead": trainer_overhead})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,13 @@ def test_dicom_benchmark_reports_images_per_second(tmp_path):
     assert "decode_plus_preprocess_images_per_s_per_worker" in out and "unreadable_skipped:" in out
 
 
+def test_dicom_reduce_benchmark_tables_reduced_full_and_plain_decoding(tmp_path):
+    out = benchmark("dicom_reduce", "--folder", str(tmp_path), "--image_size", "[64,32]", "--demo_shape", "[256,208]",
+                    "--demo_patients", "2", "--repeats", "1")
+    assert "| source | transfer syntax | files | MP | reduce level | on | off | plain | on/plain |" in out
+    assert "| demo 256x208 | JPEG 2000 Image Compression (Lossless Only) |" in out and "PSNR on vs off" in out
+
+
 def test_training_benchmark_compares_the_bundle_with_a_plain_loop():
     out = benchmark("training", "--image_size", "[64,32]", "--source_shape", "[256,208]", "--n_patients", "40",
                     "--num_workers", "0", "--batch_size", "8")
@@ -56,3 +64,15 @@ def test_export_benchmark_tables_eager_torchscript_and_onnxruntime():
                     "--batch_sizes", "[1,2]")
     assert "| bundle | model | backbone | input | batch | eager | TorchScript | onnxruntime |" in out
     assert "| isic | demo | resnet10t | 3x32x32 | 1 |" in out and "| isic | demo | resnet10t | 3x32x32 | 2 |" in out
+
+
+def test_trainer_overhead_benchmark_tables_the_bundle_trainer_the_plain_loops_and_the_switches(tmp_path):
+    out = benchmark("trainer_overhead", "--bundles", "[isic]", "--num_workers", "[0]", "--n_images", "64",
+                    "--image_size", "[32,32]", "--rounds", "2", "--switches", "channels_last+bf16", "--threads", "1",
+                    "--out", str(tmp_path / "overhead.json"))
+    runs = ("plain, no augmentation", "plain", "bundle", "bundle + channels_last+bf16")
+    for run in runs:
+        assert f"| isic | resnet10t | 3x32x32 | 32 | 0 | {run} |" in out, run
+    result = json.loads((tmp_path / "overhead.json").read_text())
+    assert [row["run"] for row in result["rows"]] == list(runs) and all(row["images_per_s"] > 0 for row in result["rows"])
+    assert result["profiles"]["isic"]["events_ms"] > 0 and "engine event handlers, ms per iteration" in out

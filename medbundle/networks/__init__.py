@@ -1,4 +1,5 @@
-"""Networks for 2D medical image classification: timm backbones with named classification heads, model presets."""
+"""Networks for 2D medical image classification: timm backbones with named classification heads, model presets,
+the channels_last memory format."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from medbundle.networks.heads import (
     create_head,
     get_head_class,
 )
+from medbundle.networks.memory_format import channels_last
 from medbundle.networks.presets import MODEL_PRESETS, model_preset
 from medbundle.networks.timm_classifier import TimmClassifier
 
@@ -22,6 +24,7 @@ __all__ = [
     "LinearHead",
     "MLPHead",
     "TimmClassifier",
+    "channels_last",
     "create_head",
     "get_head_class",
     "model_preset",
