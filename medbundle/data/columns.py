@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["dataset_folder", "read_csv_checked"]
+__all__ = ["check_binary_cells", "dataset_folder", "read_csv_checked"]
 
 
 def dataset_folder(dataset_dir: str | Path, holds: str) -> Path:
@@ -63,3 +63,29 @@ def read_csv_checked(
             "Point to the right CSV or rename its columns."
         )
     return frame
+
+
+def check_binary_cells(frame: pd.DataFrame, columns: list[str], label_column: str | None, csv_path: Path) -> None:
+    """Reject empty cells in `columns` and labels other than 0/1, naming up to 10 CSV lines.
+
+    Args:
+        frame: the CSV as read by :func:`read_csv_checked` (line = index + 2).
+        columns: the columns every row must fill.
+        label_column: the 0/1 label column, or None for an unlabelled CSV.
+        csv_path: the CSV's path, for the message.
+
+    Raises:
+        ValueError: an empty cell or a label that is not 0 or 1.
+    """
+    empty = frame[columns].isna().any(axis=1)
+    if empty.any():
+        lines = (frame.index[empty] + 2).tolist()[:10]
+        raise ValueError(f"{csv_path} has empty cells in columns {columns} on line(s) {lines}; fix or drop those rows.")
+    if label_column is not None:
+        invalid = ~frame[label_column].isin((0, 1))
+        if invalid.any():
+            lines = (frame.index[invalid] + 2).tolist()[:10]
+            raise ValueError(
+                f"{csv_path} column {label_column!r} must be 0 or 1; line(s) {lines} hold "
+                f"{frame.loc[invalid, label_column].unique()[:5].tolist()}."
+            )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medbundle.data.columns import dataset_folder, read_csv_checked
+from medbundle.data.columns import check_binary_cells, dataset_folder, read_csv_checked
 from medbundle.imaging.decode import RGB_SUFFIXES
 from medbundle.io import HDF5_SUFFIXES, hdf5_keys, hdf5_member
 
@@ -104,18 +104,7 @@ def isic_datalist(
 
 def _check_cells(frame: pd.DataFrame, columns: list[str], label_column: str | None, csv_path: Path) -> None:
     """Reject empty cells, labels other than 0/1 and repeated ``isic_id`` values, naming CSV lines."""
-    empty = frame[columns].isna().any(axis=1)
-    if empty.any():
-        lines = (frame.index[empty] + 2).tolist()[:10]
-        raise ValueError(f"{csv_path} has empty cells in columns {columns} on line(s) {lines}; fix or drop those rows.")
-    if label_column is not None:
-        invalid = ~frame[label_column].isin((0, 1))
-        if invalid.any():
-            lines = (frame.index[invalid] + 2).tolist()[:10]
-            raise ValueError(
-                f"{csv_path} column {label_column!r} must be 0 or 1; line(s) {lines} hold "
-                f"{frame.loc[invalid, label_column].unique()[:5].tolist()}."
-            )
+    check_binary_cells(frame, columns, label_column, csv_path)
     repeated = frame["isic_id"].duplicated(keep=False)
     if repeated.any():
         examples = frame.loc[repeated].groupby("isic_id", sort=False).groups

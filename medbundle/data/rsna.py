@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medbundle.data.columns import dataset_folder, read_csv_checked
+from medbundle.data.columns import check_binary_cells, dataset_folder, read_csv_checked
 
 __all__ = ["rsna_datalist"]
 
@@ -69,20 +69,7 @@ def rsna_datalist(
             "check image_dir (train_images for train.csv, test_images for test.csv)."
         )
 
-    empty = frame[required].isna().any(axis=1)
-    if empty.any():
-        lines = (frame.index[empty] + 2).tolist()[:10]
-        raise ValueError(
-            f"{csv_path} has empty cells in columns {required} on line(s) {lines}; fix or drop those rows."
-        )
-    if label_column is not None:
-        invalid = ~frame[label_column].isin((0, 1))
-        if invalid.any():
-            lines = (frame.index[invalid] + 2).tolist()[:10]
-            raise ValueError(
-                f"{csv_path} column {label_column!r} must be 0 or 1; line(s) {lines} hold "
-                f"{frame.loc[invalid, label_column].unique()[:5].tolist()}."
-            )
+    check_binary_cells(frame, required, label_column, csv_path)
 
     _check_unique_images(frame, csv_path)
 
