@@ -418,6 +418,7 @@ def test_missing_codec_names_the_transfer_syntax_and_package(tmp_path, monkeypat
 def test_missing_codec_without_known_package_repeats_pydicom(tmp_path, monkeypatch):
     path = encapsulated_file(tmp_path / "coded.dcm", JPEG2000Lossless)
     monkeypatch.setattr(get_decoder(JPEG2000Lossless), "_available", {})
+    monkeypatch.setattr(get_decoder(JPEG2000Lossless), "_unavailable", {"gdcm": ("gdcm>=3.0.10",)})
     monkeypatch.setattr(dicom_module, "_DECODER_PACKAGES", {})
     with pytest.raises(DicomReadError, match=r"Install one of the decoders pydicom lists: gdcm - requires gdcm"):
         read_dicom(path)
@@ -483,3 +484,38 @@ def test_real_file_cut_says_truncated(tmp_path, end):
         with pytest.raises(DicomReadError, match=rf"RG2_JPLL\.dcm': the file is truncated \({end} bytes\)") as info:
             read_dicom(path)
     assert_one_line_naming(info.value, path)
+
+
+def _shared_file_of(folder: Path, syntaxes: tuple) -> Path:
+    for path in sorted(folder.glob("*.dcm")):
+        try:
+            if pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID in syntaxes:
+                return path
+        except Exception:
+            continue
+    pytest.skip("no shared file of that transfer syntax")
+
+
+def test_jpeg_ls_is_decoded_by_the_fastest_plugin_and_falls_back_when_it_refuses(shared_dicom_dir, monkeypatch):
+    syntaxes = (pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless)
+    path = _shared_file_of(shared_dicom_dir, syntaxes)
+    if "pyjpegls" not in get_decoder(syntaxes[0]).available_plugins:
+        pytest.skip("pyjpegls is not installed")
+    used = []
+    original = pydicom.dataset.Dataset.pixel_array_options
+
+    def record(self, **kwargs):
+        used.append(kwargs.get("decoding_plugin", ""))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array_options", record)
+    image, _ = read_dicom(path)
+    assert used == ["pyjpegls"]
+    monkeypatch.setattr(dicom_module, "_PREFERRED_PLUGINS", dict.fromkeys(syntaxes, "pylibjpeg"))
+    monkeypatch.setattr(get_decoder(syntaxes[0]), "_available", {**get_decoder(syntaxes[0])._available,
+                                                                 "pylibjpeg": lambda *a, **k: 1 / 0})
+    monkeypatch.setattr(get_decoder(syntaxes[1]), "_available", {**get_decoder(syntaxes[1])._available,
+                                                                 "pylibjpeg": lambda *a, **k: 1 / 0})
+    used.clear()
+    fallback, _ = read_dicom(path)
+    assert used == ["pylibjpeg", ""] and np.array_equal(fallback, image)

@@ -76,6 +76,9 @@ _DECODER_PACKAGES = {
     ),
     pydicom.uid.RLELossless: "pylibjpeg pylibjpeg-rle",
 }
+# the fastest decoding plugin per transfer syntax where it is not pydicom's first choice (gdcm when installed):
+# `python scripts/benchmark.py decoders` measured CharLS (pyjpegls) 1.5-1.7x gdcm and 4.5x pylibjpeg on JPEG-LS
+_PREFERRED_PLUGINS = dict.fromkeys((pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless), "pyjpegls")
 # transfer syntaxes whose pixel data read_dicom can decode at a reduced resolution (JPEG 2000 Part 1)
 _REDUCIBLE = (pydicom.uid.JPEG2000Lossless, pydicom.uid.JPEG2000)
 
@@ -339,11 +342,18 @@ def _decode_first_frame(filename: str, ds: Dataset) -> np.ndarray:
     Raises:
         DicomReadError: the decoders reject the pixel data.
     """
-    ds.pixel_array_options(index=0)
+    syntax = ds.file_meta.TransferSyntaxUID
+    preferred = _PREFERRED_PLUGINS.get(syntax, "")
+    if preferred and preferred in get_decoder(syntax).available_plugins:
+        ds.pixel_array_options(index=0, decoding_plugin=preferred)
+        try:
+            return ds.pixel_array
+        except Exception:  # pydicom's own order below tries every plugin and reports their errors
+            pass
+    ds.pixel_array_options(index=0, decoding_plugin="")
     try:
         return ds.pixel_array
     except Exception as exc:
-        syntax = ds.file_meta.TransferSyntaxUID
         if syntax.is_compressed:
             reason = f"corrupt or truncated compressed pixel data ({syntax.name}): {_one_line(exc)}"
         else:
