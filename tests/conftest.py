@@ -1,8 +1,12 @@
-"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator, a fake TensorBoard writer."""
+"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator, a fake TensorBoard writer,
+the benchmark command line."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +15,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DICOM = REPO.parent / "shared" / "data" / "dicom"
 
 
 class LogitOf(torch.nn.Module):
@@ -71,3 +76,18 @@ def shared_dicom_dir() -> Path:
     if not SHARED_DICOM.is_dir():
         pytest.skip(f"{SHARED_DICOM} not present")
     return SHARED_DICOM
+
+
+@pytest.fixture
+def run_benchmark(tmp_path):
+    """Run ``scripts/benchmark.py <args>`` as the README does; (its stdout, the JSON it wrote as a dict)."""
+
+    def run(*args: str) -> tuple[str, dict]:
+        out = tmp_path / f"benchmark_{args[0]}.json"
+        command = [sys.executable, str(REPO / "scripts" / "benchmark.py"), *args, "--out", str(out)]
+        result = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=900,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", "PAGER": "cat"})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout, json.loads(out.read_text())
+
+    return run
