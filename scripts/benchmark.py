@@ -30,6 +30,7 @@ COMMANDS = {  # subcommand: module of medbundle.benchmarks holding the function 
     "dicom": "dicom",
     "dicom_reduce": "dicom",
     "decoders": "dicom",
+    "chest_xray": "chest_xray",
     "isic": "isic",
     "training": "training",
     "isic_training": "isic",
