@@ -19,6 +19,7 @@ from medbundle.imaging import (
     read_grayscale,
     resize_area,
 )
+from medbundle.imaging.breast_crop import BreastLocation, source_scale
 from medbundle.imaging.pairs import as_pair
 from medbundle.imaging.resize import adaptive_average_matrix
 from medbundle.transforms import CLAHE, AspectResizePad, BreastCrop, CanonicalFlip
@@ -87,6 +88,53 @@ def test_breast_cropper_warns_per_image_and_keeps_it(caplog):
         assert BreastCropper()(blank, "a.dcm") is blank
         assert BreastCropper()(blank, "b.dcm") is blank
     assert [r.args[0] for r in caplog.records] == ["a.dcm", "b.dcm"]
+
+
+@pytest.mark.parametrize("shape", [(3000, 2400), (1955, 1841), (517, 389), (300, 200)])
+def test_breast_cropper_blank_is_the_box_of_the_full_size_nearest_neighbour_mask(shape):
+    """Blanking upsamples the grown region over the box only; it equals cropping OpenCV's full-size
+    nearest-neighbour resize of it (the mask the crop was defined with)."""
+    rng = np.random.default_rng(sum(shape))
+    height, width = shape
+    shrink = min(1.0, 512 / max(shape))
+    small = (round(height * shrink), round(width * shrink))
+    region = cv2.resize((rng.random((9, 7)) > 0.5).astype(np.uint8), small[::-1], interpolation=cv2.INTER_NEAREST)
+    y0, x0 = int(rng.integers(0, height // 3)), int(rng.integers(0, width // 3))
+    box = (y0, int(rng.integers(y0 + 1, height + 1)), x0, int(rng.integers(x0 + 1, width + 1)))
+    location = BreastLocation(box, region.astype(bool), 0.25, 12.5)
+    image = rng.random((2, height, width), dtype=np.float32)
+    cropper = BreastCropper(blank_outside=True)
+    cropped = cropper.crop(image, box)
+    grow = int(np.ceil(12.5 * small[1] / width)) + 1
+    grown = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    inside = cv2.resize(grown, (width, height), interpolation=cv2.INTER_NEAREST)[box[0] : box[1], box[2] : box[3]]
+    expected = np.where(inside.astype(bool), cropped, np.float32(0.25))
+    np.testing.assert_array_equal(cropper.blank(cropped, location, shape), expected)
+    np.testing.assert_array_equal(cropped, cropper.crop(image, box))  # blank copies unless told to overwrite
+    np.testing.assert_array_equal(cropper.blank(cropped, location, shape, overwrite=True), expected)
+    np.testing.assert_array_equal(cropped, expected)
+
+
+def test_breast_cropper_margin_is_in_source_pixels():
+    image = np.zeros((1, 400, 320), np.float32)
+    image[0, 100:300, :150] = 0.6
+    half = cv2.resize(image[0], (160, 200), interpolation=cv2.INTER_AREA)[None]
+    cropper = BreastCropper(margin=20)
+    assert cropper.compute_bounding_box(image) == (80, 320, 0, 170)
+    assert cropper.compute_bounding_box(half, scale=0.5) == (40, 160, 0, 85)
+    assert cropper.compute_bounding_box(half) == (30, 170, 0, 95)  # 20 half-resolution pixels
+    assert cropper.locate(half, scale=0.5).margin == 10.0
+    with pytest.raises(ValueError, match="scale"):
+        cropper.locate(half, scale=0.0)
+
+
+@pytest.mark.parametrize(
+    "meta, scale",
+    [({}, 1.0), ({"reduce_level": 0}, 1.0), ({"reduce_level": 2}, 0.25), ({"reduce_level": None}, 1.0),
+     ({"reduce_level": "none"}, 1.0), ({"reduce_level": torch.tensor(1)}, 0.5), ({"reduce_level": np.int64(3)}, 0.125)],
+)  # fmt: skip
+def test_source_scale_reads_the_reduce_level(meta, scale):
+    assert source_scale(meta) == scale
 
 
 def test_read_grayscale_raises_image_read_error_shared_with_io(tmp_path):

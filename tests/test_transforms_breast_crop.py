@@ -10,6 +10,7 @@ import torch
 from monai.data import MetaTensor
 
 from medbundle.demo.rsna import HARD_CASE_KINDS, write_rsna_demo
+from medbundle.imaging import aspect_resize_pad
 from medbundle.io import read_dicom
 from medbundle.transforms import BreastCrop, BreastCropd, breast_crop
 
@@ -413,3 +414,70 @@ def test_blank_outside_clears_a_ruler_that_shares_the_breast_rows():
                           plain[0][breast[: plain.shape[1], : plain.shape[2]]])
     dict_result = BreastCropd(keys="image", blank_outside=True)({"image": image})["image"]
     assert np.array_equal(dict_result, blanked)
+
+
+def test_blank_outside_leaves_the_input_untouched_when_the_box_is_the_whole_image():
+    image = np.zeros((1, 200, 160), np.float32)
+    yy, xx = np.mgrid[:200, :160]
+    image[0][((yy - 100) / 100) ** 2 + (xx / 150) ** 2 <= 1.0] = 0.6  # its box and margin fill the image
+    image[0, 10:20, 150:158] = 1.0  # a mark in the corner, far from the breast
+    meta = MetaTensor(torch.from_numpy(image.copy()), meta={"reduce_level": 0})
+    cropper = BreastCrop(blank_outside=True)
+    assert cropper.compute_bounding_box(image) == (0, 200, 0, 160)
+    for img in (image, meta):
+        before = np.array(img, copy=True)
+        out = cropper(img)
+        assert (np.asarray(out) == 1.0).sum() == 0
+        np.testing.assert_array_equal(np.asarray(img), before)
+    before = image.copy()
+    BreastCropd(keys="image", blank_outside=True)({"image": image})
+    np.testing.assert_array_equal(image, before)
+
+
+# ------------------------------------------------------------------- reduced-resolution decoding
+# MammoDicomReader decodes JPEG 2000 at reduce level L (2**L smaller) and says so in the metadata;
+# the margin is in source pixels, so the crop must cover the same region as at full resolution.
+
+
+def half_resolution_scene() -> tuple[np.ndarray, MetaTensor]:
+    """An MLO-like breast with a film label beside the muscle, inside the box's rows and columns, at full
+    resolution and as a reduce-level-1 decode would give it (half the size, area-averaged)."""
+    img, _ = breast(pectoral=True)
+    add_label(img, (20, 70, 330, 580))
+    half = cv2.resize(img, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+    return img[None], MetaTensor(torch.from_numpy(half[None]), meta={"reduce_level": 1})
+
+
+def test_reduce_level_scales_the_margin_to_the_same_crop_box():
+    full, half = half_resolution_scene()
+    expected = BreastCrop(margin=MARGIN).compute_bounding_box(full)
+    box = BreastCrop(margin=MARGIN).compute_bounding_box(half)
+    assert np.abs(2 * np.array(box) - expected).max() <= 2, (box, expected)
+    assert BreastCrop(margin=MARGIN).compute_bounding_box(half.numpy(), scale=0.5) == box
+    # without the metadata the margin counts half-resolution pixels: twice as wide in source pixels
+    unscaled = BreastCrop(margin=MARGIN).compute_bounding_box(half.numpy())
+    assert 2 * unscaled[1] >= expected[1] + MARGIN - 2, (unscaled, expected)
+
+
+@pytest.mark.parametrize("blank_outside", [False, True])
+def test_reduce_level_gives_nearly_the_full_resolution_output(blank_outside):
+    full, half = half_resolution_scene()
+    cropper = BreastCrop(margin=MARGIN, blank_outside=blank_outside)
+    expected = aspect_resize_pad(cropper(full), (256, 192))
+    out = cropper(half)
+    assert isinstance(out, MetaTensor) and out.meta["reduce_level"] == 1
+    got = aspect_resize_pad(out.numpy(), (256, 192))
+    assert np.abs(got - expected).mean() < 0.002
+    assert (out.numpy() == 1.0).any() != blank_outside  # the label lies in the box; blanking removes it
+    dict_out = BreastCropd(keys="image", margin=MARGIN, blank_outside=blank_outside)({"image": half})["image"]
+    np.testing.assert_array_equal(dict_out.numpy(), out.numpy())
+
+
+def test_dict_takes_the_reduce_level_of_the_source_key():
+    half = half_resolution_scene()[1]
+    plain = half.numpy().copy()  # no metadata: its own margin would be 2 * MARGIN source pixels
+    box = BreastCrop(margin=MARGIN).compute_bounding_box(half)
+    assert box != BreastCrop(margin=MARGIN).compute_bounding_box(plain)
+    out = BreastCropd(keys=["mask", "image"], source_key="image", margin=MARGIN)({"image": half, "mask": plain})
+    y0, y1, x0, x1 = box
+    np.testing.assert_array_equal(out["mask"], plain[:, y0:y1, x0:x1])

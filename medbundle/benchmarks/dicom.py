@@ -6,7 +6,6 @@ per transfer syntax with reduced-resolution JPEG 2000 decoding on and off, and r
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import multiprocessing
@@ -139,23 +138,17 @@ def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1
     )
 
 
-def _accuracy(path: str, chain_on, outputs: dict, full, reduced, level: int, image_size: list[int]) -> dict:
-    """PSNR and max abs difference of reduced against full decoding: the bundle's output, the same with the crop
-    margin given in source pixels, and the decoded images resized without crop (the decoding effect alone)."""
+def _accuracy(outputs: dict, full, reduced, image_size: list[int]) -> dict:
+    """PSNR and max abs difference of reduced against full decoding: of the bundle's output (the breast crop found
+    on each decode, its margin in source pixels), and of the decoded images resized without crop (the decoding effect
+    alone)."""
     import numpy as np
 
     from medbundle.imaging import aspect_resize_pad
-    from medbundle.transforms import BreastCropd
 
-    source_margin = copy.deepcopy(chain_on)
-    for transform in source_margin.transforms:
-        if isinstance(transform, BreastCropd):
-            transform.cropper.margin = round(transform.cropper.margin / 2**level)
-    on_margin = np.asarray(source_margin({"image": path, "label": [0.0]})["image"], np.float32)
     on, off = (np.asarray(outputs[k], np.float32) for k in ("on", "off"))
     resized = [aspect_resize_pad(image[None], image_size) for image in (full, reduced)]
     return {"psnr": psnr(on, off), "max": float(np.abs(on - off).max()),
-            "psnr_margin": psnr(on_margin, off), "max_margin": float(np.abs(on_margin - off).max()),
             "psnr_resize": psnr(*resized), "max_resize": float(np.abs(resized[0] - resized[1]).max())}
 
 
@@ -177,9 +170,9 @@ def dicom_reduce(
     ``cached_transforms`` (decode, breast crop, flip, aspect resize, CLAHE) with ``reduced_decode`` true / false;
     `plain` is `plain_dicom_reference` (pydicom + VOI + one cv2 resize + CLAHE, no crop). Images/s is files /
     summed best seconds. Accuracy of `on` against `off`: PSNR (the lowest of the syntax's files) and max abs
-    difference of the bundle's output (crop found on each decode), of the same with BreastCrop's margin divided by
-    ``2**reduce_level`` by hand, and of the decoded image resized to `image_size` without cropping (the decoding
-    effect alone).
+    difference of the bundle's output (crop found on each decode; BreastCrop scales its margin by the image's
+    ``reduce_level``), and of the decoded image resized to `image_size` without cropping (the decoding effect
+    alone).
 
     Args:
         folder: DICOM files (``*.dcm``); unreadable ones are counted and skipped.
@@ -234,7 +227,7 @@ def dicom_reduce(
                 row["levels"].add(level)
                 for name, value in seconds.items():
                     row["seconds"][name] = row["seconds"].get(name, 0.0) + value
-                row["accuracy"].append(_accuracy(path, chains["on"], outputs, full, reduced, level, image_size))
+                row["accuracy"].append(_accuracy(outputs, full, reduced, image_size))
     table = []
     for row in rows.values():
         rate = {name: row["files"] / value for name, value in row["seconds"].items()}
@@ -254,8 +247,7 @@ def dicom_reduce(
         columns=[("source", "source"), ("syntax", "transfer syntax"), ("files", "files"), ("megapixels", "MP"),
                  ("levels", "reduce level"), ("on", "on"), ("off", "off"), ("plain", "plain"),
                  ("on_over_plain", "on/plain"), ("off_over_plain", "off/plain"), ("psnr", "PSNR on vs off (dB)"),
-                 ("max", "max abs diff"), ("psnr_margin", "PSNR, margin in source px"), ("max_margin", "max abs diff"),
-                 ("psnr_resize", "PSNR decode+resize"), ("max_resize", "max abs diff")],
+                 ("max", "max abs diff"), ("psnr_resize", "PSNR decode+resize"), ("max_resize", "max abs diff")],
         rows=table,
         settings={"folder": str(folder), "image_size": image_size, "demo_shape": demo_shape,
                   "demo_patients": demo_patients, "repeats": repeats, "threads": threads, "unreadable_skipped": skipped},

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from medbundle.imaging.breast_crop import BreastCropper
+from medbundle.imaging.breast_crop import BreastCropper, source_scale
 from medbundle.imaging.canonical_flip import flip_to_left
 from medbundle.imaging.clahe import apply_clahe, check_clahe_params
 from medbundle.imaging.decode import read_grayscale, read_rgb
@@ -31,8 +31,9 @@ from medbundle.imaging.resize import aspect_resize_pad, check_aspect_params, res
 
 __all__ = ["READERS", "STEPS", "Preprocessing", "PreprocessingError", "build_preprocessing"]
 
-#: a preprocessing step: ``(image (C, H, W), source) -> image``; `source` names the file in warnings
-Step = Callable[[np.ndarray, str], np.ndarray]
+#: a preprocessing step: ``(image (C, H, W), source, meta) -> image``; `source` names the file in warnings, `meta` is
+#: the reader's technical fields (the breast crop scales its margin by their ``reduce_level``)
+Step = Callable[[np.ndarray, str, Mapping[str, Any]], np.ndarray]
 
 
 class PreprocessingError(ValueError):
@@ -73,17 +74,17 @@ def _parameters(function: Callable, skip: int = 0) -> tuple[str, ...]:
 
 def _breast_crop(params: dict[str, Any]) -> Step:
     cropper = BreastCropper(**params)
-    return lambda image, source: cropper(image, source)
+    return lambda image, source, meta: cropper(image, source, scale=source_scale(meta))
 
 
 def _canonical_flip(params: dict[str, Any]) -> Step:
-    return lambda image, source: flip_to_left(image)
+    return lambda image, source, meta: flip_to_left(image)
 
 
 def _aspect_resize_pad(params: dict[str, Any]) -> Step:
     check_aspect_params(params["spatial_size"], params.get("pad_position", ("center", "end")))
     resize = functools.partial(aspect_resize_pad, **params)
-    return lambda image, source: resize(image)
+    return lambda image, source, meta: resize(image)
 
 
 def _resize(params: dict[str, Any]) -> Step:
@@ -97,13 +98,13 @@ def _resize(params: dict[str, Any]) -> Step:
     size = tuple(as_pair(params["spatial_size"], "spatial_size"))
     if not all(isinstance(s, int) and s > 0 for s in size):
         raise PreprocessingError(f"Resize spatial_size must be two positive sizes, got {params['spatial_size']!r}.")
-    return lambda image, source: resize_area(image, size)
+    return lambda image, source, meta: resize_area(image, size)
 
 
 def _clahe(params: dict[str, Any]) -> Step:
     check_clahe_params(params.get("tile_grid_size", 8), params.get("bits", 8))
     equalise = functools.partial(apply_clahe, **params)
-    return lambda image, source: equalise(image)
+    return lambda image, source, meta: equalise(image)
 
 
 #: step ``op`` -> (builder ``params -> Step``, parameter names it accepts, names it requires)
@@ -149,7 +150,7 @@ class Preprocessing:
         source = os.fspath(name)
         image, meta = READERS[self.reader][0](source, **self.reader_options)
         for _, step in self.steps:
-            image = step(image, source)
+            image = step(image, source, meta)
         image = np.asarray(image, dtype=np.float32)
         expected = (self.channels, *self.spatial_size)
         if image.shape != expected:

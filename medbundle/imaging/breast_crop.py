@@ -11,14 +11,15 @@ an easy shortcut for the classifier. :class:`medbundle.transforms.BreastCrop` wr
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
 from medbundle.imaging.canonical_flip import needs_flip
 
-__all__ = ["FALLBACK_MESSAGE", "Box", "BreastCropper", "BreastLocation"]
+__all__ = ["FALLBACK_MESSAGE", "Box", "BreastCropper", "BreastLocation", "source_scale"]
 
 Box = tuple[int, int, int, int]
 
@@ -42,12 +43,29 @@ FALLBACK_MESSAGE = (
 class BreastLocation(NamedTuple):
     """Where :meth:`BreastCropper.locate` found the breast."""
 
-    #: ``(y0, y1, x0, x1)`` at full resolution, end-exclusive, margin included
+    #: ``(y0, y1, x0, x1)`` in pixels of the image, end-exclusive, margin included
     box: Box
     #: boolean mask of the breast on the downscaled working copy of the whole image
     region: np.ndarray
     #: the background grey level
     background: float
+    #: the margin in pixels of the image: ``margin * scale``
+    margin: float
+
+
+def source_scale(meta: Mapping[str, Any]) -> float:
+    """The size of an image relative to its source, from the reader's metadata: ``2**-reduce_level``.
+
+    :func:`medbundle.io.dicom.read_dicom` decodes JPEG 2000 at a reduced resolution when asked for a
+    target size, skipping ``meta["reduce_level"]`` wavelet levels (each halves the image); the
+    :class:`BreastCropper` parameters given in source pixels (``margin``) then shrink by this factor.
+
+    Args:
+        meta: the reader's metadata (a MetaTensor's ``meta``); no ``reduce_level`` (or None, or MONAI's
+            ``"none"``) means a full-resolution image.
+    """
+    level = meta.get("reduce_level")
+    return 1.0 if level is None or isinstance(level, str) and level == "none" else 2.0 ** -int(level)
 
 
 class BreastCropper:
@@ -81,19 +99,25 @@ class BreastCropper:
        other edges (the other breast, film edges) or touch none (labels, markers, stickers)
        are left out. If no component reaches the chest-wall side (e.g. a spot view), the
        largest components touching no edge (within `border_band`) are the breast.
-    5. Box: the breast's bounding box is mapped back to full resolution, grown by `margin`
-       pixels on every side and clipped to the image.
+    5. Box: the breast's bounding box is mapped back to the image's resolution, grown by `margin`
+       on every side and clipped to the image.
     6. With `blank_outside`, pixels of the box farther than `margin` from the breast region are
        set to the background level: a box is a rectangle, so a ruler or label lying beside the
        breast in the same rows (e.g. next to a pectoral muscle reaching the top) would otherwise
-       stay in it.
+       stay in it. The margin-grown region is upsampled (nearest neighbour) over the box only.
+
+    `margin` is in pixels of the source image. An image decoded at a reduced resolution (JPEG 2000
+    at ``reduce_level`` L, :func:`medbundle.io.dicom.read_dicom`) is given with ``scale=2**-L``
+    (:func:`source_scale` of its metadata), and the margin shrinks with it, so the box covers the
+    same part of the breast as at full resolution. The other parameters are relative to the
+    image size or apply to the working copy, which is the same for both.
 
     If the intensities span less than `min_threshold` (a blank or constant image) or no
     breast remains, the input is returned unchanged and :meth:`report_fallback` logs why
     (here a warning per image; the MONAI transform warns once per process).
 
     Args:
-        margin: pixels (at full resolution) added around the bounding box on each side.
+        margin: pixels of the source image (at full resolution) added around the bounding box on each side.
         working_size: longest side, in pixels, of the downscaled copy used to find the mask.
             Images already smaller than this are used as they are.
         min_threshold: how much brighter than the background a pixel must be to count, and
@@ -153,57 +177,66 @@ class BreastCropper:
         self.min_relative_area = min_relative_area
         self.blank_outside = blank_outside
 
-    def __call__(self, image, source: str | None = None):
+    def __call__(self, image, source: str | None = None, scale: float | None = None):
         """
         `image` cropped to its breast bounding box (and blanked outside the breast with `blank_outside`).
 
         Args:
             image: channel-first image ``(C, H, W)`` with intensities in [0, 1].
             source: what the image came from (a file name), for the fallback warning.
+            scale: the image's size relative to its source (``2**-reduce_level``, :func:`source_scale`);
+                None: 1, the source's resolution.
 
         Returns:
             The cropped image, or `image` itself when no breast is found.
         """
-        found = self.locate(image, source)
+        found = self.locate(image, source, scale)
         if found is None:
             return image
-        box, region, background = found
-        cropped = self.crop(image, box)
-        return self.blank(cropped, box, region, background, image.shape[-2:]) if self.blank_outside else cropped
+        cropped = self.crop(image, found.box)
+        return self.blank(cropped, found, image.shape[-2:], overwrite=True) if self.blank_outside else cropped
 
-    def compute_bounding_box(self, image) -> Box | None:
+    def compute_bounding_box(self, image, scale: float | None = None) -> Box | None:
         """
         Find the breast bounding box of `image` without cropping.
 
         Args:
             image: channel-first image ``(C, H, W)`` with intensities in [0, 1].
+            scale: the image's size relative to its source (see :meth:`__call__`).
 
         Returns:
-            ``(y0, y1, x0, x1)`` at full resolution (end-exclusive, margin included),
+            ``(y0, y1, x0, x1)`` in pixels of `image` (end-exclusive, margin included),
             or ``None`` if no breast was found (see :meth:`report_fallback`).
         """
-        found = self.locate(image)
-        return None if found is None else found[0]
+        found = self.locate(image, scale=scale)
+        return None if found is None else found.box
 
-    def locate(self, image, source: str | None = None) -> BreastLocation | None:
-        """Find the breast: its full-resolution box, its region on the working copy, and the background level.
+    def locate(self, image, source: str | None = None, scale: float | None = None) -> BreastLocation | None:
+        """Find the breast: its box, its region on the working copy, the background level and the margin.
 
         Args:
             image: channel-first image ``(C, H, W)`` with intensities in [0, 1].
             source: what the image came from (a file name), for the fallback warning.
+            scale: the image's size relative to its source (see :meth:`__call__`).
 
         Returns:
-            ``(box, region, background)``, or None when no breast is found (after :meth:`report_fallback`).
+            The :class:`BreastLocation`, or None when no breast is found (after :meth:`report_fallback`).
+
+        Raises:
+            ValueError: `image` is not ``(C, H, W)``, or `scale` is not positive.
         """
         image = np.asarray(image, dtype=np.float32)
         if image.ndim != 3:
             raise ValueError(f"expected a channel-first 2D image (C, H, W), got shape {image.shape}.")
+        scale = 1.0 if scale is None else float(scale)
+        if not scale > 0.0:
+            raise ValueError(f"scale must be positive (2**-reduce_level), got {scale}.")
         source = source or f"an image of shape {tuple(image.shape)}"
         height, width = image.shape[1:]
         gray = image.mean(axis=0) if image.shape[0] > 1 else image[0]
-        scale = min(1.0, self.working_size / max(height, width))
-        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
-        if scale < 1.0:
+        shrink = min(1.0, self.working_size / max(height, width))
+        small_w, small_h = max(1, round(width * shrink)), max(1, round(height * shrink))
+        if shrink < 1.0:
             gray = _downscale(gray, (small_h, small_w))
         if float(gray.max()) - float(gray.min()) <= self.min_threshold:
             reason = f"its intensities span less than min_threshold={self.min_threshold} (blank or constant image)"
@@ -225,13 +258,14 @@ class BreastCropper:
             return None
         (y0, y1, x0, x1), region = found
         scale_y, scale_x = height / small_h, width / small_w
+        margin = self.margin * scale
         box = (
-            max(0, int(np.floor(y0 * scale_y)) - self.margin),
-            min(height, int(np.ceil(y1 * scale_y)) + self.margin),
-            max(0, int(np.floor(x0 * scale_x)) - self.margin),
-            min(width, int(np.ceil(x1 * scale_x)) + self.margin),
+            max(0, int(np.floor(y0 * scale_y - margin))),
+            min(height, int(np.ceil(y1 * scale_y + margin))),
+            max(0, int(np.floor(x0 * scale_x - margin))),
+            min(width, int(np.ceil(x1 * scale_x + margin))),
         )
-        return BreastLocation(box, region, background)
+        return BreastLocation(box, region, background, margin)
 
     def report_fallback(self, source: str, reason: str) -> None:
         """Say that the image from `source` is kept uncropped because of `reason` (a warning per image)."""
@@ -269,7 +303,7 @@ class BreastCropper:
     @staticmethod
     def crop(image: np.ndarray, box: Box | None) -> np.ndarray:
         """
-        `image` cropped to `box`, as a contiguous array.
+        `image` cropped to `box`, as a new contiguous array (a copy even when `box` is the whole image).
 
         Args:
             image: channel-first image ``(C, H, W)``.
@@ -279,30 +313,43 @@ class BreastCropper:
         if box is None:
             return image
         y0, y1, x0, x1 = box
-        return np.ascontiguousarray(np.asarray(image)[:, y0:y1, x0:x1])
+        return np.array(np.asarray(image)[:, y0:y1, x0:x1], order="C")
 
     def blank(
-        self, cropped: np.ndarray, box: Box, region: np.ndarray, background: float, shape: tuple[int, int]
+        self, cropped: np.ndarray, location: BreastLocation, shape: tuple[int, int], overwrite: bool = False
     ) -> np.ndarray:
-        """A copy of `cropped` with the pixels farther than `margin` from the breast `region` set to `background`.
+        """`cropped` with the pixels farther than the margin from the breast region set to the background.
 
         Args:
-            cropped: the image cropped to `box`.
-            box: the full-resolution box the image was cropped to.
-            region: the breast region on the working copy of the whole image.
-            background: the background grey level.
+            cropped: the image cropped to ``location.box``.
+            location: what :meth:`locate` found on the whole image.
             shape: ``(H, W)`` of the whole image.
+            overwrite: blank `cropped` itself (the new array :meth:`crop` returned) instead of a copy.
         """
-        height, width = int(shape[0]), int(shape[1])
-        grow = int(np.ceil(self.margin * region.shape[1] / width)) + 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-        grown = cv2.dilate(region.astype(np.uint8), kernel)
-        full = cv2.resize(grown, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
-        y0, y1, x0, x1 = box
-        outside = ~full[y0:y1, x0:x1]
-        image = np.array(cropped, copy=True)
-        image[:, outside] = background
+        image = np.asarray(cropped) if overwrite else np.array(cropped, copy=True)
+        np.copyto(image, location.background, casting="unsafe", where=_outside(location, shape))
         return image
+
+
+def _outside(location: BreastLocation, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask of the pixels of ``location.box`` farther than ``location.margin`` from the breast region.
+
+    The region is grown on the working copy, then upsampled by nearest neighbour over the box
+    alone: along the columns for every working row (a few hundred rows), then each row of the box
+    takes the upsampled working row that OpenCV's nearest-neighbour resize of the whole mask would
+    (the row map is that resize of the row numbers), so the mask is the box of the full-size
+    resize without making the full-size one.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    region = location.region
+    grow = int(np.ceil(location.margin * region.shape[1] / width)) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    outside = 1 - cv2.dilate(region.astype(np.uint8), kernel)
+    y0, y1, x0, x1 = location.box
+    columns = cv2.resize(outside, (width, outside.shape[0]), interpolation=cv2.INTER_NEAREST)[:, x0:x1]
+    working_rows = np.arange(outside.shape[0], dtype=np.int32)[:, None]
+    rows = cv2.resize(working_rows, (1, height), interpolation=cv2.INTER_NEAREST)[y0:y1, 0]
+    return columns[rows].view(bool)
 
 
 def _downscale(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:

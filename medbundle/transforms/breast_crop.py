@@ -23,6 +23,7 @@ from medbundle.imaging.breast_crop import (
     Box,
     BreastCropper,
     BreastLocation,
+    source_scale,
 )
 
 __all__ = ["BreastCrop", "BreastCropd"]
@@ -42,16 +43,26 @@ class BreastCrop(BreastCropper, Transform):
     remains, the input is returned unchanged and one warning per process says why. For a
     :py:class:`monai.data.MetaTensor` the metadata is kept and the affine is updated for the crop
     offset; the crop is not recorded as invertible.
+
+    `margin` is in source pixels: a MetaTensor decoded at a reduced resolution (JPEG 2000 read by
+    :class:`medbundle.io.MammoDicomReader` with a ``target_size``) carries ``reduce_level`` L in its
+    metadata, and the margin is divided by ``2**L``, so the box covers the same part of the breast
+    as at full resolution.
     """
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.NUMPY]
 
-    def locate(self, img: NdarrayOrTensor, source: str | None = None) -> BreastLocation | None:
+    def locate(
+        self, img: NdarrayOrTensor, source: str | None = None, scale: float | None = None
+    ) -> BreastLocation | None:
         """:meth:`BreastCropper.locate <medbundle.imaging.breast_crop.BreastCropper.locate>` for any array type;
-        `source` defaults to a MetaTensor's file name. None when no breast is found (warned once per process)."""
-        if source is None and isinstance(img, MetaTensor):
-            source = img.meta.get("filename_or_obj")
-        return super().locate(convert_to_numpy(img, dtype=np.float32), source)
+        `source` defaults to a MetaTensor's file name and `scale` to ``2**-reduce_level`` of its metadata
+        (:func:`~medbundle.imaging.breast_crop.source_scale`). None when no breast is found (warned once per
+        process)."""
+        if isinstance(img, MetaTensor):
+            source = img.meta.get("filename_or_obj") if source is None else source
+            scale = source_scale(img.meta) if scale is None else scale
+        return super().locate(convert_to_numpy(img, dtype=np.float32), source, scale)
 
     def report_fallback(self, source: str, reason: str) -> None:
         """Warn, once per process, that an image was left uncropped and why."""
@@ -76,10 +87,11 @@ class BreastCrop(BreastCropper, Transform):
         return out
 
     def blank(
-        self, cropped: NdarrayOrTensor, box: Box, region: np.ndarray, background: float, shape: tuple[int, int]
+        self, cropped: NdarrayOrTensor, location: BreastLocation, shape: tuple[int, int], overwrite: bool = False
     ) -> NdarrayOrTensor:
-        """:meth:`BreastCropper.blank <medbundle.imaging.breast_crop.BreastCropper.blank>`, keeping the type of `cropped`."""
-        image = super().blank(convert_to_numpy(cropped), box, region, background, shape)
+        """:meth:`BreastCropper.blank <medbundle.imaging.breast_crop.BreastCropper.blank>`, keeping the type of `cropped`.
+        With `overwrite`, `cropped` may or may not be the array blanked: use the result."""
+        image = super().blank(convert_to_numpy(cropped), location, shape, overwrite)
         return convert_to_dst_type(image, dst=cropped)[0]
 
 
@@ -89,13 +101,14 @@ class BreastCropd(MapTransform):
 
     The box is found once, on ``source_key`` (default: the first of `keys` present in the
     data), and the same crop is applied to every key, so that images and masks stay
-    aligned. All keys must share the spatial shape of the source.
+    aligned. All keys must share the spatial shape of the source. The margin is scaled by the
+    source's ``reduce_level`` (see :py:class:`BreastCrop`).
 
     Args:
         keys: keys of the corresponding items to be transformed.
             See also: :py:class:`monai.transforms.compose.MapTransform`
         source_key: key of the image the box is computed on; defaults to the first present key.
-        margin: pixels (at full resolution) added around the bounding box on each side.
+        margin: pixels of the source image (at full resolution) added around the bounding box on each side.
         working_size: longest side of the downscaled copy used to find the mask.
         min_threshold: least brightness above the background, and least intensity span.
         opening_size: diameter of the opening's structuring element on the downscaled copy.
@@ -149,8 +162,7 @@ class BreastCropd(MapTransform):
         for key in self.key_iterator(d):
             if found is None:
                 continue
-            box, region, background = found
-            d[key] = self.cropper.crop(d[key], box)
+            d[key] = self.cropper.crop(d[key], found.box)
             if self.cropper.blank_outside:
-                d[key] = self.cropper.blank(d[key], box, region, background, data[key].shape[-2:])
+                d[key] = self.cropper.blank(d[key], found, data[key].shape[-2:], overwrite=True)
         return d
