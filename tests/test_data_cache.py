@@ -283,3 +283,19 @@ def test_cache_n_trans_stores_the_compact_dtype_and_returns_the_working_one(tmp_
     stored = [torch.load(f, weights_only=True) for f in (tmp_path / "cache").glob("*.pt")]
     assert len(stored) == 2 and all(item["image"].dtype == torch.float16 for item in stored)
     assert dataset[0]["image"].dtype == torch.float32
+
+
+def test_fingerprint_follows_the_reader_settings_inside_load_imaged():
+    from monai.transforms import LoadImaged
+
+    from medbundle.io import GrayscaleReader, MammoDicomReader
+
+    def load(reader) -> list:
+        return [LoadImaged("image", reader=reader, image_only=True)]
+
+    same = transform_fingerprint(load(MammoDicomReader([512, 256], reduced_decode=True)))
+    assert same == transform_fingerprint(load(MammoDicomReader([512, 256], reduced_decode=True)))
+    assert same != transform_fingerprint(load(MammoDicomReader([512, 256], reduced_decode=False)))
+    assert same != transform_fingerprint(load(MammoDicomReader([1024, 512], reduced_decode=True)))
+    grey = transform_fingerprint(load(GrayscaleReader([224, 224], reduced_decode=True)))
+    assert grey != transform_fingerprint(load(GrayscaleReader([224, 224], reduced_decode=False)))

@@ -384,3 +384,81 @@ def test_import_medbundle_is_lazy_and_bundle_configs_resolve():
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["medbundle.io.image_reader", "medbundle.transforms.clahe"]
+
+
+# ------------------------------------------------------------------- chest_xray: reduced-size JPEG decode
+
+
+@pytest.fixture(scope="module")
+def large_chest_images(tmp_path_factory) -> list[Path]:
+    """Grey, colour and EXIF-rotated JPEGs large enough to be decoded at 1/4 for 64 x 64, and a PNG."""
+    import struct
+
+    import cv2
+
+    folder = tmp_path_factory.mktemp("large_chest")
+    y, x = np.mgrid[:600, :480]
+    grey = np.rint(127 + 100 * np.sin(x / 37) * np.cos(y / 53)).astype(np.uint8)
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    files = {
+        "grey.jpg": jpeg,
+        "colour.jpeg": cv2.imencode(".jpg", cv2.merge([grey, grey // 2, 255 - grey]))[1].tobytes(),
+        "rotated.jpg": jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:],
+        "plain.png": cv2.imencode(".png", grey)[1].tobytes(),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def chest_chain(image_size: list[int], reduced_decode: bool | None = None):
+    """chest_xray's inference.yaml preprocessing at `image_size`, with its `reduced_decode` unless given."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(ROOT / "bundles" / "chest_xray" / "configs" / "inference.yaml"))
+    parser["image_size"] = image_size
+    if reduced_decode is not None:
+        parser["reduced_decode"] = reduced_decode
+    return parser.get_parsed_content("preprocessing")
+
+
+@pytest.mark.parametrize("reduced_decode", [None, False])
+def test_chest_xray_reduced_jpeg_decode_is_carried_into_deploy_json(large_chest_images, reduced_decode):
+    """The exporter's description of the chain decodes each JPEG at the bundle's size, to the same arrays."""
+    from medbundle.export.preprocessing_spec import describe_preprocessing
+
+    chain = chest_chain([64, 64], reduced_decode)
+    description = describe_preprocessing(chain)
+    assert description["steps"][0]["target_size"] == [64, 64]
+    assert description["steps"][0]["reduced_decode"] is (reduced_decode is None)
+    preprocessing = build_preprocessing(description)
+    for path in large_chest_images:
+        image, meta = preprocessing(path)
+        expected = np.asarray(chain({"image": str(path)})["image"])
+        np.testing.assert_allclose(image, expected, rtol=0, atol=1e-6)
+        assert meta["reduce_level"] == (2 if path.suffix != ".png" and reduced_decode is None else 0), path.name
+
+
+def test_chest_xray_configs_pass_the_reduced_decode_key_to_the_reader():
+    from monai.bundle import ConfigParser
+
+    configs = ROOT / "bundles" / "chest_xray" / "configs"
+    for files, stored in (
+        ([configs / "train.yaml"], False),
+        ([configs / "inference.yaml"], True),
+        ([configs / "train.yaml", configs / "evaluate.yaml"], True),
+    ):
+        for value in (True, False):
+            parser = ConfigParser()
+            parser.read_config([str(f) for f in files])
+            parser["image_size"] = [96, 80]
+            parser["reduced_decode" if not stored else "stored"] = value if not stored else {"reduced_decode": value}
+            reader = parser.get_parsed_content("load_transforms")[0]._loader.readers[-1]
+            assert (reader.target_size, reader.reduced_decode) == ((96, 80), value), (files, value)
+    parser = ConfigParser()
+    parser.read_config(str(configs / "train.yaml"))
+    assert parser.get_parsed_content("reduced_decode") is True
+    assert parser["stored_config"]["reduced_decode"] == "@reduced_decode"  # saved in model.pt for evaluation, inference

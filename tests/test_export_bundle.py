@@ -122,7 +122,7 @@ def test_deploy_json_holds_the_contract(packaged):
     preprocessing = spec["preprocessing"]
     assert preprocessing["channels"] == channels and preprocessing["spatial_size"] == config["image_size"]
     steps = preprocessing["steps"]
-    reader_options = {"target_size": config["image_size"], "reduced_decode": True} if task == "rsna" else {}
+    reader_options = {"target_size": config["image_size"], "reduced_decode": True} if task in ("rsna", "chest_xray") else {}
     assert steps[0] == {"op": "read", "reference": steps[0]["reference"],
                         "reader": {"rsna": "mammo_dicom", "chest_xray": "grayscale", "isic": "rgb"}[task],
                         "channels": channels, **reader_options}

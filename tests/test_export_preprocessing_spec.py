@@ -63,3 +63,12 @@ def test_a_chain_must_read_first_and_end_at_a_fixed_size():
         describe_preprocessing([AspectResizePadd("image", 16)])
     with pytest.raises(ValueError, match=r"must end with a fixed \[H, W\] size"):
         describe_preprocessing([LoadImaged("image", reader=GrayscaleReader), CLAHEd("image")])
+
+
+def test_the_grayscale_readers_target_size_and_reduced_decode_are_described():
+    reader = GrayscaleReader(target_size=(224, 224), reduced_decode=False)
+    described = describe_preprocessing([LoadImaged("image", reader=reader), AspectResizePadd("image", 224)])
+    assert described["steps"][0] == {"op": "read", "reference": "medbundle.io.GrayscaleReader", "reader": "grayscale",
+                                     "channels": 1, "target_size": [224, 224], "reduced_decode": False}
+    described = describe_preprocessing([LoadImaged("image", reader=GrayscaleReader), AspectResizePadd("image", 16)])
+    assert described["steps"][0]["target_size"] is None and described["steps"][0]["reduced_decode"] is True

@@ -255,3 +255,62 @@ def test_a_declared_png_bit_depth_scales_under_exposed_images_like_the_others(tm
     path.write_bytes(_with_sbit(encoded.tobytes(), 12))
     image, meta = GrayscaleReader().get_data(str(path))
     assert meta["bits_stored"] == 12 and np.allclose(image, 1000 / 4095)
+
+
+# ------------------------------------------------------------------------------- reduced-size JPEG decode
+
+
+def smooth_jpeg(path: Path, shape: tuple[int, int] = (600, 480)) -> Path:
+    """A smooth 8-bit image, large enough to be decoded at 1/4 for a 64 x 64 target (150 x 120 >= 2 x (64, 51))."""
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    pixels = np.rint(127 + 100 * np.sin(x / 37) * np.cos(y / 53)).astype(np.uint8)
+    return write_image(path, pixels, (cv2.IMWRITE_JPEG_QUALITY, 95))
+
+
+def test_reader_decodes_a_jpeg_at_reduced_size_for_its_target_size(tmp_path):
+    path = str(smooth_jpeg(tmp_path / "a.jpg"))
+    reader = GrayscaleReader(target_size=(64, 64))
+    image, meta = reader.get_data(reader.read(path))
+    assert meta["reduce_level"] == 2 and image.shape == (150, 120) and list(meta["spatial_shape"]) == [150, 120]
+    assert (meta["rows"], meta["columns"]) == (600, 480)
+    off = GrayscaleReader(target_size=(64, 64), reduced_decode=False)
+    image, meta = off.get_data(off.read(path))
+    assert meta["reduce_level"] == 0 and image.shape == (600, 480)
+    np.testing.assert_array_equal(image, read(Path(path))[0])
+    assert GrayscaleReader().target_size is None and GrayscaleReader(target_size=64).target_size == (64, 64)
+
+
+def test_reduce_level_collates_in_a_batch_of_mixed_formats(tmp_path):
+    from medbundle.transforms import AspectResizePadd
+
+    paths = [
+        smooth_jpeg(tmp_path / "a.jpg"),
+        write_image(tmp_path / "b.png", ramp(4095, np.uint16)),
+        write_dicom(tmp_path / "c.dcm"),
+    ]
+    transform = Compose(
+        [
+            LoadImaged(keys="image", reader=GrayscaleReader(target_size=(16, 16)), image_only=True),
+            EnsureChannelFirstd(keys="image"),
+            AspectResizePadd(keys="image", spatial_size=(16, 16)),
+        ]
+    )
+    batch = next(iter(DataLoader(Dataset([{"image": str(p)} for p in paths], transform), batch_size=3)))
+    assert batch["image"].meta["reduce_level"].tolist() == [2, 0, 0]
+
+
+def test_a_jpeg_2000_dicom_is_decoded_as_read_dicom_decodes_it_for_the_target(tmp_path):
+    from pydicom.uid import JPEG2000Lossless
+
+    ds = DicomDataset()
+    ds.file_meta = FileMetaDataset()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    y, x = np.mgrid[:256, :208]
+    ds.set_pixel_data((2000 + 1000 * np.sin(x / 9) * np.cos(y / 13)).astype(np.uint16), "MONOCHROME2", 12)
+    ds.compress(JPEG2000Lossless)
+    path = tmp_path / "j2k.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    reader = GrayscaleReader(target_size=(64, 64))
+    image, meta = reader.get_data(reader.read(str(path)))
+    assert meta["reduce_level"] == 1 and image.shape == (128, 104)
+    np.testing.assert_array_equal(image, read_dicom(path, (64, 64))[0])

@@ -30,6 +30,11 @@ SKIPPED_CSV = "skipped.csv"  # in `skipped_dir`: the images `cached_dataset` ski
 _SKIPPED_COLUMNS = ("split", "image", "image_id", "reason")
 
 
+# private attributes that hold settings: LoadImaged keeps its LoadImage (and so the readers' target_size and
+# reduced_decode) as `_loader`
+_PRIVATE_SETTINGS = ("_loader",)
+
+
 def _plain(value: Any, seen: set[int], depth: int = 0) -> Any:
     """A JSON-able, address-free description of a transform's configuration."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -48,7 +53,8 @@ def _plain(value: Any, seen: set[int], depth: int = 0) -> Any:
     if id(value) in seen or depth > 8:
         return type(value).__qualname__
     seen.add(id(value))
-    attrs = {k: v for k, v in vars(value).items() if not k.startswith("_") and k not in ("R", "logger")}
+    attrs = {k: v for k, v in vars(value).items()
+             if (not k.startswith("_") or k in _PRIVATE_SETTINGS) and k not in ("R", "logger")}
     return {type(value).__qualname__: _plain(attrs, seen, depth + 1)} if hasattr(value, "__dict__") else str(type(value))
 
 

@@ -49,8 +49,10 @@ def _read_mammo_dicom(
     return image[None], meta
 
 
-def _read_grayscale(name: str) -> tuple[np.ndarray, dict]:
-    image, meta = read_grayscale(name)
+def _read_grayscale(
+    name: str, target_size: Sequence[int] | None = None, reduced_decode: bool = True
+) -> tuple[np.ndarray, dict]:
+    image, meta = read_grayscale(name, target_size=target_size if reduced_decode else None)
     return image[None], meta
 
 
@@ -131,8 +133,8 @@ class Preprocessing:
         channels: C of the output.
         spatial_size: ``(H, W)`` of the output.
         steps: ``(op, step)`` after reading, in order.
-        reader_options: the ``read`` step's options (rsna: ``target_size`` and ``reduced_decode``, so a JPEG 2000
-            file is decoded at the resolution the bundle decoded it at).
+        reader_options: the ``read`` step's options (rsna and chest_xray: ``target_size`` and ``reduced_decode``, so a
+            JPEG or JPEG 2000 file is decoded at the resolution the bundle decoded it at).
     """
 
     reader: str

@@ -14,10 +14,13 @@ that class's constructor arguments:
 
 - ``read``: ``reader`` and ``channels``. Every reader returns float32 in ``[0, 1]``, rows x columns as stored.
     - ``"mammo_dicom"`` (1 channel; :func:`medbundle.io.read_dicom`): DICOM frame 0, modality LUT, VOI LUT or
-      window (first), scaled to [0, 1], MONOCHROME1 inverted so dense tissue is bright.
+      window (first), scaled to [0, 1], MONOCHROME1 inverted so dense tissue is bright. ``target_size`` [H, W]
+      (or null) and ``reduced_decode``: JPEG 2000 decoded at the reduced resolution the bundle decoded it at.
     - ``"grayscale"`` (1 channel; :class:`medbundle.io.GrayscaleReader`): DICOM as above; PNG/JPEG decoded by
       OpenCV with EXIF orientation, colour to ITU-R BT.601 luma, 8-bit / 255, 16-bit / (2**b - 1) with ``b``
-      the PNG ``sBIT`` depth or else the smallest 8 <= b <= 16 holding the image maximum.
+      the PNG ``sBIT`` depth or else the smallest 8 <= b <= 16 holding the image maximum. ``target_size`` and
+      ``reduced_decode`` as for ``"mammo_dicom"``; an 8-bit JPEG is then decoded at 1/2 or 1/4 of its size
+      (:func:`medbundle.imaging.jpeg_reduce.reduction_level`). Without them every file is decoded in full.
     - ``"rgb"`` (3 channels; :class:`medbundle.io.RGBReader`): PNG/JPEG (or the bytes of an HDF5 member
       ``"<file>::<key>"``) as RGB with EXIF orientation, 8-bit / 255, 16-bit / 65535, grey repeated, alpha dropped.
 - ``breast_crop`` (:class:`medbundle.transforms.BreastCrop`): ``margin``, ``working_size``, ``min_threshold``,
@@ -98,7 +101,7 @@ def _read(transform: LoadImaged) -> dict[str, Any]:
         )
     name, channels = READERS[type(reader)]
     step = {"op": "read", "reference": f"medbundle.io.{type(reader).__name__}", "reader": name, "channels": channels}
-    if isinstance(reader, MammoDicomReader):  # JPEG 2000 decoded at the resolution training decoded it at
+    if isinstance(reader, (MammoDicomReader, GrayscaleReader)):  # decoded at the resolution training decoded it at
         target_size = reader.target_size
         step |= {"target_size": None if target_size is None else list(target_size), "reduced_decode": reader.reduced_decode}
     return step

@@ -9,12 +9,14 @@ MONAI; pydicom and h5py are imported only when a DICOM file or an HDF5 member is
 - :mod:`~medbundle.imaging.canonical_flip`: put the breast on the left.
 - :mod:`~medbundle.imaging.resize`: aspect-preserving resize and pad; MONAI's exact "area" resize.
 - :mod:`~medbundle.imaging.clahe`: contrast limited adaptive histogram equalisation.
+- :mod:`~medbundle.imaging.affine`: random rotation, scaling and translation with MONAI's ``RandAffine`` conventions.
 
 All images are channel-first ``(C, H, W)`` except the decoders' output, (H, W) grey or (H, W, 3) RGB.
 """
 
 from __future__ import annotations
 
+from medbundle.imaging.affine import AffineParams, sample_affine_params, warp_affine
 from medbundle.imaging.breast_crop import BreastCropper, BreastLocation
 from medbundle.imaging.canonical_flip import flip, flip_to_left, needs_flip
 from medbundle.imaging.clahe import apply_clahe
@@ -28,6 +30,7 @@ from medbundle.imaging.decode import (
 from medbundle.imaging.resize import aspect_fit, aspect_resize_pad, resize_area
 
 __all__ = [
+    "AffineParams",
     "BreastCropper",
     "BreastLocation",
     "ImageReadError",
@@ -42,4 +45,6 @@ __all__ = [
     "read_raster_grayscale",
     "read_rgb",
     "resize_area",
+    "sample_affine_params",
+    "warp_affine",
 ]

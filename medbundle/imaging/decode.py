@@ -15,17 +15,25 @@ non-ASCII paths on Windows), with EXIF orientation applied as image viewers do
 image). A truncated file is an error even where OpenCV would return a partially decoded image with
 only a logged warning (OpenCV 4 for JPEG): a PNG must reach its IEND chunk and a JPEG its
 end-of-image marker. pydicom and h5py are imported only when a DICOM file or an HDF5 member is read.
+
+Given the size the image is fitted into next (a bundle's ``image_size``), :func:`read_grayscale` decodes a JPEG
+at 1/2 or 1/4 of its size (:mod:`medbundle.imaging.jpeg_reduce`) and a JPEG 2000 DICOM at half resolution
+(:mod:`medbundle.imaging.j2k_reduce`) where that still leaves enough pixels; PNG is always decoded in full.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from medbundle.imaging import jpeg_reduce
+from medbundle.imaging.pairs import as_pair
 
 __all__ = [
     "DICOM_SUFFIXES",
@@ -51,6 +59,7 @@ WHAT_TO_DO = (
     "Re-export the file or remove it from the dataset, "
     "or set skip_bad_images: true to skip and count unreadable images."
 )
+logger = logging.getLogger(__name__)
 
 
 class ImageReadError(RuntimeError):
@@ -66,11 +75,18 @@ def suffix(filename: str | os.PathLike) -> str:
     return Path(os.fspath(filename)).suffix.lower()
 
 
-def read_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def read_grayscale(path: str | os.PathLike, target_size: Sequence[int] | int | None = None) -> tuple[np.ndarray, dict]:
     """A PNG, JPEG or DICOM file as a (H, W) float32 grey image in [0, 1] and its technical fields.
 
     DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing, MONOCHROME1
     inverted), with ``format`` "dicom" added to its fields; anything else: :func:`read_raster_grayscale`.
+
+    Args:
+        path: the image file.
+        target_size: ``(rows, columns)`` the image is fitted into next, keeping its aspect ratio
+            (:func:`~medbundle.imaging.resize.aspect_resize_pad`); a JPEG, or a JPEG 2000 DICOM, is then
+            decoded at a reduced size that still exceeds it (``reduce_level`` in the fields says by how
+            many halvings). None decodes every file at full size.
 
     Raises:
         ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
@@ -79,15 +95,18 @@ def read_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     if suffix(filename) in DICOM_SUFFIXES:
         from medbundle.io.dicom import DicomReadError, read_dicom
 
+        size = None if target_size is None else tuple(as_pair(target_size, "target_size"))
         try:
-            image, fields = read_dicom(filename)
+            image, fields = read_dicom(filename, size)
         except DicomReadError as exc:  # its message already names the file and says what to do
             raise ImageReadError(str(exc)) from exc
         return image, {"format": "dicom", **fields}
-    return read_raster_grayscale(filename)
+    return read_raster_grayscale(filename, target_size)
 
 
-def read_raster_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+def read_raster_grayscale(
+    path: str | os.PathLike, target_size: Sequence[int] | int | None = None
+) -> tuple[np.ndarray, dict]:
     """Read a PNG or JPEG file as a (H, W) float32 grayscale image in [0, 1].
 
     Colour images become grayscale (ITU-R BT.601 luma). 8-bit values are divided by 255. 16-bit
@@ -96,35 +115,80 @@ def read_raster_grayscale(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     detectors store 10-, 12- or 14-bit data in 16-bit PNGs, and dividing by 65535 would leave such
     images nearly black, while per-image min-max scaling would give every image its own contrast.
 
+    With `target_size`, an 8-bit grey or colour JPEG is decoded by libjpeg at 1/2 or 1/4 of its size where
+    the reduced image is still at least twice the size it is fitted to
+    (:func:`~medbundle.imaging.jpeg_reduce.reduction_level`): a 2000 x 1600 radiograph bound for 224 x 224
+    is decoded at 500 x 400. After the aspect resize the result stays within 0.03 (max abs, 50 dB PSNR) of
+    the full decode's on radiographs. A colour JPEG then gives libjpeg's luma, the same BT.601 weights
+    without the round trip through RGB. PNG has no reduced decode; PNGs, 12-bit, lossless and CMYK JPEGs,
+    and any file the reduced decoder refuses are decoded in full.
+
     Args:
         path: the image file; its content, not its suffix, decides how it is decoded.
+        target_size: ``(rows, columns)`` the image is fitted into next, keeping its aspect ratio
+            (:func:`~medbundle.imaging.resize.aspect_resize_pad`); an int for both. None: full size.
 
     Returns:
         ``(image, meta)`` with meta ``filename``, ``format`` ("png", "jpeg" or "other"),
         ``bits_stored`` (8, or for 16-bit files the ``b`` of the ``2**b - 1`` divisor),
-        ``rows``, ``columns``, ``inverted`` (always False) and ``channels`` (as stored).
+        ``rows``, ``columns`` (of the full-size image), ``inverted`` (always False), ``channels``
+        (as stored) and ``reduce_level`` (halvings: the image is
+        ``ceil(rows / 2**reduce_level) x ceil(columns / 2**reduce_level)``).
 
     Raises:
         ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
     """
     filename = os.fspath(path)
-    data = _read_file(filename, f"image file '{filename}'")
-    decoded, image_format = _decode(data, f"image file '{filename}'", empty="the file is empty")
-    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
-    gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY) if decoded.ndim == 3 else decoded
+    source = f"image file '{filename}'"
+    data = _read_file(filename, source)
+    reduced = _decode_reduced_jpeg(data, filename, target_size) if target_size is not None else None
+    if reduced is None:
+        decoded, image_format = _decode(data, source, empty="the file is empty")
+        channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+        gray = cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY) if decoded.ndim == 3 else decoded
+        (rows, columns), level = gray.shape, 0
+    else:
+        gray, header, level = reduced
+        image_format, channels, rows, columns = "jpeg", header.components, header.rows, header.columns
     significant = _png_significant_bits(data) if image_format == "png" else None
     bits = 8 if gray.dtype == np.uint8 else significant or min(16, max(8, int(gray.max()).bit_length()))
-    image = gray.astype(np.float32) / np.float32(2**bits - 1)
+    image = gray.astype(np.float32)
+    np.divide(image, np.float32(2**bits - 1), out=image)
     meta = {
         "filename": filename,
         "format": image_format,
         "bits_stored": bits,
-        "rows": int(image.shape[0]),
-        "columns": int(image.shape[1]),
+        "rows": int(rows),
+        "columns": int(columns),
         "inverted": False,
         "channels": channels,
+        "reduce_level": level,
     }
     return image, meta
+
+
+def _decode_reduced_jpeg(
+    data: bytes, filename: str, target_size: Sequence[int] | int
+) -> tuple[np.ndarray, jpeg_reduce.JPEGHeader, int] | None:
+    """The uint8 grey image of a complete JPEG decoded at its reduction level for `target_size`, its header and
+    that level; None, so that the caller decodes in full (and reports what is wrong), when `data` is not a
+    complete JPEG, its header is unusual or not reducible, no level qualifies, or OpenCV refuses."""
+    if not data.startswith(JPEG_SIGNATURE) or _truncation(data, "jpeg") is not None:
+        return None
+    try:
+        header = jpeg_reduce.read_header(data)
+    except ValueError:
+        return None
+    if not jpeg_reduce.reducible(header):
+        return None
+    level = jpeg_reduce.reduction_level((header.rows, header.columns), target_size)
+    if level == 0:
+        return None
+    try:
+        return jpeg_reduce.decode_reduced(data, header, level), header, level
+    except (ValueError, cv2.error) as exc:
+        logger.debug("Reduced JPEG decode of '%s' refused (%s); decoding at full size.", filename, exc)
+        return None
 
 
 def read_rgb(name: str | os.PathLike) -> tuple[np.ndarray, dict]:
@@ -254,7 +318,9 @@ def _truncation(data: bytes, image_format: str) -> str | None:
     running past the end or a missing IEND means the file was cut. JPEG: the last start-of-scan
     marker must be followed by the end-of-image marker; entropy-coded data cannot contain
     0xFFD9 (0xFF bytes are stuffed), and searching after the last scan skips the end-of-image
-    marker of an embedded EXIF thumbnail. Other content is left to the decoder.
+    marker of an embedded EXIF thumbnail. The search for a scan starts at the last end-of-image
+    marker, the file's last bytes when it is complete, instead of scanning the whole file from the
+    end (0.35 ms for a 2 MP JPEG). Other content is left to the decoder.
 
     Args:
         data: the file's bytes.
@@ -264,6 +330,6 @@ def _truncation(data: bytes, image_format: str) -> str | None:
         if any(chunk_type == b"IEND" for chunk_type, _ in _png_chunks(data)):
             return None
         return "the PNG data ends before its IEND chunk (file truncated)"
-    if image_format == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+    if image_format == "jpeg" and data.find(b"\xff\xda", data.rfind(b"\xff\xd9") + 1) != -1:
         return "the JPEG data ends before its end-of-image marker (file truncated)"
     return None

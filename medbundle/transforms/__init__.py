@@ -4,6 +4,7 @@ from medbundle.transforms.aspect_resize import AspectResizePad, AspectResizePadd
 from medbundle.transforms.breast_crop import BreastCrop, BreastCropd
 from medbundle.transforms.canonical_flip import CanonicalFlip, CanonicalFlipd
 from medbundle.transforms.clahe import CLAHE, CLAHEd
+from medbundle.transforms.rand_affine import RandAffine2D, RandAffine2Dd
 
 __all__ = [
     "CLAHE",
@@ -14,4 +15,6 @@ __all__ = [
     "CLAHEd",
     "CanonicalFlip",
     "CanonicalFlipd",
+    "RandAffine2D",
+    "RandAffine2Dd",
 ]
