@@ -35,6 +35,7 @@ COMMANDS = {  # subcommand: module of medbundle.benchmarks holding the function 
     "training": "training",
     "isic_training": "isic",
     "trainer_overhead": "training",
+    "data_path": "data_path",
     "inference": "inference",
     "export": "export",
 }

@@ -72,3 +72,16 @@ def test_full_runs_what_is_missing_resumes_and_keeps_going_after_a_failure(tmp_p
     assert "| bundle cached_transforms |" in (tmp_path / "B.md").read_text()
     again = subprocess.run(command, capture_output=True, text=True, check=True, cwd=BUNDLES.parent)
     assert "[full] dicom" not in again.stdout and "[full] isic" in again.stdout  # done: skipped; failed: retried
+
+
+def test_every_benchmark_subcommand_and_readme_command_has_a_smoke_test():
+    import re
+
+    repo = BUNDLES.parent
+    script = (repo / "scripts" / "benchmark.py").read_text()
+    commands = set(re.findall(r'^    "(\w+)": "\w+",$', script, re.M)) | {"full"}
+    readme = set(re.findall(r"python scripts/benchmark\.py (\w+)", (repo / "README.md").read_text()))
+    assert readme <= commands and len(commands) >= 12, (readme - commands, commands)
+    tests = "".join(path.read_text() for path in (repo / "tests").glob("test_benchmark_*.py"))
+    smoked = set(re.findall(r'run_benchmark\(\s*"(\w+)"', tests)) | set(re.findall(r'"scripts/benchmark\.py", "(\w+)"', tests))
+    assert commands <= smoked, f"subcommands without a smoke test: {sorted(commands - smoked)}"
