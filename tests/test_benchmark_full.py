@@ -79,7 +79,7 @@ def test_every_benchmark_subcommand_and_readme_command_has_a_smoke_test():
 
     repo = BUNDLES.parent
     script = (repo / "scripts" / "benchmark.py").read_text()
-    commands = set(re.findall(r'^    "(\w+)": "\w+",$', script, re.M)) | {"full"}
+    commands = set(re.findall(r'^    "(\w+)": "\w+",$', script, re.MULTILINE)) | {"full"}
     readme = set(re.findall(r"python scripts/benchmark\.py (\w+)", (repo / "README.md").read_text()))
     assert readme <= commands and len(commands) >= 12, (readme - commands, commands)
     tests = "".join(path.read_text() for path in (repo / "tests").glob("test_benchmark_*.py"))

@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.transforms import Compose, EnsureTyped, LoadImaged, MapTransform, RandFlipd, ScaleIntensityd
+from monai.transforms import (
+    Compose,
+    EnsureTyped,
+    LoadImaged,
+    MapTransform,
+    RandFlipd,
+    ScaleIntensityd,
+)
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
 

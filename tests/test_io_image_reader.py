@@ -250,7 +250,7 @@ def _with_sbit(png: bytes, bits: int) -> bytes:
 
 def test_a_declared_png_bit_depth_scales_under_exposed_images_like_the_others(tmp_path):
     dark = np.full((8, 10), 1000, np.uint16)  # a 12-bit detector's dim image: maximum far below 4095
-    ok, encoded = cv2.imencode(".png", dark)
+    _, encoded = cv2.imencode(".png", dark)
     path = tmp_path / "dark.png"
     path.write_bytes(_with_sbit(encoded.tobytes(), 12))
     image, meta = GrayscaleReader().get_data(str(path))

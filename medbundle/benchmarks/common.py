@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benchmarks build timm networks from scratch; never reach the hub
 
@@ -103,7 +103,7 @@ class PeakRSS:
             if self._stop.wait(self.interval):
                 return
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> Self:
         if Path("/proc/self/statm").exists():
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()

@@ -68,22 +68,26 @@ def _warm_up(pipeline: str, path: str, image_size: list[int], ready) -> None:
     ready.wait()
 
 
-def _timed(pipeline: str, path: str, image_size: list[int]) -> float:
-    """Seconds of one call of `pipeline` ("bundle" or "plain") on `path`."""
-    return best_seconds(_pipeline(pipeline, path, image_size), 1)
+def _timed(pipeline: str, path: str, image_size: list[int], repeats: int) -> float:
+    """Seconds of `pipeline` ("bundle" or "plain") on `path`, best of `repeats` calls."""
+    return best_seconds(_pipeline(pipeline, path, image_size), repeats)
 
 
-def _pool_run(pipeline: str, paths: list[str], image_size: list[int], workers: int) -> tuple[list[float], float]:
-    """Each file's call seconds and the wall clock of all files in a pool of `workers` warmed-up processes."""
+def _pool_run(pipeline: str, paths: list[str], image_size: list[int], workers: int,
+              repeats: int) -> tuple[list[float], float]:
+    """Each file's best call seconds and the wall clock of all files (`repeats` calls each) in a pool of `workers`
+    warmed-up processes."""
     ready = multiprocessing.Barrier(workers + 1)
     with multiprocessing.Pool(workers, _warm_up, (pipeline, paths[0], image_size, ready)) as pool:
         ready.wait()
         start = time.perf_counter()
-        per_image = pool.starmap(_timed, [(pipeline, p, image_size) for p in paths], chunksize=1)
+        per_image = pool.starmap(_timed, [(pipeline, p, image_size, repeats) for p in paths], chunksize=1)
         return per_image, time.perf_counter() - start
 
 
-def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1024, 512), workers: int = 1) -> Report:
+def dicom(
+    folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1024, 512), workers: int = 1, repeats: int = 3
+) -> Report:
     """Images/s of decoding, of the rsna bundle's cached chain and of the plain reference on every readable DICOM.
 
         python scripts/benchmark.py dicom --folder ../shared/data/dicom
@@ -91,14 +95,16 @@ def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1
     `decode`: `medbundle.io.read_dicom` alone (pixel data + VOI, full resolution). `bundle`: the rsna bundle's
     ``cached_transforms`` as train.yaml sets them (decode, breast crop, flip, aspect resize, CLAHE; reduced JPEG
     2000 decoding when on). `plain`: pydicom + VOI + one cv2 resize + CLAHE, no crop. Each pipeline runs over all
-    files in a pool of `workers` processes, each warmed up by one call (imports, codecs, parsing the config): images/s
-    per worker is images / summed call seconds, the pool's is images / wall clock after the warm-up. Unreadable files are counted and
+    files in a pool of `workers` processes, each warmed up by one call (imports, codecs, parsing the config), each
+    file `repeats` times: images/s per worker is images / summed best seconds per file, the pool's is images x
+    `repeats` / wall clock after the warm-up. Unreadable files are counted and
     skipped.
 
     Args:
         folder: DICOM files (``*.dcm``).
         image_size: the bundle's input size (rows, columns).
         workers: processes of the pool runs.
+        repeats: calls per file and pipeline.
     """
     from medbundle.io import DicomReadError, read_dicom
 
@@ -106,36 +112,47 @@ def dicom(folder: str = "../shared/data/dicom", image_size: tuple[int, int] = (1
     paths, skipped, decode_s, megapixels = [], 0, [], 0.0
     for path in sorted(Path(folder).glob("*.dcm")):
         try:
-            read_dicom(path)
-            start = time.perf_counter()
             image, _ = read_dicom(path)
         except DicomReadError:
             skipped += 1
             continue
-        decode_s.append(time.perf_counter() - start)
+        decode_s.append(best_seconds(lambda p=path: read_dicom(p), repeats))
         megapixels += image.size / 1e6
         paths.append(str(path))
     if not paths:
         raise FileNotFoundError(f"{folder}: no readable *.dcm file; pass --folder with DICOM files")
     rows = [{"pipeline": "decode only (read_dicom)", "per_worker": len(paths) / sum(decode_s)}]
     for name, pipeline in (("bundle cached_transforms", "bundle"), (f"plain: {PLAIN}", "plain")):
-        per_image, wall = _pool_run(pipeline, paths, image_size, workers)
+        per_image, wall = _pool_run(pipeline, paths, image_size, workers, repeats)
         rows.append({"pipeline": name, "per_worker": len(paths) / sum(per_image),
-                     "median_s": statistics.median(per_image), "pool": len(paths) / wall})
+                     "median_s": statistics.median(per_image), "pool": len(paths) * repeats / wall})
     plain = rows[-1]["per_worker"]
     for row in rows:
         row["over_plain"] = row["per_worker"] / plain
     return Report(
         name="dicom",
         title=(f"rsna DICOM data path: {len(paths)} readable files ({megapixels / len(paths):.1f} MP mean, {skipped} "
-               f"unreadable skipped) to {image_size[0]}x{image_size[1]}; images/s per worker (summed call times) and of a "
-               f"pool of {workers} worker(s) (wall clock after a warm-up call per worker)"),
+               f"unreadable skipped) to {image_size[0]}x{image_size[1]}; images/s per worker (best of {repeats} calls per "
+               f"file) and of a pool of {workers} worker(s) (wall clock after a warm-up call per worker)"),
         columns=[("pipeline", "pipeline"), ("per_worker", "images/s per worker"), ("over_plain", "/ plain"),
                  ("median_s", "median s per image"), ("pool", f"images/s, {workers} workers")],
         rows=rows,
-        settings={"folder": str(folder), "image_size": image_size, "workers": workers, "images": len(paths),
+        settings={"folder": str(folder), "image_size": image_size, "workers": workers, "repeats": repeats,
+                  "images": len(paths),
                   "unreadable_skipped": skipped},
     )
+
+
+def _sources(folder: str, demo_shape: tuple[int, int] | None, demo_patients: int, work: Path) -> list[tuple[str, list]]:
+    """(source name, DICOM paths): the files of `folder`, then a synthetic RSNA set at `demo_shape` written to `work`
+    (JPEG 2000 lossless, RLE and uncompressed files the size of real mammograms)."""
+    sources = [("shared", sorted(Path(folder).glob("*.dcm")))]
+    if demo_shape:
+        from medbundle.demo import write_rsna_demo
+
+        write_rsna_demo(work, n_patients=demo_patients, n_test_patients=0, image_shape=tuple(demo_shape))
+        sources.append((f"demo {demo_shape[0]}x{demo_shape[1]}", sorted(work.rglob("*.dcm"))))
+    return sources
 
 
 def _accuracy(outputs: dict, full, reduced, image_size: list[int]) -> dict:
@@ -195,12 +212,7 @@ def dicom_reduce(
     rows: dict[tuple[str, str], dict] = {}
     skipped = 0
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_dicom_") as work:
-        sources = [("shared", sorted(Path(folder).glob("*.dcm")))]
-        if demo_shape:
-            from medbundle.demo import write_rsna_demo
-
-            write_rsna_demo(Path(work), n_patients=demo_patients, n_test_patients=0, image_shape=tuple(demo_shape))
-            sources.append((f"demo {demo_shape[0]}x{demo_shape[1]}", sorted(Path(work).rglob("*.dcm"))))
+        sources = _sources(folder, demo_shape, demo_patients, Path(work))
         for source, paths in sources:
             for path in map(str, paths):
                 try:
@@ -287,12 +299,7 @@ def decoders(
     rates: dict[tuple[str, str], dict] = {}
     missing: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_decoders_") as work:
-        sources = [("shared", sorted(Path(folder).glob("*.dcm")))]
-        if demo_shape:
-            from medbundle.demo import write_rsna_demo
-
-            write_rsna_demo(Path(work), n_patients=demo_patients, n_test_patients=0, image_shape=tuple(demo_shape))
-            sources.append((f"demo {demo_shape[0]}x{demo_shape[1]}", sorted(Path(work).rglob("*.dcm"))))
+        sources = _sources(folder, demo_shape, demo_patients, Path(work))
         for source, paths in sources:
             for path in paths:
                 try:
@@ -300,22 +307,22 @@ def decoders(
                     syntax = ds.file_meta.TransferSyntaxUID
                     ds.pixel_array_options(index=0)
                     reference = ds.pixel_array
-                except Exception:  # unreadable or undecodable: dicom and dicom_reduce count these
+                except Exception:  # noqa: BLE001, S112 - unreadable or undecodable: dicom and dicom_reduce count these
                     continue
                 available, lacking = _plugins_of(syntax)
                 missing[syntax.name] = lacking
                 for plugin in ["default", *available] if syntax.is_compressed else available:
                     ds.pixel_array_options(index=0, decoding_plugin="" if plugin in ("default", "native") else plugin)
 
-                    def decode() -> np.ndarray:
+                    def decode(ds: pydicom.Dataset = ds) -> np.ndarray:
                         ds._pixel_array = None  # pydicom keeps the decoded array; decode again each call
                         ds._pixel_id = {}
                         return ds.pixel_array
 
                     try:
                         same = np.array_equal(decode(), reference)
-                    except Exception:
-                        continue  # a plugin that refuses this file (e.g. a precision it does not handle)
+                    except Exception:  # noqa: BLE001, S112 - a plugin that refuses this file (e.g. its precision)
+                        continue
                     row = rates.setdefault((source, syntax.name, plugin), {"files": 0, "megapixels": 0.0,
                                                                            "seconds": 0.0, "identical": True})
                     row["files"] += 1

@@ -48,13 +48,14 @@ def render(out_dir: str | Path, markdown: str | Path = "BENCHMARKS.md") -> Path:
     lines = [
         "# Benchmarks",
         "",
-        "One run of `python scripts/benchmark.py full` (every subcommand at the sizes below, in one session), rendered "
-        "from its JSON files by `medbundle.benchmarks.full.render`. Every figure sits beside a plain PyTorch / pydicom "
-        "/ OpenCV reference measured in the same run, as a ratio (`/ plain`); above 1 the bundle is faster.",
+        ("One run of `python scripts/benchmark.py full` (every subcommand at the sizes below, in one session), rendered "
+         "from its JSON files by `medbundle.benchmarks.full.render`. Every figure sits beside a plain PyTorch / pydicom "
+         "/ OpenCV reference measured in the same run, as a ratio (`/ plain`); above 1 the bundle is faster."),
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} with {info['torch_threads']} threads, "
-        f"MONAI {info['monai']}, timm {info['timm']}, pydicom {info['pydicom']}, OpenCV {info['opencv']}, "
-        f"onnxruntime {info['onnxruntime']}, Python {info['python']}; GPU: {info['gpu'] or 'none'}. Run {info['date']}.",
+        (f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} with {info['torch_threads']} threads, "
+         f"MONAI {info['monai']}, timm {info['timm']}, pydicom {info['pydicom']}, OpenCV {info['opencv']}, "
+         f"onnxruntime {info['onnxruntime']}, Python {info['python']}; GPU: {info['gpu'] or 'none'}. "
+         f"Run {info['date']}."),
         "",
     ]
     for name, about, path in written:
@@ -114,7 +115,7 @@ def full(out_dir: str = "benchmark_results/full", only: tuple[str, ...] | None =
             error.unlink(missing_ok=True)
             print(report.markdown(), flush=True)
             summary.append(f"{name}: {time.perf_counter() - start:.0f} s")
-        except Exception:  # one failing benchmark must not lose the others' figures
+        except Exception:  # noqa: BLE001 - one failing benchmark must not lose the others' figures
             error.write_text(traceback.format_exc())
             summary.append(f"{name}: FAILED after {time.perf_counter() - start:.0f} s, see {error}")
             print(traceback.format_exc(), flush=True)

@@ -160,10 +160,10 @@ def isic(
         rows=rows,
         notes=[
             f"no-cache warm-up probe (decodes every crop once per run, {workers} workers): {probe_s:.2f} s",
-            f"disk cache fill ({workers} workers): {min(fill_s):.2f} s, {cache_kb:.1f} KB per crop, peak RSS "
-            f"{fill_rss.total_mb} MiB with workers",
-            f"faster at {workers} workers with the cache files in RAM: {faster}; the real 400k crops would need "
-            f"{cache_kb * 400_000 / 2**20:.1f} GB of cache",
+            (f"disk cache fill ({workers} workers): {min(fill_s):.2f} s, {cache_kb:.1f} KB per crop, peak RSS "
+             f"{fill_rss.total_mb} MiB with workers"),
+            (f"faster at {workers} workers with the cache files in RAM: {faster}; the real 400k crops would need "
+             f"{cache_kb * 400_000 / 2**20:.1f} GB of cache"),
         ],
         settings={"dataset_dir": dataset_dir, "image_size": list(image_size), "n_images": len(data),
                   "workers": workers, "repeats": repeats, "probe_s": probe_s, "cache_fill_s": min(fill_s),

@@ -348,7 +348,7 @@ def _decode_first_frame(filename: str, ds: Dataset) -> np.ndarray:
         ds.pixel_array_options(index=0, decoding_plugin=preferred)
         try:
             return ds.pixel_array
-        except Exception:  # pydicom's own order below tries every plugin and reports their errors
+        except Exception:  # noqa: BLE001, S110 - pydicom's own order below tries every plugin and reports their errors
             pass
     ds.pixel_array_options(index=0, decoding_plugin="")
     try:
