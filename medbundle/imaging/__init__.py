@@ -10,6 +10,7 @@ MONAI; pydicom and h5py are imported only when a DICOM file or an HDF5 member is
 - :mod:`~medbundle.imaging.resize`: aspect-preserving resize and pad; MONAI's exact "area" resize.
 - :mod:`~medbundle.imaging.clahe`: contrast limited adaptive histogram equalisation.
 - :mod:`~medbundle.imaging.affine`: random rotation, scaling and translation with MONAI's ``RandAffine`` conventions.
+- :mod:`~medbundle.imaging.filters`: Gaussian smoothing, Gaussian noise and grid distortion with MONAI's conventions.
 
 All images are channel-first ``(C, H, W)`` except the decoders' output, (H, W) grey or (H, W, 3) RGB.
 """
@@ -27,6 +28,7 @@ from medbundle.imaging.decode import (
     read_raster_grayscale,
     read_rgb,
 )
+from medbundle.imaging.filters import gaussian_noise, gaussian_smooth, grid_distort
 from medbundle.imaging.resize import aspect_fit, aspect_resize_pad, resize_area
 
 __all__ = [
@@ -40,6 +42,9 @@ __all__ = [
     "decode_rgb",
     "flip",
     "flip_to_left",
+    "gaussian_noise",
+    "gaussian_smooth",
+    "grid_distort",
     "needs_flip",
     "read_grayscale",
     "read_raster_grayscale",

@@ -5,6 +5,14 @@ from medbundle.transforms.breast_crop import BreastCrop, BreastCropd
 from medbundle.transforms.canonical_flip import CanonicalFlip, CanonicalFlipd
 from medbundle.transforms.clahe import CLAHE, CLAHEd
 from medbundle.transforms.rand_affine import RandAffine2D, RandAffine2Dd
+from medbundle.transforms.rand_filters import (
+    RandGaussianNoise2D,
+    RandGaussianNoise2Dd,
+    RandGaussianSmooth2D,
+    RandGaussianSmooth2Dd,
+    RandGridDistortion2D,
+    RandGridDistortion2Dd,
+)
 
 __all__ = [
     "CLAHE",
@@ -17,4 +25,10 @@ __all__ = [
     "CanonicalFlipd",
     "RandAffine2D",
     "RandAffine2Dd",
+    "RandGaussianNoise2D",
+    "RandGaussianNoise2Dd",
+    "RandGaussianSmooth2D",
+    "RandGaussianSmooth2Dd",
+    "RandGridDistortion2D",
+    "RandGridDistortion2Dd",
 ]

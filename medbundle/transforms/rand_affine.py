@@ -122,7 +122,7 @@ class RandAffine2D(RandomizableTransform):
         if not self._do_transform:
             return img
         warped = warp_affine(convert_to_numpy(img), self.params, mode or self.mode, padding_mode or self.padding_mode)
-        out: NdarrayOrTensor = convert_to_dst_type(warped, dst=img, dtype=_floating_dtype(img))[0]
+        out: NdarrayOrTensor = convert_to_dst_type(warped, dst=img, dtype=floating_dtype(img))[0]
         return out
 
 
@@ -187,7 +187,7 @@ class RandAffine2Dd(Randomizable, MapTransform):
         return d
 
 
-def _floating_dtype(img: NdarrayOrTensor) -> np.dtype | torch.dtype:
+def floating_dtype(img: NdarrayOrTensor) -> np.dtype | torch.dtype:
     """`img`'s dtype when it is floating point, else float32 (of `img`'s kind)."""
     if isinstance(img, torch.Tensor):
         return img.dtype if img.dtype.is_floating_point else torch.float32
