@@ -519,3 +519,22 @@ def test_jpeg_ls_is_decoded_by_the_fastest_plugin_and_falls_back_when_it_refuses
     used.clear()
     fallback, _ = read_dicom(path)
     assert used == ["pylibjpeg", ""] and np.array_equal(fallback, image)
+
+
+def test_lossy_jpeg_2000_is_decoded_by_openjpeg_with_the_same_pixels(shared_dicom_dir, monkeypatch):
+    path = _shared_file_of(shared_dicom_dir, (pydicom.uid.JPEG2000,))
+    if "pylibjpeg" not in get_decoder(pydicom.uid.JPEG2000).available_plugins:
+        pytest.skip("pylibjpeg-openjpeg is not installed")
+    used = []
+    original = pydicom.dataset.Dataset.pixel_array_options
+
+    def record(self, **kwargs):
+        used.append(kwargs.get("decoding_plugin", ""))
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array_options", record)
+    image, _ = read_dicom(path)
+    assert used == ["pylibjpeg"]
+    monkeypatch.setattr(dicom_module, "_PREFERRED_PLUGINS", {})
+    default, _ = read_dicom(path)
+    assert np.array_equal(image, default)
