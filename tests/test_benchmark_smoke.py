@@ -46,7 +46,7 @@ def test_decoders_benchmark_tables_every_installed_plugin_per_transfer_syntax(tm
 
 def test_training_benchmark_times_the_cache_fill_and_the_cached_epoch(run_benchmark):
     out, result = run_benchmark("training", "--image_size", "[64,32]", "--source_shape", "[256,208]",
-                                "--n_patients", "40", "--num_workers", "0", "--batch_size", "8")
+                                "--n_patients", "16", "--num_workers", "0", "--batch_size", "8")
     assert "| phase | seconds | images/s | / plain |" in out and "epoch 2 (cached)" in out
     assert [row["phase"] for row in result["rows"]][-1] == "plain loop, same DataLoader (cached)"
     assert all(row["images_per_s"] > 0 for row in result["rows"])
