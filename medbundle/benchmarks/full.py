@@ -101,11 +101,17 @@ def full(out_dir: str = "benchmark_results/full", only: tuple[str, ...] | None =
     unknown = set(only or ()) - {name for name, *_ in FULL_RUN}
     if unknown:
         raise ValueError(f"--only: unknown {sorted(unknown)}; use {[name for name, *_ in FULL_RUN]}")
+    import cv2
+    import torch
+
+    threads = (torch.get_num_threads(), cv2.getNumThreads())  # benchmarks that pin threads must not leak them
     summary = []
     for name, module, arguments, _ in FULL_RUN:
         path, error = out_dir_path / f"{name}.json", out_dir_path / f"{name}.error"
         if (only and name not in only) or (path.exists() and not force):
             continue
+        torch.set_num_threads(threads[0])
+        cv2.setNumThreads(threads[1])
         start = time.perf_counter()
         print(f"[full] {name} ...", flush=True)
         try:
