@@ -115,14 +115,19 @@ def isic(
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_isic_") as work:
         work = Path(work)
         dataset_dir = dataset_dir or write_isic_set(work / "data", n_images)
-        parser = bundle_parser("isic", dataset_dir=dataset_dir, image_size=list(image_size))
+        chains = {}  # as the bundle builds them: with a cache_dir the cached part ends in a float16 cast
+        for cache in (False, True):
+            parser = bundle_parser("isic", dataset_dir=dataset_dir, image_size=list(image_size),
+                                   cache_dir=str(work / "cache") if cache else None)
+            cached_transforms = parser.get_parsed_content("cached_transforms")
+            chains[cache] = (Compose(cached_transforms + parser.get_parsed_content("uncached_transforms")),
+                             len(cached_transforms))
         data = parser.get_parsed_content("datalist")[:n_images]
-        cached_transforms = parser.get_parsed_content("cached_transforms")
-        chain = Compose(cached_transforms + parser.get_parsed_content("uncached_transforms"))
 
         def fill(cache_dir: Path | None):
+            chain, cached_count = chains[cache_dir is not None]
             return cached_dataset(data, chain, cache_dir=cache_dir, num_workers=workers, progress=False,
-                                  cache_n_trans=len(cached_transforms) if cache_dir else None)
+                                  cache_n_trans=cached_count if cache_dir else None)
 
         start = time.perf_counter()
         uncached = fill(None)
