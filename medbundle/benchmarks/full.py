@@ -82,7 +82,7 @@ def full(out_dir: str = "benchmark_results/full", only: tuple[str, ...] | None =
          markdown: str = "BENCHMARKS.md", overrides: dict[str, dict] | None = None) -> str:
     """Run every benchmark at BENCHMARKS.md's sizes, write each one's JSON to `out_dir`, then render `markdown`.
 
-        python scripts/benchmark.py full                      # ~40 min on 2 cores
+        python scripts/benchmark.py full                      # ~35 min on 2 cores
         python scripts/benchmark.py full --only "[dicom,isic]"
 
     A benchmark whose JSON is already in `out_dir` is not run again (an interrupted run resumes) unless `force`.
