@@ -496,12 +496,10 @@ def _shared_file_of(folder: Path, syntaxes: tuple) -> Path:
     pytest.skip("no shared file of that transfer syntax")
 
 
-def test_jpeg_ls_is_decoded_by_the_fastest_plugin_and_falls_back_when_it_refuses(shared_dicom_dir, monkeypatch):
-    syntaxes = (pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless)
-    path = _shared_file_of(shared_dicom_dir, syntaxes)
-    if "pyjpegls" not in get_decoder(syntaxes[0]).available_plugins:
-        pytest.skip("pyjpegls is not installed")
-    used = []
+@pytest.fixture
+def plugins_used(monkeypatch) -> list[str]:
+    """The decoding plugin named at each ``pixel_array_options`` call ("" for pydicom's own order)."""
+    used: list[str] = []
     original = pydicom.dataset.Dataset.pixel_array_options
 
     def record(self, **kwargs):
@@ -509,32 +507,33 @@ def test_jpeg_ls_is_decoded_by_the_fastest_plugin_and_falls_back_when_it_refuses
         return original(self, **kwargs)
 
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array_options", record)
+    return used
+
+
+def test_jpeg_ls_is_decoded_by_the_fastest_plugin_and_falls_back_when_it_refuses(shared_dicom_dir, monkeypatch,
+                                                                                 plugins_used):
+    syntaxes = (pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless)
+    path = _shared_file_of(shared_dicom_dir, syntaxes)
+    if "pyjpegls" not in get_decoder(syntaxes[0]).available_plugins:
+        pytest.skip("pyjpegls is not installed")
     image, _ = read_dicom(path)
-    assert used == ["pyjpegls"]
+    assert plugins_used == ["pyjpegls"]
     monkeypatch.setattr(dicom_module, "_PREFERRED_PLUGINS", dict.fromkeys(syntaxes, "pylibjpeg"))
     monkeypatch.setattr(get_decoder(syntaxes[0]), "_available", {**get_decoder(syntaxes[0])._available,
                                                                  "pylibjpeg": lambda *a, **k: 1 / 0})
     monkeypatch.setattr(get_decoder(syntaxes[1]), "_available", {**get_decoder(syntaxes[1])._available,
                                                                  "pylibjpeg": lambda *a, **k: 1 / 0})
-    used.clear()
+    plugins_used.clear()
     fallback, _ = read_dicom(path)
-    assert used == ["pylibjpeg", ""] and np.array_equal(fallback, image)
+    assert plugins_used == ["pylibjpeg", ""] and np.array_equal(fallback, image)
 
 
-def test_lossy_jpeg_2000_is_decoded_by_openjpeg_with_the_same_pixels(shared_dicom_dir, monkeypatch):
+def test_lossy_jpeg_2000_is_decoded_by_openjpeg_with_the_same_pixels(shared_dicom_dir, monkeypatch, plugins_used):
     path = _shared_file_of(shared_dicom_dir, (pydicom.uid.JPEG2000,))
     if "pylibjpeg" not in get_decoder(pydicom.uid.JPEG2000).available_plugins:
         pytest.skip("pylibjpeg-openjpeg is not installed")
-    used = []
-    original = pydicom.dataset.Dataset.pixel_array_options
-
-    def record(self, **kwargs):
-        used.append(kwargs.get("decoding_plugin", ""))
-        return original(self, **kwargs)
-
-    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array_options", record)
     image, _ = read_dicom(path)
-    assert used == ["pylibjpeg"]
+    assert plugins_used == ["pylibjpeg"]
     monkeypatch.setattr(dicom_module, "_PREFERRED_PLUGINS", {})
     default, _ = read_dicom(path)
     assert np.array_equal(image, default)

@@ -8,14 +8,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-import torch
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.transforms import MapTransform, Randomizable, RandomizableTransform
+from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import (
     TransformBackends,
-    convert_to_dst_type,
     convert_to_numpy,
     ensure_tuple_rep,
 )
@@ -27,6 +24,7 @@ from medbundle.imaging.affine import (
     sample_affine_params,
     warp_affine,
 )
+from medbundle.transforms.shared_random import SharedRandomDict, like_input
 
 __all__ = ["RandAffine2D", "RandAffine2Dd"]
 
@@ -122,11 +120,10 @@ class RandAffine2D(RandomizableTransform):
         if not self._do_transform:
             return img
         warped = warp_affine(convert_to_numpy(img), self.params, mode or self.mode, padding_mode or self.padding_mode)
-        out: NdarrayOrTensor = convert_to_dst_type(warped, dst=img, dtype=floating_dtype(img))[0]
-        return out
+        return like_input(warped, img)
 
 
-class RandAffine2Dd(Randomizable, MapTransform):
+class RandAffine2Dd(SharedRandomDict):
     """
     Dictionary-based wrapper of :py:class:`RandAffine2D`: a drop-in for MONAI's 2D ``RandAffined`` in training chains.
 
@@ -166,18 +163,9 @@ class RandAffine2Dd(Randomizable, MapTransform):
         self.padding_mode = ensure_tuple_rep(padding_mode, len(self.keys))
         for key_mode, key_padding_mode in zip(self.mode, self.padding_mode):
             check_modes(key_mode, key_padding_mode)
-        self.rand_affine = RandAffine2D(prob, rotate_range, scale_range, translate_range, isotropic=isotropic)
+        self.transform = self.rand_affine = RandAffine2D(prob, rotate_range, scale_range, translate_range,
+                                                         isotropic=isotropic)
         self.R = self.rand_affine.R
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandAffine2Dd:
-        """Seed the wrapped transform's generator, which this one shares."""
-        self.rand_affine.set_random_state(seed, state)
-        self.R = self.rand_affine.R
-        return self
-
-    def randomize(self, data: Any = None) -> None:
-        """Decide whether to transform this sample and, if so, draw its parameters."""
-        self.rand_affine.randomize()
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -185,10 +173,3 @@ class RandAffine2Dd(Randomizable, MapTransform):
         for key, mode, padding_mode in self.key_iterator(d, self.mode, self.padding_mode):
             d[key] = self.rand_affine(d[key], mode, padding_mode, randomize=False)
         return d
-
-
-def floating_dtype(img: NdarrayOrTensor) -> np.dtype | torch.dtype:
-    """`img`'s dtype when it is floating point, else float32 (of `img`'s kind)."""
-    if isinstance(img, torch.Tensor):
-        return img.dtype if img.dtype.is_floating_point else torch.float32
-    return img.dtype if np.issubdtype(img.dtype, np.floating) else np.dtype(np.float32)

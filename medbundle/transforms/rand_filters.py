@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.transforms import MapTransform, Randomizable, RandomizableTransform
+from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import (
     TransformBackends,
-    convert_to_dst_type,
     convert_to_numpy,
     ensure_tuple_rep,
 )
@@ -39,7 +37,7 @@ from medbundle.imaging.filters import (
     grid_distort,
     sample_distort_steps,
 )
-from medbundle.transforms.rand_affine import floating_dtype
+from medbundle.transforms.shared_random import SharedRandomDict, like_input
 
 __all__ = [
     "RandGaussianNoise2D",
@@ -49,28 +47,6 @@ __all__ = [
     "RandGridDistortion2D",
     "RandGridDistortion2Dd",
 ]
-
-
-def _like(out: np.ndarray, img: NdarrayOrTensor) -> NdarrayOrTensor:
-    """`out` as `img`'s type and device, in `img`'s floating dtype (float32 for integer input)."""
-    converted: NdarrayOrTensor = convert_to_dst_type(out, dst=img, dtype=floating_dtype(img))[0]
-    return converted
-
-
-class _SharedRandomDict(Randomizable, MapTransform):
-    """A dictionary transform whose probability and parameters come from one wrapped array transform's generator."""
-
-    transform: RandomizableTransform
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> Any:
-        """Seed the wrapped transform's generator, which this one shares."""
-        self.transform.set_random_state(seed, state)
-        self.R = self.transform.R
-        return self
-
-    def randomize(self, data: Any = None) -> None:
-        """Decide whether to transform this sample and, if so, draw its parameters."""
-        self.transform.randomize()
 
 
 class RandGaussianSmooth2D(RandomizableTransform):
@@ -118,10 +94,10 @@ class RandGaussianSmooth2D(RandomizableTransform):
             self.randomize()
         if not self._do_transform:
             return img
-        return _like(gaussian_smooth(convert_to_numpy(img), self.sigma, approx=self.approx), img)
+        return like_input(gaussian_smooth(convert_to_numpy(img), self.sigma, approx=self.approx), img)
 
 
-class RandGaussianSmooth2Dd(_SharedRandomDict):
+class RandGaussianSmooth2Dd(SharedRandomDict):
     """
     Dictionary-based wrapper of :py:class:`RandGaussianSmooth2D`: a drop-in for MONAI's 2D ``RandGaussianSmoothd``.
 
@@ -204,10 +180,10 @@ class RandGaussianNoise2D(RandomizableTransform):
         image = convert_to_numpy(img)
         noise = gaussian_noise(image.shape, self.mean, self.noise_std, self.seed)
         noise += image  # in float32, whatever the input's dtype
-        return _like(noise, img)
+        return like_input(noise, img)
 
 
-class RandGaussianNoise2Dd(_SharedRandomDict):
+class RandGaussianNoise2Dd(SharedRandomDict):
     """
     Dictionary-based wrapper of :py:class:`RandGaussianNoise2D`: a drop-in for MONAI's ``RandGaussianNoised``.
 
@@ -317,10 +293,10 @@ class RandGridDistortion2D(RandomizableTransform):
             return img
         distorted = grid_distort(convert_to_numpy(img), self.num_cells, self.distort_steps, mode or self.mode,
                                  padding_mode or self.padding_mode)
-        return _like(distorted, img)
+        return like_input(distorted, img)
 
 
-class RandGridDistortion2Dd(_SharedRandomDict):
+class RandGridDistortion2Dd(SharedRandomDict):
     """
     Dictionary-based wrapper of :py:class:`RandGridDistortion2D`: a drop-in for MONAI's 2D ``RandGridDistortiond``.
 
