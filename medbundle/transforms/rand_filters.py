@@ -128,13 +128,6 @@ class RandGaussianSmooth2Dd(SharedRandomDict):
         self.transform = RandGaussianSmooth2D(sigma_x, sigma_y, prob, approx)
         self.R = self.transform.R
 
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
-        d = dict(data)
-        self.randomize()
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key], randomize=False)
-        return d
-
 
 class RandGaussianNoise2D(RandomizableTransform):
     """
@@ -213,13 +206,6 @@ class RandGaussianNoise2Dd(SharedRandomDict):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.transform = RandGaussianNoise2D(prob, mean, std, sample_std)
         self.R = self.transform.R
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
-        d = dict(data)
-        self.randomize()
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key], randomize=False)
-        return d
 
 
 class RandGridDistortion2D(RandomizableTransform):

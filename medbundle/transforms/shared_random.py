@@ -3,6 +3,7 @@ generator of the array transform they wrap (so ``Compose.set_random_state`` and 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,3 +40,11 @@ class SharedRandomDict(Randomizable, MapTransform):
     def randomize(self, data: Any = None) -> None:
         """Decide whether to transform this sample and, if so, draw its parameters."""
         self.transform.randomize()
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        """Draw once, then apply the same transform to every key (geometric transforms add per-key modes)."""
+        d = dict(data)
+        self.randomize()
+        for key in self.key_iterator(d):
+            d[key] = self.transform(d[key], randomize=False)
+        return d
