@@ -38,9 +38,10 @@ def steps(task: str, clahe: bool = False) -> dict:
         chain = [
             {"op": "read", "reference": "medbundle.io.MammoDicomReader", "reader": "mammo_dicom", "channels": 1,
              "target_size": size, "reduced_decode": True},  # JPEG 2000 decoded at the bundle's reduced resolution
-            {"op": "breast_crop", "reference": "medbundle.transforms.BreastCrop", "margin": 16, "working_size": 512,
+            {"op": "breast_crop", "reference": "medbundle.transforms.BreastCrop", "margin": 16, "working_size": 256,
              "min_threshold": 0.05, "opening_size": 5, "min_area": 0.01, "chest_wall": None, "line_width": 0.04,
-             "border_band": 0.02, "min_relative_area": 0.1, "blank_outside": True},
+             "border_band": 0.02, "min_relative_area": 0.1, "blank_outside": True, "min_breast_area": 0.05,
+             "skin_reach": 0.04, "skin_threshold": 0.01},
             {"op": "canonical_flip", "reference": "medbundle.transforms.CanonicalFlip"},
             {"op": "aspect_resize_pad", "reference": "medbundle.transforms.AspectResizePad", "spatial_size": size,
              "pad_position": ["center", "end"], "padding_mode": "constant"},

@@ -119,7 +119,7 @@ def test_breast_cropper_margin_is_in_source_pixels():
     image = np.zeros((1, 400, 320), np.float32)
     image[0, 100:300, :150] = 0.6
     half = cv2.resize(image[0], (160, 200), interpolation=cv2.INTER_AREA)[None]
-    cropper = BreastCropper(margin=20)
+    cropper = BreastCropper(margin=20, working_size=512)  # no downscale: the box is exact
     assert cropper.compute_bounding_box(image) == (80, 320, 0, 170)
     assert cropper.compute_bounding_box(half, scale=0.5) == (40, 160, 0, 85)
     assert cropper.compute_bounding_box(half) == (30, 170, 0, 95)  # 20 half-resolution pixels

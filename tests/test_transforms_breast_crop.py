@@ -18,8 +18,8 @@ H, W = 1200, 960
 BREAST = (200, 1000, 0, 420)  # y0, y1, x0, x1 (end-exclusive) of the half-ellipse
 LABEL = (60, 110, 760, 900)  # burned-in text block in the far (top-right) corner
 MARGIN = 16
-# the mask is found on a copy downscaled to 512 px, so the box may be off by one working pixel
-TOL = int(np.ceil(max(H, W) / 512))
+# the mask is found on a copy downscaled to 256 px, so the box may be off by one working pixel
+TOL = int(np.ceil(max(H, W) / 256))
 
 
 def synthetic_mammogram(label: bool = True, bridge: bool = False) -> np.ndarray:
@@ -78,11 +78,11 @@ def test_breast_on_right_side():
     assert_tight(BreastCrop(margin=MARGIN).compute_bounding_box(img), mirrored)
 
 
-def test_opening_detaches_label_joined_by_thin_line():
+@pytest.mark.parametrize("opening_size", [0, 5])
+def test_label_joined_by_thin_line_left_out(opening_size):
+    """The opening cuts the line; without it, the label is still a marker and the line a thin border piece."""
     img = synthetic_mammogram(bridge=True)
-    without_opening = BreastCrop(margin=MARGIN, opening_size=0).compute_bounding_box(img)
-    assert without_opening[0] <= LABEL[0] and without_opening[3] >= LABEL[3]  # label swallowed
-    assert_tight(BreastCrop(margin=MARGIN).compute_bounding_box(img), BREAST)
+    assert_tight(BreastCrop(margin=MARGIN, opening_size=opening_size).compute_bounding_box(img), BREAST)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.01])
@@ -312,9 +312,9 @@ def test_breast_split_by_a_dark_band_is_kept_whole():
 
 def test_chest_wall_hint_overrides_the_pixels():
     img, _ = breast()
-    img[300:900, 560:860] = 1.0  # a bright object with more intensity than the breast's half
+    img[100:1150, 520:940] = 0.7  # a bright object larger than the breast, in the far half
     auto = BreastCrop(margin=MARGIN).compute_bounding_box(img[None])
-    assert auto[2] >= 560 - MARGIN - TOL  # the pixels alone take the object for the breast
+    assert auto[2] >= 520 - MARGIN - TOL  # the pixels alone take the largest object for the breast
     assert_tight(BreastCrop(margin=MARGIN, chest_wall="left").compute_bounding_box(img[None]), BREAST)
 
 
@@ -452,11 +452,11 @@ def test_reduce_level_scales_the_margin_to_the_same_crop_box():
     full, half = half_resolution_scene()
     expected = BreastCrop(margin=MARGIN).compute_bounding_box(full)
     box = BreastCrop(margin=MARGIN).compute_bounding_box(half)
-    assert np.abs(2 * np.array(box) - expected).max() <= 2, (box, expected)
+    assert np.abs(2 * np.array(box) - expected).max() <= TOL, (box, expected)  # within a working pixel
     assert BreastCrop(margin=MARGIN).compute_bounding_box(half.numpy(), scale=0.5) == box
     # without the metadata the margin counts half-resolution pixels: twice as wide in source pixels
     unscaled = BreastCrop(margin=MARGIN).compute_bounding_box(half.numpy())
-    assert 2 * unscaled[1] >= expected[1] + MARGIN - 2, (unscaled, expected)
+    assert 2 * unscaled[1] >= expected[1] + MARGIN - TOL, (unscaled, expected)
 
 
 @pytest.mark.parametrize("blank_outside", [False, True])
