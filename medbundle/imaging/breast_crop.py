@@ -34,6 +34,10 @@ _CHEST_WALL_BAND = 0.1
 # Rulers and film edges have elongated boxes; frames have boxes that they barely fill.
 # A breast's box has an aspect ratio below ~4 and is more than half filled.
 _MAX_ASPECT = 6.0
+# Background is flat: a local standard deviation (5x5 working pixels) under this; tissue's is 10-30 times more.
+_FLAT = 1.5 / 255
+# A film base brighter than the dark border around the film covers at least this much of the image.
+_FILM_BASE = 0.01
 _MIN_FILL = 0.2
 # The chest wall is the side of the breast where it is tallest (cut by the detector or film edge),
 # measured over this fraction of its width at each end; the nipple side tapers.
@@ -131,39 +135,42 @@ class BreastCropper:
     tissue, none the image edges' position: on a digitised film the breast ends at the film's
     edge, inside a dark border, and labels may be brighter than a fatty breast.
 
-    1. Threshold: pixels of the channel mean at least `min_threshold` brighter than the
-       background count. The background level is the most common grey level below Otsu's
-       threshold, so it follows a grey film base as well as a black detector background;
-       Otsu's threshold itself often splits dense from fatty tissue and would cut off the
-       faint edge of the breast. An opening with a disc of `opening_size` removes specks
-       and detaches text joined to the breast by thin lines.
-    2. Markers: bright objects (labels, stickers, lead letters, film numbers) much brighter than
-       their surroundings and mostly surrounded by background, however bright, are taken out of the
-       mask, so that one touching the skin line neither joins the breast nor stretches its box.
-    3. Breast: pixels in a horizontal run shorter than `line_width` of the width, or in a vertical
+    1. Background: the dark (at most Otsu's threshold) and flat (5x5 standard deviation under
+       1.5/255) pixels; tissue is textured even where it is as dark. Their level, smoothed over an
+       eighth of the image, is a background surface that follows a grey film base or one brighter at
+       one end. On a film inside a dark border (full border columns or rows ending at the film's
+       straight edge) a base brighter than the border is the background, not the border.
+    2. Threshold: pixels at least `min_threshold` above the surface count; an opening with a disc of
+       `opening_size` removes specks and detaches text joined to the breast by thin lines.
+    3. Markers: bright objects (labels, stickers, lead letters, film numbers) much brighter than their
+       surroundings and lying on the background, however bright, are taken out of the mask, so that
+       one touching the skin line neither joins the breast nor stretches its box.
+    4. Breast: pixels in a horizontal run shorter than `line_width` of the width, or in a vertical
        run shorter than `line_width` of the height, are thin (lines, rulers, film edges, text). Of
        the 8-connected regions of the rest, those smaller than `min_area` of the image, elongated
        ones (rulers, film edge strips) and sparse ones (frames) are dropped; the breast is the
        largest one left, whatever edges it touches (with `chest_wall` given: the largest reaching
        into that half of the image).
-    4. Chest-wall side: `chest_wall`, or else the end of the breast where it is tallest: the
-       breast is cut straight by the detector or film edge at the chest wall and tapers to the
-       nipple.
-    5. Border structures: thin pieces that reach the edge opposite the chest wall, both the top and
-       the bottom, or the top or bottom farther than a tenth of the width from the breast's
-       chest-wall edge are removed: film frames and edges, rulers and tape, even where they touch
-       the breast. The breast's own thin parts (the nipple, the skin folds at the chest wall) are
-       kept. Further regions of at least `min_relative_area` of the breast's area that reach its
-       chest-wall edge (a breast split by a dark band) are part of it; regions anywhere else (the
-       other breast, film edges, labels) are not.
-    6. A breast smaller than `min_breast_area` of the image is no breast (a label, a marker or a
+    5. Chest-wall side: `chest_wall`, or else the end of the breast where it is tallest: the
+       breast is cut straight by the detector or film edge at the chest wall and tapers to the nipple.
+    6. Border structures: thin pieces that reach the edge opposite the chest wall, narrow lines from
+       the top to the bottom, and pieces running along the top or bottom edge are removed: film frames
+       and edges, rulers and tape, even where they touch the breast. The breast's own thin parts (the
+       nipple, the skin line, the tissue narrowing to the chest wall) are kept. Further regions of at
+       least `min_relative_area` of the breast's area whose chest-wall end lies within a tenth of the
+       width of the breast's (a breast split by a dark band) are part of it; regions anywhere else
+       (the other breast, film edges, labels) are not.
+    7. Skin: the breast thins towards the skin and fades into the background below the threshold;
+       pixels within `skin_reach` of the breast and at least `skin_threshold` above the background
+       just beyond it are added (:func:`_grow_into_skin`).
+    8. A breast smaller than `min_breast_area` of the image is no breast (a label, a marker or a
        film edge was all that remained): the image is kept whole and the reason given.
-    7. Box: the breast's bounding box is mapped back to the image's resolution, grown by `margin`
+    9. Box: the breast's bounding box is mapped back to the image's resolution, grown by `margin`
        on every side and clipped to the image.
-    8. With `blank_outside`, pixels of the box farther than `margin` from the breast region, and the
-       markers of step 2, are set to the background level: a box is a rectangle, so a ruler or label
-       lying beside the breast in the same rows (e.g. next to a pectoral muscle reaching the top)
-       would otherwise stay in it. The masks are upsampled (nearest neighbour) over the box only.
+    10. With `blank_outside`, pixels of the box farther than `margin` from the breast region, and the
+        markers touching it, are set to the background level: a box is a rectangle, so a ruler or
+        label lying beside the breast in the same rows (e.g. next to a pectoral muscle reaching the
+        top) would otherwise stay in it. The masks are upsampled (nearest neighbour) over the box only.
 
     `margin` is in pixels of the source image. An image decoded at a reduced resolution (JPEG 2000
     at ``reduce_level`` L, :func:`medbundle.io.dicom.read_dicom`) is given with ``scale=2**-L``
@@ -198,6 +205,10 @@ class BreastCropper:
             edge kept as part of it (a breast split by a dark band).
         min_breast_area: least area of the breast as a fraction of the image; anything smaller is a
             failure to find it (a label or marker), not a crop.
+        skin_reach: how far beyond the thresholded breast its faint skin edge is followed, as a fraction
+            of the longest side; 0 disables it.
+        skin_threshold: how much brighter than the background just beyond it a pixel of the skin edge is,
+            in input intensity units.
 
     Raises:
         ValueError: a parameter is out of range.
@@ -324,7 +335,7 @@ class BreastCropper:
             gray = _downscale(gray, (small_h, small_w))
         if float(gray.max()) - float(gray.min()) <= self.min_threshold:
             return None, f"its intensities span less than min_threshold={self.min_threshold} (blank or constant image)"
-        mask, background = self._foreground(gray)
+        mask, surface, background = self._foreground(gray)
         markers = _markers(gray, background)
         mask[markers] = 0
         thick = _drop_thin(mask, self.line_width)
@@ -335,12 +346,10 @@ class BreastCropper:
                 "markers, elongated and sparse regions are left out"
             )
         chest_wall = self.chest_wall or _chest_wall_side(core, gray)
-        x0, x1 = _columns(core)
-        chest_wall_edge = x0 if chest_wall == "left" else x1
-        mask = _drop_thin_border_pieces(mask, thick, chest_wall, chest_wall_edge, self.border_band)
+        mask = _drop_thin_border_pieces(mask, thick, chest_wall, self.border_band)
         region = self._breast(mask, core, chest_wall)
         if self.skin_reach > 0:
-            limit = background + self.min_threshold
+            limit = surface + self.min_threshold
             region = _grow_into_skin(gray, region, limit, markers, self.skin_reach, self.skin_threshold)
         if region.mean() < self.min_breast_area:
             return None, (
@@ -363,16 +372,31 @@ class BreastCropper:
         """Say that the image from `source` is kept uncropped because of `reason` (a warning per image)."""
         logger.warning(FALLBACK_MESSAGE, source, reason)
 
-    def _foreground(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
-        """Mask of the working copy above the threshold (see the class docstring), opened, and the background."""
-        gray8 = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
-        otsu = cv2.threshold(gray8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
-        background = np.bincount(gray8[gray8 <= otsu]).argmax() / 255.0
-        mask = (gray > background + self.min_threshold).astype(np.uint8)
+    def _foreground(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Mask of the working copy above the background by `min_threshold`, opened; the background surface
+        and its typical level.
+
+        Background is what is dark and flat (:func:`_flat_background`). On a digitised film inside a dark
+        border (:func:`_inside_border`) the film's base can be brighter than the border: the background is
+        then the flat pixels above the border's level, when they cover at least 1 % of the image.
+        """
+        flat = _flat_background(gray)
+        border = gray <= float(gray.min()) + 0.5 / 255
+        base = flat & ~border
+        if _inside_border(border) and base.sum() >= _FILM_BASE * gray.size:
+            flat = base
+        return self._above(gray, flat)
+
+    def _above(self, gray: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """The opened mask above the smoothed level of the `background` pixels, that surface and their median."""
+        level = float(np.median(gray[background]))
+        surface = _smooth_fill(gray, background, max(gray.shape) / 8)
+        surface = np.where(np.isfinite(surface), surface, level).astype(np.float32)
+        mask = (gray > surface + self.min_threshold).astype(np.uint8)
         if self.opening_size > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.opening_size, self.opening_size))
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-        return mask, float(background)
+        return mask, surface, level
 
     def _largest_region(self, mask: np.ndarray) -> np.ndarray | None:
         """The largest region of `mask` that can be a breast (big enough, neither elongated nor sparse), or None.
@@ -435,6 +459,31 @@ class BreastCropper:
         return image
 
 
+def _flat_background(gray: np.ndarray) -> np.ndarray:
+    """The pixels that are background: at most Otsu's threshold and flat, a local standard deviation (5x5)
+    under _FLAT; tissue is textured even where it is as dark (fatty tissue under a dense breast's Otsu
+    split). All pixels up to Otsu's threshold when none is flat."""
+    gray8 = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
+    dark = gray8 <= cv2.threshold(gray8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
+    mean = cv2.blur(gray, (5, 5))
+    spread = np.sqrt(np.maximum(cv2.blur(gray * gray, (5, 5)) - mean * mean, 0.0))
+    flat = dark & (spread < _FLAT)
+    return flat if flat.any() else dark
+
+
+def _inside_border(border: np.ndarray) -> bool:
+    """Whether the image is a digitised film inside a dark border: full columns (or rows) of the border's
+    level along an image edge, ending at a straight edge where the film, not the border, fills the next
+    columns (rows) from top to bottom. A digital detector's background ends at the breast's curved
+    outline instead, so the column after its last full one is still mostly background."""
+    for fraction in (border.mean(axis=0), border.mean(axis=1)):
+        for line in (fraction, fraction[::-1]):
+            full = int(np.argmin(line >= 0.95)) if not line.all() else 0
+            if 0 < full and line[full : full + 3].max() <= 0.1:
+                return True
+    return False
+
+
 def _plausible(stats: np.ndarray, min_area: float) -> np.ndarray:
     """Which regions (OpenCV stats rows) can be (part of) a breast: big enough, neither elongated nor sparse."""
     w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
@@ -467,7 +516,7 @@ def _chest_wall_side(region: np.ndarray, gray: np.ndarray) -> str:
 
 
 def _grow_into_skin(
-    gray: np.ndarray, region: np.ndarray, limit: float, markers: np.ndarray, reach: float, threshold: float
+    gray: np.ndarray, region: np.ndarray, limit: np.ndarray, markers: np.ndarray, reach: float, threshold: float
 ) -> np.ndarray:
     """`region` grown into the faint skin edge around it: the fade from tissue to film or detector background.
 
@@ -631,32 +680,38 @@ def _drop_thin(mask: np.ndarray, line_width: float) -> np.ndarray:
         return mask
     height, width = mask.shape
     runs = []
-    for segment in ((1, max(1, round(line_width * width))), (max(1, round(line_width * height)), 1)):
+    # odd lengths: OpenCV anchors an even kernel off centre, and the opening would then drop the edge row
+    lengths = (2 * round(line_width * width / 2) + 1, 2 * round(line_width * height / 2) + 1)
+    for segment in ((1, lengths[0]), (lengths[1], 1)):
         kernel = np.ones(segment, np.uint8)
         runs.append(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0))
     return runs[0] & runs[1]
 
 
-def _drop_thin_border_pieces(
-    mask: np.ndarray, thick: np.ndarray, chest_wall: str, chest_wall_edge: int, border_band: float
-) -> np.ndarray:
+def _drop_thin_border_pieces(mask: np.ndarray, thick: np.ndarray, chest_wall: str, border_band: float) -> np.ndarray:
     """Remove the thin parts of `mask` (not in `thick`) that are border lines rather than breast.
 
-    A thin piece is a border line if it reaches the edge opposite the chest wall, spans from
-    the top to the bottom, or reaches the top or bottom and leaves the band of a tenth of the width
-    from the breast's chest-wall edge (column `chest_wall_edge`): the breast's skin folds meet the
-    top or bottom only right at the chest wall.
+    A thin piece is a border line if it reaches the edge opposite the chest wall; if it is a narrow
+    vertical line from the top to the bottom; or if, within `border_band` of the top or the bottom
+    edge, it runs along that edge for more than a tenth of the width: a ruler or a film edge. The
+    breast's own thin parts are kept: its skin line, which may run from the top of a film to its
+    bottom but only crosses those edges, and the narrow tissue where it meets the chest wall there.
     """
     n_labels, labels, stats, _ = cv2.connectedComponentsWithStats(mask - thick, connectivity=8)
     if n_labels < 2:
         return mask
     height, width = mask.shape
-    x, y, w, h = (stats[1:, i] for i in range(4))
+    x, y, w, h = (stats[:, i] for i in range(4))
+    far = x + w >= width - border_band * width if chest_wall == "left" else x <= border_band * width
     top, bottom = y <= border_band * height, y + h >= height - border_band * height
-    if chest_wall == "left":
-        far, beyond_band = x + w >= width - border_band * width, x + w > chest_wall_edge + _CHEST_WALL_BAND * width
-    else:
-        far, beyond_band = x <= border_band * width, x < chest_wall_edge - _CHEST_WALL_BAND * width
-    line = far | (top & bottom) | ((top | bottom) & beyond_band)
-    drop = np.concatenate([[False], line])
-    return np.where(drop[labels], 0, mask).astype(np.uint8)
+    narrow = w <= max(1, round(_CHEST_WALL_BAND * width / 2))
+    line = far | (top & bottom & narrow)
+    band = max(1, int(np.ceil(border_band * height)))
+    for strip in (labels[:band], labels[height - band :]):
+        first, last = np.full(n_labels, width), np.full(n_labels, -1)
+        columns = np.broadcast_to(np.arange(width), strip.shape)
+        np.minimum.at(first, strip, columns)
+        np.maximum.at(last, strip, columns)
+        line |= last - first >= _CHEST_WALL_BAND * width
+    line[0] = False
+    return np.where(line[labels], 0, mask).astype(np.uint8)

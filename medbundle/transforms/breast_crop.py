@@ -129,7 +129,7 @@ class BreastCropd(MapTransform):
         keys: KeysCollection,
         source_key: Hashable | None = None,
         margin: int = 16,
-        working_size: int = 512,
+        working_size: int = 256,
         min_threshold: float = 0.05,
         opening_size: int = 5,
         min_area: float = 0.01,
