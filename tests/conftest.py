@@ -1,5 +1,5 @@
-"""Shared test fixtures: offline timm, the shared real DICOM folder, a tiny real MONAI evaluator, a fake TensorBoard writer,
-the benchmark command line."""
+"""Shared test fixtures: offline timm, the shared real DICOM folder and scanned films, a tiny real MONAI evaluator, a
+fake TensorBoard writer, the benchmark command line."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DICOM = REPO.parent / "shared" / "data" / "dicom"
+SHARED_FILMS = REPO.parent / "shared" / "data" / "mammo_films"
+#: hand-annotated breast and marker boxes of the 12 shared films (see the file's "_about")
+FILM_BOXES = json.loads((REPO / "tests" / "data" / "mammo_films_boxes.json").read_text())["films"]
 
 
 class LogitOf(torch.nn.Module):
@@ -91,3 +94,65 @@ def run_benchmark(tmp_path):
         return result.stdout, json.loads(out.read_text())
 
     return run
+
+
+@pytest.fixture(scope="session")
+def mammo_films() -> Path:
+    """../shared/data/mammo_films: 12 real scanned mammograms (mini-MIAS, PNG); the tests skip without it."""
+    if not all((SHARED_FILMS / f"{name}.png").is_file() for name in FILM_BOXES):
+        pytest.skip(f"{SHARED_FILMS} not present")
+    return SHARED_FILMS
+
+
+def write_film_dicom(png: Path, out: Path, photometric: str, image_id: str, patient_id: str) -> None:
+    """A shared film as a JPEG 2000 Lossless MG DICOM (MONOCHROME1 stores it inverted), as a Kaggle set holds it."""
+    import cv2
+    import numpy as np
+    import pydicom
+    from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, JPEG2000Lossless
+
+    from medbundle.demo.dicom_header import presentation_header
+
+    pixels = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    ds = presentation_header("films", 0, DigitalMammographyXRayImageStorageForPresentation, "MG", image_id,
+                             patient_id, "BREAST")  # fmt: skip
+    ds.set_pixel_data(np.ascontiguousarray(pixels), photometric, 8, generate_instance_uid=False)
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(out, ds, enforce_file_format=True)
+
+
+@pytest.fixture(scope="session")
+def film_dicoms(mammo_films, tmp_path_factory) -> dict[tuple[str, str], Path]:
+    """Every shared film written as a JPEG 2000 DICOM in both photometric interpretations: (name, photometric) -> path."""
+    root = tmp_path_factory.mktemp("film_dicoms")
+    paths = {}
+    for name in sorted(FILM_BOXES):
+        for photometric in ("MONOCHROME1", "MONOCHROME2"):
+            paths[name, photometric] = root / photometric / f"{name}.dcm"
+            write_film_dicom(mammo_films / f"{name}.png", paths[name, photometric], photometric, name, name)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def film_dataset(film_dicoms, tmp_path_factory) -> Path:
+    """The 12 films as an rsna Kaggle set: train.csv and JPEG 2000 DICOMs, alternately MONOCHROME1 and 2, one
+    patient per film (image_id = the film's number, patient_id = 1000 + it), all normal."""
+    import shutil
+
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("films")
+    rows = []
+    for i, (name, film) in enumerate(sorted(FILM_BOXES.items())):
+        image_id, patient_id = name[3:].lstrip("0"), str(1000 + int(name[3:]))
+        photometric = ("MONOCHROME1", "MONOCHROME2")[i % 2]
+        target = root / "train_images" / patient_id / f"{image_id}.dcm"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(film_dicoms[name, photometric], target)
+        rows.append({"site_id": 1, "patient_id": patient_id, "image_id": image_id, "laterality": film["laterality"],
+                     "view": "MLO", "age": 50, "cancer": 0})  # fmt: skip
+    pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
+    return root

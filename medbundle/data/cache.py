@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from monai.utils import convert_to_tensor, look_up_option
 from torch.utils.data import DataLoader, Dataset
 
 from medbundle.io.atomic_file import atomic_write
+from medbundle.io.split_csv import replace_split_rows
 from medbundle.progress import progress as iterate
 
 __all__ = ["cached_dataset", "transform_fingerprint"]
@@ -55,6 +55,8 @@ def _plain(value: Any, seen: set[int], depth: int = 0) -> Any:
     seen.add(id(value))
     attrs = {k: v for k, v in vars(value).items()
              if (not k.startswith("_") or k in _PRIVATE_SETTINGS) and k not in ("R", "logger")}
+    if getattr(type(value), "cache_version", None) is not None:  # bumped by a class whose output changed
+        attrs["cache_version"] = type(value).cache_version
     return {type(value).__qualname__: _plain(attrs, seen, depth + 1)} if hasattr(value, "__dict__") else str(type(value))
 
 
@@ -63,8 +65,9 @@ def transform_fingerprint(transforms: Sequence[Callable]) -> bytes:
 
     MONAI's `PersistentDataset` names cache files by the data item only, and its `json_hashing`
     of transforms falls back to class names, so changing e.g. the image size would silently reuse
-    stale cache files. This fingerprint includes every public setting, so it changes when they do.
-    It is the `hash_transform` of `cached_dataset`.
+    stale cache files. This fingerprint includes every public setting, so it changes when they do,
+    and a class's ``cache_version`` attribute, which a class bumps when its output for the same
+    settings changes (a new algorithm). It is the `hash_transform` of `cached_dataset`.
     """
     description = json.dumps(_plain(list(transforms), set()), sort_keys=True, default=str)
     return hashlib.md5(description.encode()).hexdigest().encode()
@@ -146,20 +149,22 @@ def _root_cause(exc: BaseException, image: str) -> str:
 
 
 class _Probe(Dataset):
-    """Load `dataset[i]` (filling its cache) and report a failure's root cause instead of raising, for the warm-up."""
+    """Load `dataset[i]` (filling its cache) and report a failure's root cause instead of raising, for the warm-up;
+    with `record_key`, also the item's record under that key (e.g. what the breast crop did)."""
 
-    def __init__(self, dataset: PersistentDataset) -> None:
+    def __init__(self, dataset: PersistentDataset, record_key: str | None = None) -> None:
         self.dataset = dataset
+        self.record_key = record_key
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[int, str | None]:
+    def __getitem__(self, index: int) -> tuple[int, str | None, Any]:
         try:
-            self.dataset[index]
+            item = self.dataset[index]
         except Exception as exc:  # noqa: BLE001 - reported per item; the caller decides to skip or raise
-            return index, _root_cause(exc, str(self.dataset.data[index].get("image", "")))
-        return index, None
+            return index, _root_cause(exc, str(self.dataset.data[index].get("image", ""))), None
+        return index, None, None if self.record_key is None else item.get(self.record_key)
 
 
 def cached_dataset(
@@ -172,6 +177,7 @@ def cached_dataset(
     name: str = "dataset",
     cache_n_trans: int | None = None,
     skipped_dir: str | Path | None = None,
+    record_key: str | None = None,
 ) -> PersistentDataset:
     """Build a `PersistentDataset` and fill its cache up front, in parallel, with a progress bar.
 
@@ -199,20 +205,27 @@ def cached_dataset(
         skipped_dir: folder of ``skipped.csv`` (columns split, image, image_id, reason), written with
             `skip_bad_images`; the rows of split `name` are replaced on every run, other splits' rows
             kept. None writes no file.
+        record_key: an item key whose value the warm-up collects from every preprocessed item (cached or
+            not), e.g. the record ``BreastCropd(record_key=...)`` adds, so a run can report on its whole split
+            without reading the cache again.
 
     Returns:
-        a PersistentDataset over the items that preprocess without error.
+        a PersistentDataset over the items that preprocess without error; with `record_key`, its ``records``
+        attribute lists their values, in the order of its ``data`` (None for an item without the key).
 
     Raises:
         RuntimeError: without `skip_bad_images`, when items fail; the last line of the message is the
             first failure's root cause, naming its file.
     """
     dataset = _persistent(list(data), transform, cache_dir, cache_n_trans)
-    loader = DataLoader(_Probe(dataset), batch_size=1, num_workers=num_workers, collate_fn=lambda batch: batch[0])
-    failures = {}
-    for index, error in iterate(loader, total=len(dataset), desc=f"caching {name}", unit="img", enabled=progress):
+    loader = DataLoader(
+        _Probe(dataset, record_key), batch_size=1, num_workers=num_workers, collate_fn=lambda batch: batch[0]
+    )
+    failures, records = {}, {}
+    for index, error, record in iterate(loader, total=len(dataset), desc=f"caching {name}", unit="img", enabled=progress):
         if error is not None:
             failures[index] = error
+        records[index] = record
     if failures and not skip_bad_images:
         raise RuntimeError(_failure_message(data, failures, name))
     if skip_bad_images and skipped_dir is not None:
@@ -225,6 +238,8 @@ def cached_dataset(
             len(failures), len(data), name, listed, details,
         )
         dataset = _persistent([d for i, d in enumerate(data) if i not in failures], transform, cache_dir, cache_n_trans)
+    if record_key is not None:
+        dataset.records = [records[i] for i in range(len(data)) if i not in failures]
     return dataset
 
 
@@ -259,26 +274,10 @@ def _named(item: dict, reason: str) -> str:
 def _write_skipped(path: Path, split: str, skipped: list[tuple[dict, str]]) -> None:
     """Replace the rows of ``split`` in the skipped-images CSV at ``path``, keeping other splits' rows.
 
-    Replaced atomically, so a reader never sees a partial file. No file is created when there is
-    nothing to list.
-
     Args:
         path: the CSV file.
         split: the split name (``cached_dataset``'s `name`).
         skipped: ``(item, reason)`` per skipped item.
     """
-    rows = []
-    if path.is_file():
-        with path.open(newline="") as stream:
-            rows = [row for row in csv.DictReader(stream) if row.get("split") != split]
-    rows += [
-        {"split": split, "image": _image(item), "image_id": str(item.get("image_id", "")), "reason": reason}
-        for item, reason in skipped
-    ]
-    if not rows and not path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, text=True) as stream:
-        writer = csv.DictWriter(stream, fieldnames=_SKIPPED_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = [{"image": _image(item), "image_id": str(item.get("image_id", "")), "reason": reason} for item, reason in skipped]
+    replace_split_rows(path, split, rows, _SKIPPED_COLUMNS)

@@ -1,8 +1,9 @@
-"""Ignite/MONAI handlers and metrics used by the bundles: scores, thresholds, stages, resume, writers."""
+"""Ignite/MONAI handlers and metrics used by the bundles: scores, thresholds, stages, resume, writers, crop reports."""
 
 from medbundle.handlers.atomic_checkpoint_saver import AtomicCheckpointSaver
 from medbundle.handlers.checkpoint_entries import StoredConfig, stored_aggregation, stored_config, stored_thresholds
 from medbundle.handlers.classification_metric import ClassificationMetric
+from medbundle.handlers.crop_report import CropReportHandler
 from medbundle.handlers.early_stop import EarlyStopAfterHandler, stopping_fn
 from medbundle.handlers.multiclass_report import MulticlassReportHandler, metric_slug
 from medbundle.handlers.prediction_collector import CollectingHandler, PredictionCollector, prediction_arrays
@@ -19,6 +20,7 @@ __all__ = [
     "AtomicCheckpointSaver",
     "ClassificationMetric",
     "CollectingHandler",
+    "CropReportHandler",
     "EarlyStopAfterHandler",
     "MulticlassReportHandler",
     "PredictionCollector",

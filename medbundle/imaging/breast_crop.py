@@ -214,6 +214,9 @@ class BreastCropper:
         ValueError: a parameter is out of range.
     """
 
+    #: bumped when the crop of an image changes for the same settings, so disk caches are rebuilt
+    cache_version = 2
+
     def __init__(
         self,
         margin: int = 16,

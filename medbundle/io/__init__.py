@@ -46,7 +46,9 @@ _EXPORTS = {
     "GrayscaleReader": "medbundle.io.image_reader",
     "RGBReader": "medbundle.io.rgb_reader",
 }
-_SUBMODULES = ("atomic_file", "dicom", "dicom_reader", "hdf5", "image_reader", "pixel_reader", "rgb_reader")
+_SUBMODULES = (
+    "atomic_file", "dicom", "dicom_reader", "hdf5", "image_reader", "pixel_reader", "rgb_reader", "split_csv",
+)
 
 __all__ = [
     "HDF5_SEPARATOR",

@@ -23,6 +23,7 @@ from medbundle.imaging.breast_crop import (
     Box,
     BreastCropper,
     BreastLocation,
+    crop_record,
     source_scale,
 )
 
@@ -40,7 +41,8 @@ class BreastCrop(BreastCropper, Transform):
     The MONAI transform of :class:`medbundle.imaging.breast_crop.BreastCropper`, which describes
     the method and takes the same arguments; it accepts tensors too and keeps the input's type.
     If the intensities span less than `min_threshold` (a blank or constant image) or no breast
-    remains, the input is returned unchanged and one warning per process says why. For a
+    remains, the input is returned unchanged and one warning per process says why; the bundles
+    count every such image in the run's crop report (:class:`BreastCropd` ``record_key``). For a
     :py:class:`monai.data.MetaTensor` the metadata is kept and the affine is updated for the crop
     offset; the crop is not recorded as invertible.
 
@@ -57,12 +59,18 @@ class BreastCrop(BreastCropper, Transform):
     ) -> BreastLocation | None:
         """:meth:`BreastCropper.locate <medbundle.imaging.breast_crop.BreastCropper.locate>` for any array type;
         `source` defaults to a MetaTensor's file name and `scale` to ``2**-reduce_level`` of its metadata
-        (:func:`~medbundle.imaging.breast_crop.source_scale`). None when no breast is found (warned once per
-        process)."""
+        (:meth:`find`). None when no breast is found (warned once per process)."""
         if isinstance(img, MetaTensor):
             source = img.meta.get("filename_or_obj") if source is None else source
-            scale = source_scale(img.meta) if scale is None else scale
-        return super().locate(convert_to_numpy(img, dtype=np.float32), source, scale)
+        return super().locate(img, source, scale)
+
+    def find(self, img: NdarrayOrTensor, scale: float | None = None) -> tuple[BreastLocation | None, str]:
+        """:meth:`BreastCropper.find <medbundle.imaging.breast_crop.BreastCropper.find>` for any array type;
+        `scale` defaults to ``2**-reduce_level`` of a MetaTensor's metadata
+        (:func:`~medbundle.imaging.breast_crop.source_scale`)."""
+        if isinstance(img, MetaTensor) and scale is None:
+            scale = source_scale(img.meta)
+        return super().find(convert_to_numpy(img, dtype=np.float32), scale)
 
     def report_fallback(self, source: str, reason: str) -> None:
         """Warn, once per process, that an image was left uncropped and why."""
@@ -70,7 +78,10 @@ class BreastCrop(BreastCropper, Transform):
         if _fallback_logged:
             return
         _fallback_logged = True
-        logger.warning(FALLBACK_MESSAGE + " Further images without a breast are not reported.", source, reason)
+        logger.warning(
+            FALLBACK_MESSAGE + " Further images without a breast are not warned about one by one; a bundle run "
+            "counts and lists them all in its crop report.", source, reason,
+        )
 
     @staticmethod
     def crop(img: NdarrayOrTensor, box: Box | None) -> NdarrayOrTensor:
@@ -104,6 +115,11 @@ class BreastCropd(MapTransform):
     aligned. All keys must share the spatial shape of the source. The margin is scaled by the
     source's ``reduce_level`` (see :py:class:`BreastCrop`).
 
+    With `record_key`, the data also gets what the crop did under that key, found or not and why, and
+    the box relative to the image (:func:`~medbundle.imaging.breast_crop.crop_record`): plain values
+    that travel through a disk cache and a DataLoader, so a run can report every image kept whole
+    (:class:`medbundle.handlers.CropReportHandler`).
+
     Args:
         keys: keys of the corresponding items to be transformed.
             See also: :py:class:`monai.transforms.compose.MapTransform`
@@ -117,8 +133,12 @@ class BreastCropd(MapTransform):
         line_width: thickness, as a fraction of the image side, below which border
             structures count as lines.
         border_band: distance from an edge, as a fraction of the image side, that counts as touching it.
-        min_relative_area: least area, relative to the largest, of a further breast component.
+        min_relative_area: least area, relative to the breast, of a further region at its chest-wall edge.
         blank_outside: blank the pixels outside the grown breast region in every key (images only).
+        min_breast_area: least area of the breast as a fraction of the image; less is no breast.
+        skin_reach: how far beyond the thresholded breast its faint skin edge is followed (fraction of the side).
+        skin_threshold: how much brighter than the background beyond it the skin edge is.
+        record_key: key under which the data gets the crop's record; None adds none.
         allow_missing_keys: don't raise exception if key is missing.
     """
 
@@ -138,13 +158,18 @@ class BreastCropd(MapTransform):
         border_band: float = 0.02,
         min_relative_area: float = 0.1,
         blank_outside: bool = False,
+        min_breast_area: float = 0.05,
+        skin_reach: float = 0.04,
+        skin_threshold: float = 0.01,
+        record_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.source_key = source_key
+        self.record_key = record_key
         self.cropper = BreastCrop(
             margin, working_size, min_threshold, opening_size, min_area, chest_wall, line_width, border_band,
-            min_relative_area, blank_outside,
+            min_relative_area, blank_outside, min_breast_area, skin_reach, skin_threshold,
         )  # fmt: skip
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
@@ -158,7 +183,13 @@ class BreastCropd(MapTransform):
             if self.allow_missing_keys:
                 return d
             raise KeyError(f"source_key {source_key!r} is not in the data.")
-        found = self.cropper.locate(d[source_key])
+        source = d[source_key]
+        found, reason = self.cropper.find(source)
+        if found is None:
+            name = source.meta.get("filename_or_obj") if isinstance(source, MetaTensor) else None
+            self.cropper.report_fallback(name or f"an image of shape {tuple(source.shape)}", reason)
+        if self.record_key is not None:
+            d[self.record_key] = crop_record(found, reason, source.shape[-2:])
         for key in self.key_iterator(d):
             if found is None:
                 continue
