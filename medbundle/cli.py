@@ -174,8 +174,14 @@ def compare(
     return markdown_table(compare_checkpoints(bundle, runs=runs, out=out, sort=sort, **overrides))
 
 
-def preview(bundle: str, dataset_dir: str, n: int = 16, out: str = "preview.png", seed: int = 0, **overrides) -> str:
+def preview(
+    bundle: str, dataset_dir: str, n: int = 16, out: str = "preview.png", seed: int = 0, columns: int = 4,
+    before: bool = False, **overrides,
+) -> str:
     """Write a montage of training images exactly as the bundle's network receives them (crop, flip, resize, CLAHE).
+
+    rsna: a tile whose crop kept the whole image, or whose box is far from the others' size, is framed in red with
+    the reason.
 
     Args:
         bundle: the bundle folder, e.g. bundles/rsna.
@@ -183,11 +189,13 @@ def preview(bundle: str, dataset_dir: str, n: int = 16, out: str = "preview.png"
         n: number of images (a reproducible random sample of the training split).
         out: the PNG to write.
         seed: the sample's seed.
+        columns: tiles per row.
+        before: each image as decoded, with the crop's box, beside the network's input.
         overrides: bundle settings, e.g. --image_size "[512,256]".
     """
     from medbundle.visualize import preview_bundle
 
-    return str(preview_bundle(bundle, dataset_dir, n=n, out=out, seed=seed, **overrides))
+    return str(preview_bundle(bundle, dataset_dir, n=n, out=out, seed=seed, columns=columns, before=before, **overrides))
 
 
 def validate(

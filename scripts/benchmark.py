@@ -3,6 +3,7 @@
     python scripts/benchmark.py dicom --folder ../shared/data/dicom
     python scripts/benchmark.py dicom_reduce --folder ../shared/data/dicom --image_size "[1024,512]"
     python scripts/benchmark.py decoders --folder ../shared/data/dicom
+    python scripts/benchmark.py crop --films ../shared/data/mammo_films --shape "[3000,2400]"
     python scripts/benchmark.py chest_xray
     python scripts/benchmark.py isic --image_size "[224,224]" --n_images 2000 --workers 2
     python scripts/benchmark.py training --image_size "[256,128]" --backbone resnet10t
@@ -30,6 +31,7 @@ COMMANDS = {  # subcommand: module of medbundle.benchmarks holding the function 
     "dicom": "dicom",
     "dicom_reduce": "dicom",
     "decoders": "dicom",
+    "crop": "crop",
     "chest_xray": "chest_xray",
     "isic": "isic",
     "training": "training",

@@ -87,3 +87,25 @@ def test_trainer_overhead_benchmark_tables_the_bundle_trainer_the_plain_loops_an
         assert f"| isic | resnet10t | 3x32x32 | 32 | 0 | {run} |" in out, run
     assert [row["run"] for row in result["rows"]] == list(runs) and all(r["images_per_s"] > 0 for r in result["rows"])
     assert result["settings"]["profiles"]["isic"]["events_ms"] > 0 and "engine event handlers, ms per iteration" in out
+
+
+def test_crop_benchmark_times_the_bundle_crop_and_the_plain_one_on_films_and_demo_images(tmp_path, run_benchmark):
+    import cv2
+    import numpy as np
+
+    films = tmp_path / "films"
+    films.mkdir()
+    for i in range(2):  # a breast on a film inside a dark border, with a bright label
+        film = np.zeros((300, 300), np.uint8)
+        film[:, 40:260] = 8
+        cv2.ellipse(film, (40, 150), (150 + 20 * i, 130), 0, -90, 90, 140, -1)
+        film[20:50, 200:240] = 250
+        cv2.imwrite(str(films / f"film{i}.png"), film)
+    out, result = run_benchmark("crop", "--films", str(films), "--shape", "[256,208]", "--demo_patients", "2",
+                                "--repeats", "1")
+    assert "| source | method | images | ms per image | / plain | breast found | median box (of image) |" in out
+    rows = {(row["source"], row["method"].split(":")[0]): row for row in result["rows"]}
+    assert {source for source, _ in rows} == {"scanned films (films)", "demo digital"}
+    film_crop = rows["scanned films (films)", "BreastCrop"]
+    assert film_crop["images"] == film_crop["found"] == 2 and 0.2 < film_crop["median_box"] < 0.8
+    assert all(row["ms"] > 0 for row in result["rows"]) and rows["demo digital", "plain"]["over_plain"] == 1

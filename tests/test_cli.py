@@ -165,7 +165,7 @@ def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, tas
     out = tmp_path / "preview.png"
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "preview", "--bundle",
                str(REPO / "bundles" / task), "--dataset_dir", str(data), "--n", "6", "--out", str(out),
-               "--image_size", size, "--n_folds", "2"]
+               "--image_size", size, "--n_folds", "2", *(["--before", "True"] if task == "rsna" else [])]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
     assert result.returncode == 0, result.stderr[-2000:]
     picture = cv2.imread(str(out))

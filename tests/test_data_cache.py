@@ -306,3 +306,35 @@ def test_fingerprint_follows_the_reader_settings_inside_load_imaged():
     assert same != transform_fingerprint(load(MammoDicomReader([1024, 512], reduced_decode=True)))
     grey = transform_fingerprint(load(GrayscaleReader([224, 224], reduced_decode=True)))
     assert grey != transform_fingerprint(load(GrayscaleReader([224, 224], reduced_decode=False)))
+
+
+class Stamp(MapTransform):
+    """Adds a per-item record, as BreastCropd(record_key=...) does."""
+
+    def __call__(self, data):
+        d = dict(data)
+        d["crop"] = {"found": True, "reason": "", "mean": float(np.asarray(d["image"]).mean())}
+        return d
+
+
+def test_records_are_collected_during_the_warm_up_from_fresh_and_cached_items(tmp_path):
+    data = _data(tmp_path, n=5)
+    data[2]["image"] = str(tmp_path / "missing.npy")
+    chain = Compose([LoadImaged(keys="image", image_only=True), Stamp(keys="image"), EnsureTyped(keys="image")])
+    for _ in range(2):  # the second run reads every item from the cache
+        dataset = cached_dataset(data, chain, tmp_path / "cache", skip_bad_images=True, progress=False,
+                                 record_key="crop", cache_n_trans=3)  # fmt: skip
+        assert [d["image"] for d in dataset.data] == [data[i]["image"] for i in (0, 1, 3, 4)]
+        expected = [float(np.load(data[i]["image"]).mean()) for i in (0, 1, 3, 4)]
+        assert [r["mean"] for r in dataset.records] == pytest.approx(expected)
+    assert not hasattr(cached_dataset(data[:2], chain, tmp_path / "cache", progress=False), "records")
+
+
+def test_a_class_cache_version_changes_the_fingerprint():
+    class Versioned(ScaleIntensityd):
+        cache_version = 1
+
+    first = transform_fingerprint([Versioned(keys="image")])
+    Versioned.cache_version = 2
+    assert transform_fingerprint([Versioned(keys="image")]) != first
+    assert transform_fingerprint([ScaleIntensityd(keys="image")]) != first

@@ -194,6 +194,42 @@ def test_rsna_clean_demo_is_ok_with_the_right_counts(rsna_demo, tmp_path):
     assert markdown.startswith("# Data validation: rsna: OK") and "## Images per fold" in markdown
     images = pd.read_csv(out / "validation_images.csv", dtype={"image_id": str})
     assert sorted(images["image_id"]) == sorted(frame["image_id"])
+    assert images["crop_found"].all() and images["crop_box_area"].between(0.2, 1.0).all()
+    crop = report["breast_crop"]
+    assert (crop["images"], crop["found"], crop["fallbacks"]) == (len(frame), len(frame), [])
+    assert set(crop["box_area"]) == {"p5", "p25", "p50", "p75", "p95"}
+    assert f"The breast crop finds the breast in {len(frame)} of {len(frame)} images" in report["summary"]
+    assert "## Breast crop" in markdown and "| box area |" in markdown
+
+
+def test_rsna_images_the_crop_keeps_whole_are_counted_listed_and_warned(rsna_copy):
+    frame = pd.read_csv(rsna_copy / "train.csv", dtype=str)
+    first = frame.iloc[0]
+    path = rsna_copy / "train_images" / first["patient_id"] / f"{first['image_id']}.dcm"
+    ds = pydicom.dcmread(path)
+    ds.set_pixel_data(np.full((ds.Rows, ds.Columns), 7, np.uint16), ds.PhotometricInterpretation, ds.BitsStored)
+    for tag in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction"):
+        if tag in ds:
+            delattr(ds, tag)
+    ds.save_as(path, enforce_file_format=True)
+    report = _validate("rsna", rsna_copy)
+    crop = report["breast_crop"]
+    assert crop["found"] == len(frame) - 1 and crop["fallback_share"] == pytest.approx(1 / len(frame), abs=1e-4)
+    assert [(r["image_id"], r["box_area"]) for r in crop["fallbacks"]] == [(first["image_id"], 1.0)]
+    assert "blank or constant" in crop["fallbacks"][0]["reason"]
+    assert report["ok"] is True  # worth a look, not wrong
+    loud = 1 / len(frame) > 0.05
+    assert [w for w in report["warnings"] if w.startswith(f"the breast crop finds no breast in 1 of {len(frame)} images")
+            and ("above crop_fallback_warn" in w) == loud]  # fmt: skip
+    assert "Kept whole (1):" in (rsna_copy / "validation" / "validation.md").read_text()
+
+
+def test_rsna_real_films_crop_box_distribution(film_dataset, tmp_path):
+    """The 12 shared scanned films: every breast found, boxes covering 40-70 % of a film with a dark border."""
+    report = _validate("rsna", film_dataset, out=tmp_path, n_folds=2)
+    crop = report["breast_crop"]
+    assert (crop["images"], crop["found"], crop["outliers"]) == (12, 12, [])
+    assert 0.4 <= crop["box_area"]["p5"] and crop["box_area"]["p95"] <= 0.7
 
 
 def test_rsna_default_output_folder(rsna_copy):

@@ -23,6 +23,8 @@ FULL_RUN: list[tuple[str, str, dict[str, Any], str]] = [
     ("decoders", "dicom", {"folder": "../shared/data/dicom", "demo_shape": [3000, 2400], "demo_patients": 2,
                            "repeats": 3},
      "Every installed pydicom decoding plugin per transfer syntax: which one `medbundle.io.read_dicom` should use."),
+    ("crop", "crop", {"films": "../shared/data/mammo_films", "shape": [3000, 2400], "demo_patients": 2, "repeats": 3},
+     "rsna's breast crop per mammogram-sized image: real scanned films and synthetic digital mammograms."),
     ("chest_xray", "chest_xray", {}, "chest_xray's PNG / JPEG data path."),
     ("isic", "isic", {"image_size": [224, 224], "n_images": 2000, "workers": 2, "repeats": 3},
      "isic's HDF5 data path at the default input size."),

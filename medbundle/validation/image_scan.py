@@ -9,8 +9,9 @@ time; the workers send back a few hundred bytes per image, never the pixels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from medbundle.io.image_reader import GrayscaleReader
@@ -33,9 +34,15 @@ _FIELDS = {
 class _ImageFacts(Dataset):
     """Decode one file and return its facts; a failure is returned as its reason, not raised."""
 
-    def __init__(self, paths: Sequence[str], reader: type[PixelSpaceReader]) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        reader: type[PixelSpaceReader],
+        image_facts: Callable[[np.ndarray], dict] | None = None,
+    ) -> None:
         self.paths = list(paths)
         self.reader = reader()
+        self.image_facts = image_facts
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -54,6 +61,7 @@ class _ImageFacts(Dataset):
             **{name: fields.get(key) for name, key in _FIELDS.items()},
             "md5": pixel_digest(image),
             "phash": perceptual_hash(image).hex(),
+            **(self.image_facts(image) if self.image_facts is not None else {}),
         }
 
 
@@ -66,6 +74,7 @@ def scan_images(
     reader: type[PixelSpaceReader] = GrayscaleReader,
     num_workers: int = 2,
     progress: bool = True,
+    image_facts: Callable[[np.ndarray], dict] | None = None,
 ) -> list[dict]:
     """Read every image once, in ``num_workers`` processes, and return one dict of facts per path.
 
@@ -83,9 +92,13 @@ def scan_images(
         reader: the reader class, the one the task's bundle loads with.
         num_workers: decoding processes; 0 decodes in this process.
         progress: show progress (a bar in a terminal, log lines otherwise).
+        image_facts: a task's own facts of each decoded image (a picklable function of the image, e.g. what the
+            breast crop finds on a mammogram), merged into its dict.
 
     Returns:
         The facts, in the order of ``paths``.
     """
-    loader = DataLoader(_ImageFacts(paths, reader), batch_size=1, num_workers=num_workers, collate_fn=_first)
+    loader = DataLoader(
+        _ImageFacts(paths, reader, image_facts), batch_size=1, num_workers=num_workers, collate_fn=_first
+    )
     return list(iterate(loader, total=len(paths), desc="validating", unit="img", enabled=progress))

@@ -4,7 +4,8 @@
 folds, decodes every image once (in parallel) and reports what breaks or biases training:
 unreadable files, class balance per fold, the mix of sites, views, storage formats, channels and
 sizes, and identical or near-identical images in different folds (or split folders), which leak
-validation data into training. The report is written as ``validation.md`` (for people),
+validation data into training; for mammograms, how often the breast crop finds no breast and which boxes
+stand out. The report is written as ``validation.md`` (for people),
 ``validation.json`` (the returned dict) and ``validation_images.csv`` (one row of facts per image).
 """
 
@@ -23,18 +24,20 @@ import pandas as pd
 from pydicom.uid import UID
 
 from medbundle.data.folds import grouped_folds
+from medbundle.imaging.crop_summary import summarize_crops
 from medbundle.validation.image_hash import (
     NEAR_DUPLICATE_DISTANCE,
     near_duplicate_pairs,
 )
 from medbundle.validation.image_scan import scan_images
-from medbundle.validation.tasks import VALIDATION_TASKS, ValidationData
+from medbundle.validation.tasks import CROP_FACTS, VALIDATION_TASKS, ValidationData
 
 __all__ = ["render_markdown", "validate_dataset", "write_report"]
 
 logger = logging.getLogger(__name__)
 
 LARGE_IMAGE_FACTOR = 4  # images with more than this many times the median pixel count are "far larger"
+CROP_FALLBACK_WARN = 0.05  # the rsna bundle's crop_fallback_warn: a larger share of images kept whole is a warning
 _MAX_LISTED = 1000  # pairs / files listed in the JSON per kind; all are counted
 _MAX_SHOWN = 30  # rows shown in the markdown per table
 
@@ -83,7 +86,8 @@ def validate_dataset(
     data = VALIDATION_TASKS[task](dataset_dir, **task_options)
     partitions, order = _partitions(data, n_folds, seed)
     facts = scan_images(
-        [item["image"] for item in data.items], reader=data.reader, num_workers=num_workers, progress=progress
+        [item["image"] for item in data.items], reader=data.reader, num_workers=num_workers, progress=progress,
+        image_facts=data.image_facts,
     )
     settings = {
         "n_folds": n_folds,
@@ -190,6 +194,8 @@ def _build_report(
         "duplicates": _duplicates(dataset_dir, items, partitions, facts, readable, settings["near_duplicate_distance"]),
         "patients_in_several_partitions": _patients_in_several(items, partitions),
     }
+    if any("crop_found" in facts[i] for i in readable):
+        report["breast_crop"] = _breast_crop(items, facts, readable)
     report["problems"], report["warnings"] = _findings(report, data, word)
     report["ok"] = not report["problems"]
     report["summary"] = _summary(report, data, word)
@@ -298,6 +304,28 @@ def _image_size(
     }
 
 
+def _breast_crop(items: Sequence[dict], facts: list[dict], readable: list[int]) -> dict:
+    """What the breast crop finds on the readable images: the share kept whole and why, the box sizes, outliers."""
+    records = [{key: facts[i][f"crop_{key}"] for key in CROP_FACTS} for i in readable]
+    summary = summarize_crops(records, [str(items[i]["image_id"]) for i in readable])
+    listed = lambda keep: [  # noqa: E731 - the same row shape for fallbacks and outliers
+        {"image": str(items[i]["image"]), "image_id": str(items[i]["image_id"]), "box_area": round(r["box_area"], 4),
+         "reason": note}
+        for i, r, outlier, note in zip(readable, records, summary.outliers, summary.notes) if keep(r, outlier)
+    ][:_MAX_LISTED]  # fmt: skip
+    return {
+        "images": summary.total,
+        "found": summary.found,
+        "fallback_share": round(summary.fallback_share, 4),
+        "reasons": dict(summary.reasons.most_common()),
+        "box_area": summary.box_quantiles("box_area"),
+        "box_height": summary.box_quantiles("box_height"),
+        "box_width": summary.box_quantiles("box_width"),
+        "fallbacks": listed(lambda r, outlier: not r["found"]),
+        "outliers": listed(lambda r, outlier: outlier),
+    }
+
+
 def _duplicates(
     dataset_dir: Path,
     items: Sequence[dict],
@@ -400,6 +428,16 @@ def _findings(report: dict, data: ValidationData, word: str) -> tuple[list[str],
     size = report["image_size"]
     if size["n_large"]:
         warnings.append(f"{size['n_large']} image(s) have more than {size['large_factor']}x the median pixel count")
+    crop = report.get("breast_crop")
+    if crop and crop["images"] > crop["found"]:
+        kept = crop["images"] - crop["found"]
+        loud = " (above crop_fallback_warn: training will warn)" if crop["fallback_share"] > CROP_FALLBACK_WARN else ""
+        warnings.append(
+            f"the breast crop finds no breast in {kept} of {crop['images']} images ({crop['fallback_share']:.1%}){loud}; "
+            "they train on the whole image (listed under Breast crop)"
+        )
+    if crop and crop["outliers"]:
+        warnings.append(f"{len(crop['outliers'])} crop box(es) far from the median size (listed under Breast crop)")
     return problems, warnings
 
 
@@ -430,6 +468,12 @@ def _summary(report: dict, data: ValidationData, word: str) -> str:
     else:
         sizes = ", ".join(f"{name} {counts['images']}" for name, counts in by_partition.items())
         sentences.append(f"Fixed split folders: {sizes} images.")
+    crop = report.get("breast_crop")
+    if crop:
+        sentences.append(
+            f"The breast crop finds the breast in {crop['found']} of {crop['images']} images (median box "
+            f"{crop['box_area'].get('p50', float('nan')):.0%} of the image)."
+        )
     if report["problems"]:
         sentences.append(f"NOT OK: {'; '.join(report['problems'])}.")
     else:
@@ -526,7 +570,27 @@ def render_markdown(report: dict) -> str:
     lines += _section(
         f"Patients in more than one {word} ({len(several)})", _table(["patient", f"images per {word}"], rows)
     )
+    if "breast_crop" in report:
+        lines += _crop_markdown(report["breast_crop"])
     return "\n".join(lines)
+
+
+def _crop_markdown(crop: dict) -> list[str]:
+    """The breast crop section: found share, box sizes relative to the image, images kept whole and outliers."""
+    body = [
+        f"Breast found in {crop['found']} of {crop['images']} readable images; whole image kept for "
+        f"{crop['images'] - crop['found']} ({crop['fallback_share']:.1%}). Box size as a fraction of the image:",
+        "",
+    ]
+    quantiles = list(crop["box_area"])
+    body += _table(["", *quantiles], [[key.replace("_", " "), *(f"{v:.2f}" for v in crop[key].values())]
+                                      for key in ("box_area", "box_height", "box_width") if crop[key]])  # fmt: skip
+    for title, rows in (("Kept whole", crop["fallbacks"]), ("Boxes of unusual size", crop["outliers"])):
+        if rows:
+            body += ["", f"{title} ({len(rows)}):", ""]
+            body += _table(["image_id", "box area", "reason"],
+                           [[r["image_id"], f"{r['box_area']:.2f}", r["reason"]] for r in rows[:_MAX_SHOWN]])  # fmt: skip
+    return _section("Breast crop", body)
 
 
 def _section(title: str, body: list[str]) -> list[str]:

@@ -13,17 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES, chest_xray_datalist
 from medbundle.data.class_folders import read_patients
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.isic import isic_datalist
 from medbundle.data.rsna import rsna_datalist
+from medbundle.imaging.breast_crop import BreastCropper, crop_record
 from medbundle.io import GrayscaleReader, RGBReader
 from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = [
+    "CROP_FACTS",
     "VALIDATION_TASKS",
     "ValidationData",
+    "breast_crop_facts",
     "chest_xray_validation_data",
     "isic_validation_data",
     "rsna_validation_data",
@@ -53,6 +58,8 @@ class ValidationData:
         reader: the bundle's image reader class, which the scan decodes every image with:
             :class:`~medbundle.io.GrayscaleReader` for radiographs, :class:`~medbundle.io.RGBReader`
             for colour photographs (and HDF5 members).
+        image_facts: what else the scan learns from each decoded image, for the task's own checks (rsna:
+            :func:`breast_crop_facts`); None for nothing.
     """
 
     items: list[dict]
@@ -63,6 +70,18 @@ class ValidationData:
     fold_splits: tuple[str, ...] = ()
     missing: list[dict] = field(default_factory=list)
     reader: type[PixelSpaceReader] = GrayscaleReader
+    image_facts: Callable[[np.ndarray], dict] | None = None
+
+
+#: every ``crop_*`` fact of :func:`breast_crop_facts`, a :func:`~medbundle.imaging.breast_crop.crop_record` key each
+CROP_FACTS = ("found", "reason", "chest_wall", "box_height", "box_width", "box_area")
+
+
+def breast_crop_facts(image: np.ndarray) -> dict:
+    """What the rsna bundle's breast crop (default settings) finds on a decoded mammogram, as ``crop_*`` facts."""
+    found, reason = BreastCropper().find(np.asarray(image, dtype=np.float32)[None])
+    record = crop_record(found, reason, image.shape[-2:])
+    return {f"crop_{key}": record[key] for key in CROP_FACTS}
 
 
 def rsna_validation_data(
@@ -100,6 +119,7 @@ def rsna_validation_data(
         group_columns=("breast_id", "patient_id"),
         fold_splits=("train",),
         missing=missing,
+        image_facts=breast_crop_facts,
     )
 
 
