@@ -96,6 +96,19 @@ def run_benchmark(tmp_path):
     return run
 
 
+def blank_dicom(path: Path) -> None:
+    """Make a DICOM's image constant (and drop its windows): nothing on it, so the breast crop keeps it whole."""
+    import numpy as np
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.set_pixel_data(np.full((ds.Rows, ds.Columns), 9, np.uint16), ds.PhotometricInterpretation, ds.BitsStored)
+    for tag in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction"):
+        if tag in ds:
+            delattr(ds, tag)
+    ds.save_as(path, enforce_file_format=True)
+
+
 @pytest.fixture(scope="session")
 def mammo_films() -> Path:
     """../shared/data/mammo_films: 12 real scanned mammograms (mini-MIAS, PNG); the tests skip without it."""

@@ -260,3 +260,8 @@ def test_rsna_members_vote_per_breast_and_the_submission_has_one_row_per_test_br
     assert list(submission.columns) == ["prediction_id", "cancer"]
     assert submission["prediction_id"].tolist() == test["prediction_id"].drop_duplicates().tolist()
     assert set(submission["cancer"]) <= {"0", "1"}
+    # each group of members (one image size each) reports what the breast crop did on its images
+    crops = pd.read_csv(out / "crop_report.csv")
+    assert set(crops["split"]) == {"validation for wide/fold_0", "validation for narrow/fold_0"}
+    assert crops["found"].all() and len(crops) == 2 * len(images)
+    assert (pd.read_csv(rsna / "inference" / "crop_report.csv")["split"].str.startswith("test for ")).all()

@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import blank_dicom
 from monai.bundle import ConfigWorkflow
 
+from medbundle.data import rsna_datalist, split_fold
 from medbundle.demo import write_rsna_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,10 +37,11 @@ def bundle(run_id: str, configs: list[str], *overrides: str) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Demo data and a 2-epoch training run, shared by the tests below."""
+    """Demo data, one validation image blank, and a 2-epoch training run, shared by the tests below."""
     root = tmp_path_factory.mktemp("rsna")
     data = root / "data"
     write_rsna_demo(data, n_patients=24, positive_rate=0.1, n_test_patients=3, image_shape=(256, 208), seed=1)
+    blank_dicom(Path(split_fold(rsna_datalist(data), 0, n_splits=3, seed=42)[1][0]["image"]))
     paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle")]
     result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "2")
     return root, paths, result
@@ -60,6 +63,23 @@ def test_training_writes_checkpoints_thresholds_and_tensorboard(trained):
     assert "val_auroc" in log and "val_pf1_threshold" in log
 
 
+def test_training_reports_the_crop_of_both_splits_before_the_first_epoch(trained):
+    root, _, result = trained
+    log = result.stdout + result.stderr
+    report = root / "bundle" / "outputs" / "fold0" / "crop_report.csv"
+    frame = pd.read_csv(report, dtype={"image_id": str}, keep_default_na=False)
+    n_train, n_val = (frame["split"] == "train").sum(), (frame["split"] == "validation").sum()
+    assert n_train + n_val == len(pd.read_csv(root / "data" / "train.csv"))
+    train_line = f"crop (train): breast found in {n_train} of {n_train} images; whole image kept for 0 ({report})"
+    val_line = f"crop (validation): breast found in {n_val - 1} of {n_val} images; whole image kept for 1 ({report})"
+    assert train_line in log and val_line in log
+    assert log.index(val_line) < log.index("Epoch[1]")
+    kept = frame[~frame["found"]]
+    assert kept["split"].tolist() == ["validation"] and "blank or constant" in kept["note"].iloc[0]
+    assert frame.loc[frame["found"], "box_area"].between(0.2, 1.0).all()
+    assert "!!! crop" not in log  # 1 of ~30 is under crop_fallback_warn
+
+
 def test_resume_continues_epochs_and_best_metric(trained):
     root, paths, _ = trained
     ckpt_dir = root / "bundle" / "models" / "fold0"
@@ -77,9 +97,14 @@ def test_resume_continues_epochs_and_best_metric(trained):
 
 
 def test_evaluate_writes_metrics_and_predictions(trained):
-    """No network flags are repeated: backbone, head and image size come from the checkpoint."""
+    """No network flags are repeated: backbone, head and image size come from the checkpoint. The crop report of the
+    validation split warns loudly when its share kept whole passes crop_fallback_warn."""
     root, paths, _ = trained
-    bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0")
+    result = bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0",
+                    "--crop_fallback_warn", "0.01")  # fmt: skip
+    log = result.stdout + result.stderr
+    assert "crop (validation): breast found in" in log and "whole image kept for 1" in log
+    assert "!!! crop (validation): no breast found in 1 of" in log and "above crop_fallback_warn=1%" in log
     out = root / "bundle" / "outputs" / "fold0"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"image", "breast", "threshold"} <= set(metrics)
@@ -91,8 +116,12 @@ def test_evaluate_writes_metrics_and_predictions(trained):
 
 def test_inference_writes_kaggle_submission(trained):
     root, paths, _ = trained
-    bundle("run", ["inference.yaml"], *paths, "--num_workers", "0")  # network settings read from the checkpoint
+    result = bundle("run", ["inference.yaml"], *paths, "--num_workers", "0")  # network settings read from the checkpoint
     submission = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "submission.csv")
+    n_test = len(pd.read_csv(root / "data" / "test.csv"))
+    assert f"crop (test): breast found in {n_test} of {n_test} images" in result.stdout + result.stderr
+    crops = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "crop_report.csv")
+    assert (crops["split"] == "test").sum() == n_test
     test = pd.read_csv(root / "data" / "test.csv")
     assert list(submission.columns) == ["prediction_id", "cancer"]
     assert sorted(submission["prediction_id"]) == sorted(test["prediction_id"].unique())

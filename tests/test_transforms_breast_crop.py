@@ -295,6 +295,50 @@ def test_second_bright_regions_left_out(side):
     assert_breast_kept_and_artifacts_left_out(img, mask, boxes)
 
 
+def scanned_film(base: float | np.ndarray, pad: int = 160):
+    """The breast on a scanned film inside a dark border (`pad` columns of zeros each side): the chest wall meets
+    the film's edge, not the image's; a label brighter than the fatty breast lies on the film beyond the nipple,
+    and one touches the skin line. Returns the image, the breast mask and the two label boxes."""
+    img, mask = breast(pectoral=True)
+    film = np.where(mask, img, 0.0) + base
+    width = W + 2 * pad
+    out, out_mask = np.zeros((H, width), np.float32), np.zeros((H, width), bool)
+    out[:, pad : pad + W], out_mask[:, pad : pad + W] = film, mask
+    labels = [(150, 260, pad + 700, pad + 790), (560, 610, pad + BREAST[3] - 6, pad + BREAST[3] + 90)]
+    for box in labels:
+        add_label(out, box, "L ML")
+        out_mask[box[0] : box[1], box[2] : box[3]] = False
+    return np.clip(out, 0, 1), out_mask, labels
+
+
+@SIDES
+@pytest.mark.parametrize("base", ["black", "grey", "uneven"])
+def test_scanned_film_inside_a_dark_border(side, base):
+    """The failure of the edge-contact rules on real films: the breast never reaches the image edge, labels are
+    brighter than fatty tissue (one touches the skin), and the film base may be grey or brighter at one end."""
+    levels = {"black": 0.0, "grey": 0.12, "uneven": np.linspace(0.03, 0.15, H, dtype=np.float32)[:, None]}
+    img, mask, labels = scanned_film(levels[base])
+    if side == "right":
+        img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
+        labels = [(y0, y1, img.shape[1] - x1, img.shape[1] - x0) for y0, y1, x0, x1 in labels]
+    cropper = BreastCrop(margin=MARGIN, blank_outside=True)
+    found, reason = cropper.find(img[None])
+    assert found is not None, reason
+    assert found.chest_wall == side
+    y0, y1, x0, x1 = found.box
+    inside = np.zeros(mask.shape, bool)
+    inside[y0:y1, x0:x1] = True
+    assert (mask & inside).sum() >= 0.98 * mask.sum()
+    ys, xs = np.nonzero(mask)
+    assert (y1 - y0) * (x1 - x0) <= 1.15 * (np.ptp(ys) + 1) * (np.ptp(xs) + 1), found.box
+    out = cropper.apply(img[None], found)[0]
+    label = np.zeros(mask.shape, bool)
+    for ly0, ly1, lx0, lx1 in labels:
+        label[ly0:ly1, lx0:lx1] = img[ly0:ly1, lx0:lx1] == 1.0
+    assert (label & inside).sum() > 500, "the label touching the skin lies in the box"
+    assert not (out[(label & inside)[y0:y1, x0:x1]] == 1.0).any(), "a label's bright pixels survive in the crop"
+
+
 @SIDES
 def test_clean_digital_image_is_tight(side):
     img, mask = breast()

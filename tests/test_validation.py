@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pydicom
 import pytest
+from conftest import blank_dicom
 
 from medbundle.data import (
     CHEST_XRAY_CLASSES,
@@ -205,13 +206,7 @@ def test_rsna_clean_demo_is_ok_with_the_right_counts(rsna_demo, tmp_path):
 def test_rsna_images_the_crop_keeps_whole_are_counted_listed_and_warned(rsna_copy):
     frame = pd.read_csv(rsna_copy / "train.csv", dtype=str)
     first = frame.iloc[0]
-    path = rsna_copy / "train_images" / first["patient_id"] / f"{first['image_id']}.dcm"
-    ds = pydicom.dcmread(path)
-    ds.set_pixel_data(np.full((ds.Rows, ds.Columns), 7, np.uint16), ds.PhotometricInterpretation, ds.BitsStored)
-    for tag in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction"):
-        if tag in ds:
-            delattr(ds, tag)
-    ds.save_as(path, enforce_file_format=True)
+    blank_dicom(rsna_copy / "train_images" / first["patient_id"] / f"{first['image_id']}.dcm")
     report = _validate("rsna", rsna_copy)
     crop = report["breast_crop"]
     assert crop["found"] == len(frame) - 1 and crop["fallback_share"] == pytest.approx(1 / len(frame), abs=1e-4)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pydicom
 import pytest
+from conftest import blank_dicom
 
 from medbundle.demo import write_rsna_demo
 from medbundle.visualize import preview_bundle
@@ -38,13 +38,7 @@ def demo_with_a_blank_image(tmp_path_factory):
     root = tmp_path_factory.mktemp("preview")
     write_rsna_demo(root, n_patients=4, n_test_patients=0, image_shape=(128, 104), seed=2)
     first = pd.read_csv(root / "train.csv", dtype=str).iloc[0]
-    path = root / "train_images" / first["patient_id"] / f"{first['image_id']}.dcm"
-    ds = pydicom.dcmread(path)
-    ds.set_pixel_data(np.full((ds.Rows, ds.Columns), 100, np.uint16), ds.PhotometricInterpretation, ds.BitsStored)
-    for tag in ("WindowCenter", "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction"):
-        if tag in ds:
-            delattr(ds, tag)
-    ds.save_as(path, enforce_file_format=True)
+    blank_dicom(root / "train_images" / first["patient_id"] / f"{first['image_id']}.dcm")
     return root
 
 

@@ -26,7 +26,7 @@ from monai.inferers import SimpleInferer
 
 from medbundle.ensemble.members import Member, group_members
 from medbundle.ensemble.tasks import get_task, task_bundle_dir, task_config
-from medbundle.handlers import PredictionCollector, prediction_arrays
+from medbundle.handlers import CropReportHandler, PredictionCollector, prediction_arrays
 from medbundle.inferers import FlipTTAInferer
 
 __all__ = ["MemberCollector", "MemberPredictions", "predict_members"]
@@ -100,6 +100,7 @@ def _run_group(
     num_workers: int,
     device: torch.device,
     amp: bool,
+    crop_report: CropReportHandler | None = None,
 ) -> dict[str, pd.DataFrame]:
     files, preprocessing_id = _PREPROCESSING[labelled]
     overrides: dict[str, Any] = {"ckpt_path": str(group[0].path)}
@@ -121,7 +122,7 @@ def _run_group(
         pred_keys=names,
         inferer=FlipTTAInferer() if tta else SimpleInferer(),
         postprocessing=postprocessing,
-        val_handlers=[collector],
+        val_handlers=[collector, *([crop_report] if crop_report is not None else [])],
         amp=amp,
     )
     evaluator.run()
@@ -140,6 +141,8 @@ def predict_members(
     num_workers: int = 0,
     device: str | torch.device | None = None,
     amp: bool = False,
+    crop_report_dir: str | Path | None = None,
+    crop_fallback_warn: float = 0.05,
 ) -> MemberPredictions:
     """Each member's probabilities for every item of `datalist`, each member at its own preprocessing.
 
@@ -155,6 +158,10 @@ def predict_members(
         num_workers: DataLoader processes per group.
         device: where the networks run; default the first GPU, else the CPU.
         amp: mixed precision on a GPU.
+        crop_report_dir: where a task whose preprocessing crops the breast (rsna) logs and writes, per group of
+            members, what the crop did (:class:`~medbundle.handlers.CropReportHandler`, ``crop_report.csv``); None
+            for no report.
+        crop_fallback_warn: the share of images kept whole above which the report warns loudly.
 
     Raises:
         ValueError: `datalist` is empty.
@@ -168,8 +175,12 @@ def predict_members(
     for group in group_members(members, spec.preprocessing_keys, image_size):
         setting = dict(group[0].preprocessing(spec.preprocessing_keys, image_size))
         logger.info("predicting %d items with %s at %s", len(datalist), [m.name for m in group], setting)
+        crop_report = None
+        if crop_report_dir is not None:
+            split = f"{'validation' if labelled else 'test'} for {', '.join(m.name for m in group)}"
+            crop_report = CropReportHandler(crop_report_dir, split, warn_above=crop_fallback_warn)
         frames |= _run_group(group, datalist, bundle, spec.id_keys, labelled, image_size, tta, batch_size, num_workers,
-                             device, amp)
+                             device, amp, crop_report)
     first = frames[members[0].name]
     ids = first[[key for key in spec.id_keys if key in first]].reset_index(drop=True)
     labels, _ = prediction_arrays(first)
