@@ -308,8 +308,12 @@ class BreastCropper:
         """
         found, reason = self.find(image, scale)
         if found is None:
-            self.report_fallback(source or f"an image of shape {tuple(np.shape(image))}", reason)
+            self.report_fallback(self.source_name(image, source), reason)
         return found
+
+    def source_name(self, image, source: str | None = None) -> str:
+        """What a warning calls `image`: `source` (a file name), else its shape."""
+        return source or f"an image of shape {tuple(np.shape(image))}"
 
     def find(self, image, scale: float | None = None) -> tuple[BreastLocation | None, str]:
         """Find the breast: its box, its region on the working copy, the background level and the margin.

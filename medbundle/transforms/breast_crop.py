@@ -54,15 +54,11 @@ class BreastCrop(BreastCropper, Transform):
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.NUMPY]
 
-    def locate(
-        self, img: NdarrayOrTensor, source: str | None = None, scale: float | None = None
-    ) -> BreastLocation | None:
-        """:meth:`BreastCropper.locate <medbundle.imaging.breast_crop.BreastCropper.locate>` for any array type;
-        `source` defaults to a MetaTensor's file name and `scale` to ``2**-reduce_level`` of its metadata
-        (:meth:`find`). None when no breast is found (warned once per process)."""
-        if isinstance(img, MetaTensor):
-            source = img.meta.get("filename_or_obj") if source is None else source
-        return super().locate(img, source, scale)
+    def source_name(self, img: NdarrayOrTensor, source: str | None = None) -> str:
+        """What a warning calls `img`: `source`, else a MetaTensor's file name, else its shape."""
+        if source is None and isinstance(img, MetaTensor):
+            source = img.meta.get("filename_or_obj")
+        return super().source_name(img, source)
 
     def find(self, img: NdarrayOrTensor, scale: float | None = None) -> tuple[BreastLocation | None, str]:
         """:meth:`BreastCropper.find <medbundle.imaging.breast_crop.BreastCropper.find>` for any array type;
@@ -186,8 +182,7 @@ class BreastCropd(MapTransform):
         source = d[source_key]
         found, reason = self.cropper.find(source)
         if found is None:
-            name = source.meta.get("filename_or_obj") if isinstance(source, MetaTensor) else None
-            self.cropper.report_fallback(name or f"an image of shape {tuple(source.shape)}", reason)
+            self.cropper.report_fallback(self.cropper.source_name(source), reason)
         if self.record_key is not None:
             d[self.record_key] = crop_record(found, reason, source.shape[-2:])
         for key in self.key_iterator(d):
