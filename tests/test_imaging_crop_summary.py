@@ -48,7 +48,7 @@ def test_summary_counts_fallbacks_by_reason_and_notes_outliers():
     assert (summary.total, summary.found) == (12, 9)
     assert summary.fallbacks[0] == ("img9", "its intensities span less than min_threshold=0.05")
     assert summary.reasons == {"covers #% of it": 2, "its intensities span less than min_threshold=#": 1}
-    assert summary.outliers[8] and "far from the median" in summary.notes[8]
+    assert summary.outliers[8] and summary.notes[8].startswith("unusual box: 2% of the image, median 50%")
     assert summary.line("train", "out/crop_report.csv") == (
         "crop (train): breast found in 9 of 12 images; whole image kept for 3; 1 boxes of unusual size "
         "(out/crop_report.csv)"

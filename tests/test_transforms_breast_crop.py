@@ -340,6 +340,26 @@ def test_scanned_film_inside_a_dark_border(side, base):
 
 
 @SIDES
+def test_tissue_is_never_blanked_smooth_fat_at_the_chest_wall_and_a_bright_mass(side):
+    """Smooth fat as dark and flat as a film base, reaching the chest wall, and a bright round mass in it (the lesion
+    the network must see, as compact and bright as a label): neither is background, neither is a marker."""
+    img, mask = breast()
+    yy, xx = np.mgrid[0:H, 0:W]
+    fat = mask & (xx < 260) & (np.abs(yy - 600) < 220)
+    img[fat] = 0.22  # flat: no texture at all
+    mass = (yy - 600) ** 2 + (xx - 150) ** 2 <= 30**2
+    img[mass] = 0.95
+    img, mask, _ = scene(side, img, mask, [])
+    cropper = BreastCrop(margin=MARGIN, blank_outside=True)
+    found, reason = cropper.find(img[None])
+    assert found is not None, reason
+    y0, y1, x0, x1 = found.box
+    out = cropper.apply(img[None], found)[0]
+    inside = mask[y0:y1, x0:x1]
+    np.testing.assert_array_equal(out[inside], img[y0:y1, x0:x1][inside])
+
+
+@SIDES
 def test_clean_digital_image_is_tight(side):
     img, mask = breast()
     img, mask, _ = scene(side, img, mask, [])

@@ -38,6 +38,9 @@ _MAX_ASPECT = 6.0
 _FLAT = 1.5 / 255
 # A film base brighter than the dark border around the film covers at least this much of the image.
 _FILM_BASE = 0.01
+# The background surface is smoothed from background pixels at least this far (a fraction of the longest side)
+# from the breast found at the background's median level.
+_BREAST_CLEARANCE = 0.02
 _MIN_FILL = 0.2
 # The chest wall is the side of the breast where it is tallest (cut by the detector or film edge),
 # measured over this fraction of its width at each end; the nipple side tapers.
@@ -52,6 +55,7 @@ _MARKER_LEVEL = 0.75
 _MARKER_AREA = 0.03
 _MARKER_RING = 0.02
 _MARKER_SURROUND = 0.25
+_MARKER_OPEN = 0.5  # at least this share of a marker's surroundings is background, not tissue
 _MARKER_FILL = 0.85  # a label is a rectangle: then a surround up to twice as bright still makes it one
 _MARKER_SIDE = 3  # working pixels: a thinner streak is a line, not a label
 #: the warning logged when no breast is found: formatted with the image's source and the reason
@@ -341,27 +345,27 @@ class BreastCropper:
         if shrink < 1.0:
             gray = _downscale(gray, (small_h, small_w))
         if float(gray.max()) - float(gray.min()) <= self.min_threshold:
-            return None, f"its intensities span less than min_threshold={self.min_threshold} (blank or constant image)"
+            return None, f"blank or constant image (its intensities span less than min_threshold={self.min_threshold})"
         mask, surface, background = self._foreground(gray)
-        markers = _markers(gray, background)
+        markers = _markers(gray, background, mask.astype(bool))
         mask[markers] = 0
         thick = _drop_thin(mask, self.line_width)
         core = self._largest_region(thick)
         if core is None:
             return None, (
-                f"no bright region of at least min_area={self.min_area} of the image remains once lines, "
-                "markers, elongated and sparse regions are left out"
+                f"no bright region left (none of min_area={self.min_area} of the image once lines, markers, "
+                "elongated and sparse regions are left out)"
             )
         chest_wall = self.chest_wall or _chest_wall_side(core, gray)
         mask = _drop_thin_border_pieces(mask, thick, chest_wall, self.border_band)
-        region = self._breast(mask, core, chest_wall)
+        region = _fill_holes(self._breast(mask, core, chest_wall))
         if self.skin_reach > 0:
             limit = surface + self.min_threshold
             region = _grow_into_skin(gray, region, limit, markers, self.skin_reach, self.skin_threshold)
         if region.mean() < self.min_breast_area:
             return None, (
-                f"the largest bright region covers {region.mean():.1%} of the image, too little for a breast "
-                f"(min_breast_area={self.min_breast_area}): a label, marker or film edge?"
+                f"region too small for a breast ({region.mean():.1%} of the image, under "
+                f"min_breast_area={self.min_breast_area}): a label, marker or film edge?"
             )
         rows, columns = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         scale_y, scale_x = height / small_h, width / small_w
@@ -383,27 +387,36 @@ class BreastCropper:
         """Mask of the working copy above the background by `min_threshold`, opened; the background surface
         and its typical level.
 
-        Background is what is dark and flat (:func:`_flat_background`). On a digitised film inside a dark
-        border (:func:`_inside_border`) the film's base can be brighter than the border: the background is
-        then the flat pixels above the border's level, when they cover at least 1 % of the image.
+        Background is what is dark and flat (:func:`_flat_background`); on a digitised film inside a dark
+        border (:func:`_inside_border`) whose base is brighter than the border, the base without the border.
+        A first mask above the background's median finds where the breast is; the surface is then smoothed
+        from the background pixels away from it, so it follows a film base brighter at one end, but never
+        rises under the breast, where smooth fat can look as flat as background.
         """
         flat = _flat_background(gray)
         border = gray <= float(gray.min()) + 0.5 / 255
-        base = flat & ~border
-        if _inside_border(border) and base.sum() >= _FILM_BASE * gray.size:
-            flat = base
-        return self._above(gray, flat)
-
-    def _above(self, gray: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """The opened mask above the smoothed level of the `background` pixels, that surface and their median."""
-        level = float(np.median(gray[background]))
-        surface = _smooth_fill(gray, background, max(gray.shape) / 8)
+        if _inside_border(border) and (flat & ~border).sum() >= _FILM_BASE * gray.size:
+            flat &= ~border
+        level = float(np.median(gray[flat]))
+        first = self._opened(gray > level + self.min_threshold)
+        n_labels, labels, stats, _ = cv2.connectedComponentsWithStats(first, connectivity=8)
+        if n_labels > 1:
+            reach = 2 * max(1, round(_BREAST_CLEARANCE * max(gray.shape))) + 1
+            breast = (labels == 1 + int(stats[1:, 4].argmax())).astype(np.uint8)
+            away = flat & ~cv2.dilate(breast, np.ones((reach, reach), np.uint8)).astype(bool)
+            if away.sum() >= _FILM_BASE * gray.size:
+                flat = away
+        surface = _smooth_fill(gray, flat, max(gray.shape) / 8)
         surface = np.where(np.isfinite(surface), surface, level).astype(np.float32)
-        mask = (gray > surface + self.min_threshold).astype(np.uint8)
+        return self._opened(gray > surface + self.min_threshold), surface, level
+
+    def _opened(self, mask: np.ndarray) -> np.ndarray:
+        """`mask` as uint8, opened with a disc of `opening_size` (specks and thin joins removed)."""
+        mask = mask.astype(np.uint8)
         if self.opening_size > 0:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.opening_size, self.opening_size))
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-        return mask, surface, level
+        return mask
 
     def _largest_region(self, mask: np.ndarray) -> np.ndarray | None:
         """The largest region of `mask` that can be a breast (big enough, neither elongated nor sparse), or None.
@@ -467,9 +480,9 @@ class BreastCropper:
 
 
 def _flat_background(gray: np.ndarray) -> np.ndarray:
-    """The pixels that are background: at most Otsu's threshold and flat, a local standard deviation (5x5)
-    under _FLAT; tissue is textured even where it is as dark (fatty tissue under a dense breast's Otsu
-    split). All pixels up to Otsu's threshold when none is flat."""
+    """The pixels that look like background: at most Otsu's threshold and flat, a local standard deviation (5x5)
+    under _FLAT (tissue is textured even where it is as dark, as fatty tissue under a dense breast's Otsu split).
+    All pixels up to Otsu's threshold when none is flat."""
     gray8 = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
     dark = gray8 <= cv2.threshold(gray8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
     mean = cv2.blur(gray, (5, 5))
@@ -497,6 +510,14 @@ def _plausible(stats: np.ndarray, min_area: float) -> np.ndarray:
     elongated = np.maximum(w, h) >= _MAX_ASPECT * np.minimum(w, h)
     sparse = area < _MIN_FILL * w * h
     return (area >= min_area) & ~elongated & ~sparse
+
+
+def _fill_holes(region: np.ndarray) -> np.ndarray:
+    """`region` with every hole it encloses filled: tissue inside the breast darker than the threshold (fat), or a
+    marker taken out of it, is breast, and must not be blanked."""
+    outside = np.pad(~region, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return outside[1:-1, 1:-1] != 2
 
 
 def _columns(region: np.ndarray) -> tuple[int, int]:
@@ -570,16 +591,16 @@ def _smooth_fill(gray: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarra
     return cv2.resize(local, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _markers(gray: np.ndarray, background: float) -> np.ndarray:
+def _markers(gray: np.ndarray, background: float, foreground: np.ndarray) -> np.ndarray:
     """Boolean mask of labels and markers: bright, small objects on a dark surround.
 
     An object is a region above half the way from the background to the brightest pixel that holds a
     pixel above three quarters of the way, is at least 3 working pixels wide and tall (thinner streaks
     are lines) and covers at most 3 % of the image. A label, a lead letter or a film number lies on the
-    background, or at most overlaps the faint skin line, so its surroundings are barely above the
-    background; a rectangular label may lie against bright tissue on one side. Dense tissue, the
-    pectoral muscle and calcifications are as bright but lie within tissue, even where the film's edge
-    cuts them.
+    background, or at most overlaps the faint skin line: at least half its surroundings are outside the
+    `foreground` mask, and they are barely above the background (a rectangular label may lie against
+    bright tissue on one side). A mass, dense tissue, the pectoral muscle and calcifications are as
+    bright and as compact, but lie within tissue, even where the film's edge cuts them.
     """
     span = float(gray.max()) - background
     bright = (gray >= background + _MARKER_EXTENT * span).astype(np.uint8)
@@ -598,6 +619,8 @@ def _markers(gray: np.ndarray, background: float) -> np.ndarray:
         around = cv2.dilate(obj.astype(np.uint8), kernel).astype(bool) & ~bright[y0:y1, x0:x1].astype(bool)
         if not around.any():
             continue
+        if foreground[y0:y1, x0:x1][around].mean() > 1.0 - _MARKER_OPEN:
+            continue  # within tissue: a mass or a calcification, the very signal, never a marker
         window = gray[y0:y1, x0:x1]
         surround = (window[around].mean() - background) / max(window[obj].mean() - background, 1e-6)
         if surround <= _MARKER_SURROUND or surround <= 2 * _MARKER_SURROUND and _rectangular(obj):

@@ -136,8 +136,8 @@ def summarize_crops(records: Sequence[Mapping[str, Any]], names: Sequence[str]) 
         if flag:
             outliers[i] = True
             notes[i] = (
-                f"box covers {records[i]['box_area']:.0%} of the image, far from the median {median:.0%}: "
-                "a crop to part of the breast, or to more than it?"
+                f"unusual box: {records[i]['box_area']:.0%} of the image, median {median:.0%} (part of the breast, "
+                "or more than it?)"
             )
     return CropSummary(
         names=tuple(str(name) for name in names),

@@ -36,7 +36,7 @@ def _crop_alerts(records: Sequence[dict | None], names: Sequence[str]) -> list[s
         return [""] * len(records)
     summary = summarize_crops(records, names)
     return [
-        f"whole image kept: {note}" if not record["found"] else note if outlier else ""
+        f"kept whole: {note}" if not record["found"] else note if outlier else ""
         for record, outlier, note in zip(records, summary.outliers, summary.notes)
     ]
 
@@ -98,7 +98,7 @@ def preview_bundle(
         )])  # fmt: skip
         decoded = [_with_box(decode(dict(item))["image"], record) for item, record in zip(items, records)]
         images = [image for pair in zip(decoded, images) for image in pair]
-        captions = [caption for text in captions for caption in (f"{text}  as decoded", f"{text}  network input")]
+        captions = [caption for text in captions for caption in (f"{text} decoded", f"{text} input")]
         alerts = [alert for text in alerts for alert in (text, text)]
     picture = montage(images, captions, columns=columns, alerts=alerts)
     out = Path(out)
