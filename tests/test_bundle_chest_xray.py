@@ -142,6 +142,23 @@ def test_unknown_class_folder_is_named_in_the_error(trained, tmp_path):
     assert "Pneumothorax" in result.stderr and "Tuberculosis" in result.stderr
 
 
+def test_a_data_set_without_tuberculosis_trains_a_four_class_model(trained, tmp_path):
+    root, _, _, _, _ = trained
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    for split in ("train", "val", "test"):
+        shutil.rmtree(data / split / "Tuberculosis")
+    paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--pretrained", "False"]
+    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False")
+    assert "undefined" not in (result.stdout + result.stderr).lower()
+    best = torch.load(tmp_path / "b" / "models" / "fold0" / "model.pt", weights_only=True)
+    assert best["config"]["class_names"] == ["Viral Pneumonia", "Bacterial Pneumonia", "Corona Virus Disease", "Normal"]
+    assert best["config"]["num_classes"] == 4
+    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0", "--eval_split", "test")
+    metrics = (tmp_path / "b" / "outputs" / "fold0" / "test" / "metrics.json").read_text()
+    assert "Normal" in metrics and "Tuberculosis" not in metrics
+
+
 def test_corrupt_png_is_skipped_and_counted_when_asked(trained, tmp_path):
     root, _, _, _, _ = trained
     data = tmp_path / "data"

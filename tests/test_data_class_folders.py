@@ -10,6 +10,7 @@ import pytest
 
 from medbundle.data import (
     CHEST_XRAY_CLASSES,
+    chest_xray_classes,
     chest_xray_datalist,
     chest_xray_split,
     class_folder_datalist,
@@ -213,6 +214,23 @@ def test_chest_xray_split_binds_classes(tmp_path):
         touch(tmp_path, f"train/{folder}/a.png", f"val/{folder}/b.jpg")
     train, val = chest_xray_split(tmp_path)
     assert [item["label"] for item in train] == [0, 1, 2, 3, 4] == [item["label"] for item in val]
+
+
+def test_a_set_without_some_classes_gets_the_classes_it_has(tmp_path):
+    """No tuberculosis folder (as in ../shared/data/real_cxr): four classes, labelled 0..3 in the fixed order."""
+    for folder in ("Normal", "covid", "Bacterial Pneumonia", "Viral Pneumonia"):
+        touch(tmp_path, f"train/{folder}/a.png")
+    touch(tmp_path, "val/Normal/b.png", "val/covid/c.png")
+    classes = chest_xray_classes(tmp_path)
+    assert classes == ["Viral Pneumonia", "Bacterial Pneumonia", "Corona Virus Disease", "Normal"]
+    train, val = chest_xray_split(tmp_path, class_names=classes)
+    assert [item["label"] for item in train] == [0, 1, 2, 3] and [item["label"] for item in val] == [2, 3]
+    assert chest_xray_datalist(tmp_path, "val", classes)[0]["label"] == 2
+    touch(tmp_path, "train/TB/d.png")
+    with pytest.raises(ValueError, match="TB matches no class"):
+        chest_xray_datalist(tmp_path, "train", classes)
+    with pytest.raises(ValueError, match="has no class folder"):
+        chest_xray_classes(tmp_path / "nothing")
 
 
 def test_image_files_from_a_folder(tmp_path):

@@ -16,7 +16,13 @@ task's own columns:
 from __future__ import annotations
 
 from medbundle.data.cache import cached_dataset, transform_fingerprint
-from medbundle.data.chest_xray import CHEST_XRAY_ALIASES, CHEST_XRAY_CLASSES, chest_xray_datalist, chest_xray_split
+from medbundle.data.chest_xray import (
+    CHEST_XRAY_ALIASES,
+    CHEST_XRAY_CLASSES,
+    chest_xray_classes,
+    chest_xray_datalist,
+    chest_xray_split,
+)
 from medbundle.data.class_folders import (
     class_folder_datalist,
     class_folder_split,
@@ -42,6 +48,7 @@ __all__ = [
     "DownloadError",
     "cached_dataset",
     "check_no_leakage",
+    "chest_xray_classes",
     "chest_xray_datalist",
     "chest_xray_split",
     "class_folder_datalist",

@@ -19,7 +19,14 @@ from medbundle.data.columns import read_csv_checked
 from medbundle.data.folds import split_fold
 from medbundle.io.image_reader import IMAGE_SUFFIXES
 
-__all__ = ["class_folder_datalist", "class_folder_split", "image_files_datalist", "normalise_class_name", "read_patients"]
+__all__ = [
+    "class_folder_datalist",
+    "class_folder_split",
+    "classes_with_folders",
+    "image_files_datalist",
+    "normalise_class_name",
+    "read_patients",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +273,43 @@ def image_files_datalist(
     else:
         listed = [(Path(p), f"item {index} of the given list") for index, p in enumerate(source)]
     return _files_datalist(listed, suffixes, source)
+
+
+def classes_with_folders(
+    dataset_dir: str | Path,
+    splits: Sequence[str],
+    class_names: Sequence[str],
+    aliases: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The `class_names` that have a folder in any of the `splits` of `dataset_dir`, in the order of `class_names`.
+
+    A data set need not have every class a task knows (a chest X-ray set without tuberculosis): a model trained
+    on it should have one output per class it has, not one that never sees an example.
+
+    Args:
+        dataset_dir: the data set root, holding one folder per split.
+        splits: split folder names to look in; missing ones are skipped.
+        class_names: the task's class names, in label order.
+        aliases: extra folder names per class (see :func:`class_folder_datalist`).
+
+    Raises:
+        ValueError: none of the `splits` has a folder of any class.
+    """
+    lookup = _class_lookup(class_names, aliases)
+    present = {
+        lookup.get(normalise_class_name(entry.name))
+        for split in splits
+        if (Path(dataset_dir) / split).is_dir()
+        for entry in (Path(dataset_dir) / split).iterdir()
+        if entry.is_dir() and not entry.name.startswith(".")
+    }
+    found = [name for name in class_names if name in present]
+    if not found:
+        raise ValueError(
+            f"{dataset_dir} has no class folder of {list(class_names)} in {list(splits)}; expected the layout "
+            "<dataset_dir>/<split>/<Class Name>/<image>: check dataset_dir."
+        )
+    return found
 
 
 def _class_lookup(class_names: Sequence[str], aliases: Mapping[str, str] | None) -> dict[str, str]:
