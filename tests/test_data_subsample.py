@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from medbundle.data import NegativeSubsampler, subsample_negatives
+from medbundle.data import NegativeSubsampler, subsample_negatives, validation_subset
 
 LABELS = [1.0] * 5 + [0.0] * 95  # positives are indices 0..4
 
@@ -109,3 +109,12 @@ def test_epoch_labels_give_the_epoch_ratio_as_positive_weight():
     assert positive_weight(NegativeSubsampler(LABELS).epoch_labels) == pytest.approx(95 / 5)
     assert positive_weight(NegativeSubsampler(LABELS, data_fraction=0.2).epoch_labels) == pytest.approx(19 / 5)
     assert positive_weight(NegativeSubsampler(LABELS, neg_per_pos=3).epoch_labels) == pytest.approx(3.0)
+
+
+def test_validation_subset_scores_a_small_split_whole_and_a_large_one_in_part():
+    small = [{"label": [float(i % 20 == 0)]} for i in range(1000)]  # 950 negatives
+    assert validation_subset(small) == small
+    assert validation_subset(small, max_negatives=900, data_fraction=0.1) == subsample_negatives(small, 0.1, seed=0)
+    assert validation_subset(small, 0.5, seed=3) == subsample_negatives(small, 0.5, seed=3)
+    with pytest.raises(ValueError, match="val_data_fraction must be 'auto'"):
+        validation_subset(small, "all")

@@ -12,7 +12,7 @@ from medbundle.handlers.early_stop import EarlyStopAfterHandler
 SCORES = {1: 10.0, 2: 10.0, 3: 1.0, 4: 2.0, 5: 1.5, 6: 1.5, 7: 1.5, 8: 1.5}
 
 
-def _run(start_epoch: int, set_later: bool = False) -> tuple[Engine, EarlyStopAfterHandler]:
+def _run(start_epoch: int, set_later: bool = False, max_epochs: int = len(SCORES)) -> tuple[Engine, EarlyStopAfterHandler]:
     trainer = Engine(lambda engine, batch: None)
     evaluator = Engine(lambda engine, batch: None)
     stop = EarlyStopAfterHandler(
@@ -25,7 +25,7 @@ def _run(start_epoch: int, set_later: bool = False) -> tuple[Engine, EarlyStopAf
         stop.set_trainer(trainer)
     stop.attach(evaluator)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda _: evaluator.run([0]))
-    trainer.run([0], max_epochs=len(SCORES))
+    trainer.run([0], max_epochs=max_epochs)
     return trainer, stop
 
 
@@ -72,3 +72,12 @@ def test_a_lower_is_better_key_metric_is_refused_with_what_to_use():
     check_key_metric("val_pf1_best")
     with pytest.raises(ValueError, match="early_stop_metric 'val_loss'"):
         check_key_metric("val_loss")
+
+
+def test_the_outcome_says_stopped_early_only_before_the_last_epoch(caplog) -> None:
+    with caplog.at_level("INFO", logger="medbundle.handlers.early_stop"):
+        _run(start_epoch=2)
+        assert "training stopped early after epoch 6" in caplog.text
+        caplog.clear()
+        _run(start_epoch=2, max_epochs=6)  # patience runs out at the last epoch: the run ended anyway
+    assert "training finished its 6 epochs" in caplog.text and "stopped early" not in caplog.text

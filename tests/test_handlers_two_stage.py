@@ -278,3 +278,50 @@ def test_wrapped_networks_are_unwrapped_and_ddp_needs_optimizer_freezing(tmp_pat
     finally:
         torch.distributed.destroy_process_group()
     assert _equal(seen[1]["backbone"], initial) and not _equal(seen[2]["backbone"], initial)
+
+
+def _enter_stage2(handler: TwoStageFineTuning) -> None:
+    engine = Engine(lambda engine, batch: None)
+    handler.attach(engine)
+    engine.state.epoch = handler.stage1_epochs + 1
+    handler.epoch_started(engine)
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet10t", "convnext_atto", "test_efficientnet_gn"], ids=["batchnorm", "layernorm", "groupnorm"]
+)
+def test_entering_stage2_changes_nothing_the_network_computes(name: str) -> None:
+    """What the stage-1 head learned on is what it gets at the first stage-2 step: BatchNorm keeps normalising with
+    its running statistics (which stay put), LayerNorm and GroupNorm have none to lose."""
+    torch.manual_seed(0)
+    net = TimmClassifier(name, num_classes=3, pretrained=False, head="linear", drop_rate=0.0)
+    images = 3 * torch.randn(4, 3, 64, 64) + 1  # far from the running statistics' initial 0 / 1
+    handler = TwoStageFineTuning(net, stage1_epochs=1, stage2_epochs=1)
+    stats = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    net.train()
+    with torch.no_grad():
+        stage1 = net(images)
+    _enter_stage2(handler)
+    net.train()
+    with torch.no_grad():
+        stage2 = net(images)
+    torch.testing.assert_close(stage2, stage1)
+    assert _equal({k: v for k, v in net.state_dict().items() if "running" in k}, stats)
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_stage2_batchnorm_train_switches_to_batch_statistics() -> None:
+    torch.manual_seed(0)
+    net = TimmClassifier("resnet10t", num_classes=3, pretrained=False, head="linear", drop_rate=0.0)
+    images = 3 * torch.randn(4, 3, 64, 64) + 1
+    handler = TwoStageFineTuning(net, stage1_epochs=1, stage2_epochs=1, stage2_batchnorm="train")
+    net.train()
+    with torch.no_grad():
+        stage1 = net(images)
+    _enter_stage2(handler)
+    net.train()
+    assert all(m.training for m in net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        assert not torch.allclose(net(images), stage1, atol=1e-3)
+    with pytest.raises(ValueError, match="stage2_batchnorm"):
+        TwoStageFineTuning(net, stage2_batchnorm="eval")

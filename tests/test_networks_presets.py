@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -68,3 +69,19 @@ def test_model_preset_returns_a_copy_that_builds_the_network() -> None:
 def test_unknown_preset_lists_the_known_names() -> None:
     with pytest.raises(ValueError, match="unknown model preset 'resnet18'.*convnextv2_tiny"):
         model_preset("resnet18")
+
+
+@pytest.mark.parametrize("bundle", ["chest_xray", "isic"])
+def test_a_backbone_override_without_a_preset_trains_and_records_its_own_settings(bundle):
+    """--backbone alone used to keep the default preset's batch size (256 for chest_xray) and name."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / bundle / "configs" / "train.yaml"))
+    parser["backbone"] = "tf_efficientnet_lite0"
+    assert parser.get_parsed_content("batch_size") == 32
+    assert parser.get_parsed_content("image_size") == [224, 224]
+    assert parser.get_parsed_content("stored_config#model") == "tf_efficientnet_lite0"
+    plain = ConfigParser()
+    plain.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / bundle / "configs" / "train.yaml"))
+    assert plain.get_parsed_content("stored_config#model") == plain.get_parsed_content("model")

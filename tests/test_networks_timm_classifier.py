@@ -282,3 +282,13 @@ def test_parameter_groups_are_named_and_take_an_absolute_backbone_lr() -> None:
         assert group["name"] == ("head" if id(group["params"][0]) in head_ids else "backbone")
         assert group["lr"] == (3e-5 if group["name"] == "head" else 5e-6)
     assert [g["name"] for g in groups] == ["backbone", "backbone", "head", "head"]
+
+
+def test_freeze_batchnorm_keeps_batchnorm_in_eval_mode_while_everything_trains():
+    net = TimmClassifier("resnet10t", num_classes=2, pretrained=False)
+    batchnorms = [m for m in net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    net.freeze_batchnorm().train()
+    assert batchnorms and not any(m.training for m in batchnorms)
+    assert all(p.requires_grad for p in net.parameters()) and net.head.training
+    net.freeze_batchnorm(False)
+    assert all(m.training for m in batchnorms)

@@ -36,8 +36,9 @@ from medbundle.data.isic import isic_datalist
 from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
-from medbundle.data.subsample import NegativeSubsampler, subsample_negatives
+from medbundle.data.subsample import NegativeSubsampler, subsample_negatives, validation_subset
 from medbundle.data.summary import describe_split, log_splits
+from medbundle.data.workers import default_num_workers
 
 __all__ = [
     "CHEST_XRAY_ALIASES",
@@ -54,6 +55,7 @@ __all__ = [
     "class_folder_datalist",
     "class_folder_split",
     "compute_norm_stats",
+    "default_num_workers",
     "describe_split",
     "download_dataset",
     "grouped_folds",
@@ -69,5 +71,6 @@ __all__ = [
     "split_fold",
     "subsample_negatives",
     "transform_fingerprint",
+    "validation_subset",
     "write_norm_stats",
 ]

@@ -109,7 +109,8 @@ class EarlyStopAfterHandler(EarlyStopHandler):
 
     def _log_outcome(self, trainer: Engine) -> None:
         epoch = trainer.state.epoch
-        stopped = self._handler is not None and self._handler.counter >= self.patience
+        last = trainer.state.max_epochs is not None and epoch >= trainer.state.max_epochs
+        stopped = self._handler is not None and self._handler.counter >= self.patience and not last
         if stopped:
             best_epoch = self.best_epoch if self.best_epoch is not None else epoch - self._handler.counter
             reason = (

