@@ -12,6 +12,7 @@
     python scripts/benchmark.py data_path
     python scripts/benchmark.py inference
     python scripts/benchmark.py export
+    python scripts/benchmark.py realdata --shared ../shared/data   # each bundle on real images beside a plain loop
     python scripts/benchmark.py full --out_dir benchmark_results/full   # all of them, then BENCHMARKS.md
 
 Every subcommand prints one markdown table and writes the same rows, its settings and the machine as JSON to
@@ -40,6 +41,7 @@ COMMANDS = {  # subcommand: module of medbundle.benchmarks holding the function 
     "data_path": "data_path",
     "inference": "inference",
     "export": "export",
+    "realdata": "realdata",
 }
 RESULTS = Path("benchmark_results")
 

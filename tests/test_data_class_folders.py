@@ -229,8 +229,10 @@ def test_a_set_without_some_classes_gets_the_classes_it_has(tmp_path):
     touch(tmp_path, "train/TB/d.png")
     with pytest.raises(ValueError, match="TB matches no class"):
         chest_xray_datalist(tmp_path, "train", classes)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(ValueError, match="has no class folder"):
-        chest_xray_classes(tmp_path / "nothing")
+        chest_xray_classes(tmp_path / "empty")
+    assert chest_xray_classes(tmp_path / "nothing") == list(CHEST_XRAY_CLASSES)  # nothing to read: every class
 
 
 def test_image_files_from_a_folder(tmp_path):

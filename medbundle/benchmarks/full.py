@@ -36,6 +36,8 @@ FULL_RUN: list[tuple[str, str, dict[str, Any], str]] = [
      "Every bundle's SupervisedTrainer against a plain loop over the same DataLoader, and the speed switches."),
     ("inference", "inference", {}, "End-to-end inference (inference.yaml) against plain code and the model alone."),
     ("export", "export", {"repeats": 5}, "Eager PyTorch against the exported TorchScript and ONNX models."),
+    ("realdata", "realdata", {"shared": "../shared/data"},
+     "Each bundle trained briefly on the shared real images with ImageNet weights, beside a plain PyTorch + timm loop."),
 ]
 
 

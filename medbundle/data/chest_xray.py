@@ -49,11 +49,14 @@ def chest_xray_classes(dataset_dir: str | Path, splits: Sequence[str] = ("train"
 
     The bundles' default ``class_names``: a set without tuberculosis trains a 4-class model, labelled 0..3 in this
     order, instead of a 5-output one whose fifth class never appears (undefined AUROC, NaN in the per-class table).
+    Without the split folders (building the network alone, e.g. to check the bundle's metadata) every class.
 
     Args:
         dataset_dir: the data set root.
         splits: the split folders to look in.
     """
+    if not any((Path(dataset_dir) / split).is_dir() for split in splits):
+        return list(CHEST_XRAY_CLASSES)  # no data to read (a network-only parse): the datalists will say what is missing
     return classes_with_folders(dataset_dir, splits, CHEST_XRAY_CLASSES, CHEST_XRAY_ALIASES)
 
 

@@ -97,6 +97,9 @@ class TwoStageFineTuning:
         summary_writer: TensorBoard writer for ``lr_backbone`` / ``lr_head`` per epoch, if any.
         stage2_batchnorm: ``"frozen"``: the backbone's BatchNorm layers stay in eval mode in stage 2 (see above);
             ``"train"``: they follow the module's mode once the backbone is unfrozen.
+        stage2_warmup: ramp the learning rates up linearly over the iterations of the first stage-2 epoch (from
+            1/n of the schedule's value to all of it), so the backbone's first updates are small while its
+            gradients still answer a head trained without them.
 
     Raises:
         ValueError: when both stages are off, an enabled stage has fewer than 1 epoch, a learning rate is not
@@ -119,6 +122,7 @@ class TwoStageFineTuning:
         freeze: str = "requires_grad",
         summary_writer: SummaryWriter | None = None,
         stage2_batchnorm: str = "frozen",
+        stage2_warmup: bool = True,
     ) -> None:
         if not (stage1 or stage2):
             raise ValueError("stage1 and stage2 are both False: enable at least one stage.")
@@ -164,6 +168,8 @@ class TwoStageFineTuning:
         self.freeze = freeze
         self.summary_writer = summary_writer
         self.stage2_batchnorm = stage2_batchnorm
+        self.stage2_warmup = stage2_warmup
+        self._warmup_lrs: list[float] | None = None
         self.stage = 0
         self._optimizer: Optimizer | None = None
         self._scheduler: CosineAnnealingLR | None = None
@@ -203,6 +209,7 @@ class TwoStageFineTuning:
         self._engine = engine
         engine.optimizer = self._optimizer
         engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
+        engine.add_event_handler(Events.ITERATION_STARTED, self.iteration_started)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self.epoch_completed)
 
     def epoch_started(self, engine: Engine) -> None:
@@ -221,10 +228,30 @@ class TwoStageFineTuning:
         if self._logged_stage != self.stage:  # at the stage's first epoch, not when a resumed run passes through it
             self._log_stage()
             self._logged_stage = self.stage
+        first_stage2_epoch = self.stage == 2 and epoch == (self.stage1_epochs if self.stage1 else 0) + 1
+        self._warmup_lrs = None
+        if first_stage2_epoch and self._will_warm_up():
+            self._warmup_lrs = [group["lr"] for group in self._optimizer.param_groups]
+
+    def _will_warm_up(self) -> bool:
+        return self.stage2_warmup and self.stage1
+
+    def iteration_started(self, engine: Engine) -> None:
+        """In the first stage-2 epoch, scale the learning rates by the share of its iterations begun (warm-up)."""
+        if self._warmup_lrs is None:
+            return
+        n = max(1, engine.state.epoch_length or 1)
+        done = (engine.state.iteration - 1) % n + 1
+        for group, lr in zip(self._optimizer.param_groups, self._warmup_lrs):
+            group["lr"] = lr * done / n
 
     def epoch_completed(self, engine: Engine) -> None:
-        """Log the stage and the learning rates the epoch trained with."""
+        """Log the stage and the learning rates the epoch trained with (after a warm-up, the full ones)."""
         epoch = engine.state.epoch
+        if self._warmup_lrs is not None:
+            for group, lr in zip(self._optimizer.param_groups, self._warmup_lrs):
+                group["lr"] = lr
+            self._warmup_lrs = None
         lr_backbone, lr_head = self.learning_rates()
         logger.info("epoch %d, stage %d: lr backbone %.2e, head %.2e", epoch, self.stage, lr_backbone, lr_head)
         if self.summary_writer is not None:
@@ -287,7 +314,7 @@ class TwoStageFineTuning:
         else:
             logger.info(
                 "stage 2: unfreezing the backbone: %s; AdamW backbone lr %.2e (%s params), head lr %.2e (%s params), "
-                "weight decay %g, cosine to %g over %d epochs; BatchNorm %s",
+                "weight decay %g, cosine to %g over %d epochs%s; BatchNorm %s",
                 summary,
                 self.stage2_backbone_lr,
                 f"{counts['backbone']:,}",
@@ -296,5 +323,6 @@ class TwoStageFineTuning:
                 self.stage2_weight_decay,
                 self.eta_min,
                 self.stage2_epochs,
+                ", warmed up over its first epoch" if self._will_warm_up() else "",
                 "kept in eval mode (pretrained statistics)" if self.stage2_batchnorm == "frozen" else "in train mode",
             )
