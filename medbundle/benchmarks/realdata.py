@@ -173,6 +173,8 @@ def _plain_run(bundle: str, data: Path, weights: Path, settings: dict, workers: 
         items = _epoch_items(train, bundle, rng)
         loader = DataLoader(_Images(items, size, flip=True, rgb=bundle == "isic"), batch_size=settings["batch_size"],
                             shuffle=True, num_workers=workers, drop_last=len(items) > settings["batch_size"])  # fmt: skip
+        positives = sum(label for _, label in items)
+        pos_weight = torch.tensor([(len(items) - positives) / max(1, positives)])  # isic: the epoch's ratio, as the bundle
         model.train()
         start = time.perf_counter()
         for images, labels in loader:
@@ -180,8 +182,8 @@ def _plain_run(bundle: str, data: Path, weights: Path, settings: dict, workers: 
             if bundle == "chest_xray":
                 loss = torch.nn.functional.cross_entropy(logits, labels)
             else:
-                pos_weight = torch.tensor([sum(1 - i[1] for i in items) / max(1, sum(i[1] for i in items))])
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), pos_weight=pos_weight)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], labels.float(),
+                                                                             pos_weight=pos_weight)  # fmt: skip
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
