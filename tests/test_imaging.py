@@ -16,12 +16,12 @@ from medbundle.imaging import (
     apply_clahe,
     aspect_resize_pad,
     flip_to_left,
-    read_grayscale,
     resize_area,
 )
 from medbundle.imaging.breast_crop import BreastLocation, source_scale
 from medbundle.imaging.pairs import as_pair
 from medbundle.imaging.resize import adaptive_average_matrix
+from medbundle.io.image_file import read_grayscale
 from medbundle.transforms import CLAHE, AspectResizePad, BreastCrop, CanonicalFlip
 
 

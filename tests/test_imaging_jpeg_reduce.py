@@ -18,7 +18,6 @@ from medbundle.imaging import (
     ImageReadError,
     aspect_resize_pad,
     jpeg_reduce,
-    read_grayscale,
 )
 from medbundle.imaging.decode import read_raster_grayscale
 from medbundle.imaging.jpeg_reduce import (
@@ -29,6 +28,7 @@ from medbundle.imaging.jpeg_reduce import (
     reducible,
     reduction_level,
 )
+from medbundle.io.image_file import read_grayscale
 
 TARGET = (224, 224)
 # tolerance of reduced decode + aspect resize against full decode + the same resize, on demo radiographs

@@ -53,7 +53,7 @@ def write_sources(folder: str | Path, n_images: int, source_shape: Sequence[int]
     """
     from medbundle.data import CHEST_XRAY_CLASSES, chest_xray_datalist
     from medbundle.demo import write_chest_xray_demo
-    from medbundle.imaging.decode import read_grayscale
+    from medbundle.io.image_file import read_grayscale
 
     folder = Path(folder)
     rows, cols = (int(side) for side in source_shape)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import tempfile
@@ -13,22 +12,9 @@ import torch
 
 from medbundle.benchmarks.common import best_seconds, bundle_parser, epoch_timer
 from medbundle.benchmarks.report import Report
+from medbundle.benchmarks.training_sets import write_isic_set
 
 BATCH_SIZE = 32
-LESIONS_PER_PATIENT = 10  # every demo patient gets this many crops, so n_images crops need n_images / 10 patients
-
-
-def write_isic_set(out: Path, n_images: int) -> str:
-    """A synthetic ISIC 2024 set of at least `n_images` train crops of 100-200 px (real crops: ~130 px JPEGs)."""
-    from medbundle.demo import write_isic_demo
-
-    write_isic_demo(
-        out, seed=0, n_patients=max(3, math.ceil(n_images / LESIONS_PER_PATIENT)), positive_rate=0.05,
-        n_test=0, lesions_per_patient=(LESIONS_PER_PATIENT, LESIONS_PER_PATIENT), size_range=(100, 200),
-    )
-    return str(out)
-
-
 def loader_images_per_s(dataset, workers: int, repeats: int, batch_size: int = BATCH_SIZE) -> float:
     """Images/s of one pass over `dataset` (best of `repeats`) through MONAI's DataLoader (list_data_collate),
     workers started anew each pass as the bundles' loaders do (``persistent_workers: false``)."""

@@ -231,7 +231,7 @@ def _isic_split(data: Path, scale: float, seed: int) -> tuple[list, list]:
     if scale < 1:
         datalist = datalist[: _toy_count(scale)]
     train, val = split_fold(datalist, fold=0, n_splits=5, seed=42)
-    pairs = lambda items: [(i["image"], int(i["label"][0])) for i in items]  # noqa: E731
+    pairs = lambda items: [(i["image"], int(i["label"][0])) for i in items]
     return pairs(train), pairs(val)
 
 
@@ -258,7 +258,7 @@ class _Images:
         import numpy as np
         import torch
 
-        from medbundle.imaging import read_grayscale, read_rgb
+        from medbundle.io.image_file import read_grayscale, read_rgb
 
         path, label = self.items[index]
         image = read_rgb(path)[0] if self.rgb else np.repeat(read_grayscale(path)[0][..., None], 3, axis=-1)

@@ -3,7 +3,6 @@ same DataLoader, with the opt-in speed switches (channels_last, bf16, compile)."
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import torch
 
 from medbundle.benchmarks.common import bundle_parser, epoch_timer
 from medbundle.benchmarks.report import Report
+from medbundle.benchmarks.training_sets import write_training_set
 
 SPEED_SWITCHES = ("channels_last", "bf16", "compile")  # opt-in keys of every train.yaml, default false
 
@@ -110,20 +110,6 @@ def training(
                   "batch_size": batch_size, "num_workers": num_workers, "source_shape": list(source_shape),
                   "train_images": len(dataset), "cache_kb_per_image": cache_kb},
     )
-
-
-def write_training_set(bundle: str, folder: Path, n_images: int) -> str:
-    """A synthetic set of `bundle` with about `n_images` training images in fold 0."""
-    from medbundle.benchmarks.isic import write_isic_set
-    from medbundle.demo import write_chest_xray_demo, write_rsna_demo
-
-    if bundle == "rsna":  # ~4 images per patient, 3 of 4 patients in training (n_folds 4)
-        write_rsna_demo(folder, n_patients=max(8, math.ceil(n_images / 3)), positive_rate=0.1, n_test_patients=0)
-    elif bundle == "isic":  # 4 of 5 folds train
-        write_isic_set(folder, math.ceil(n_images * 5 / 4))
-    else:  # chest_xray: images per class of the fixed train / val folders
-        write_chest_xray_demo(folder, n_train=max(1, math.ceil(n_images / 5)), n_val=1, n_test=0)
-    return str(folder)
 
 
 def training_parser(bundle: str, overrides: dict, switches: tuple[str, ...] = (), augment: bool = True):

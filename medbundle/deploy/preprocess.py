@@ -25,9 +25,9 @@ import numpy as np
 from medbundle.imaging.breast_crop import BreastCropper, source_scale
 from medbundle.imaging.canonical_flip import flip_to_left
 from medbundle.imaging.clahe import apply_clahe, check_clahe_params
-from medbundle.imaging.decode import read_grayscale, read_rgb
 from medbundle.imaging.pairs import as_pair
 from medbundle.imaging.resize import aspect_resize_pad, check_aspect_params, resize_area
+from medbundle.io.image_file import read_grayscale, read_rgb
 
 __all__ = ["READERS", "STEPS", "Preprocessing", "PreprocessingError", "build_preprocessing"]
 

@@ -26,9 +26,7 @@ from medbundle.imaging.crop_summary import CropSummary, summarize_crops
 from medbundle.imaging.decode import (
     ImageReadError,
     decode_rgb,
-    read_grayscale,
     read_raster_grayscale,
-    read_rgb,
 )
 from medbundle.imaging.filters import gaussian_noise, gaussian_smooth, grid_distort
 from medbundle.imaging.resize import aspect_fit, aspect_resize_pad, resize_area
@@ -50,9 +48,7 @@ __all__ = [
     "gaussian_smooth",
     "grid_distort",
     "needs_flip",
-    "read_grayscale",
     "read_raster_grayscale",
-    "read_rgb",
     "resize_area",
     "sample_affine_params",
     "summarize_crops",

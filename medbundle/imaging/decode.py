@@ -5,9 +5,11 @@ These are the decoders of medbundle's MONAI readers, which wrap them
 :func:`medbundle.io.dicom.read_dicom`), so a bundle and :mod:`medbundle.deploy` read every file the
 same way:
 
-- :func:`read_grayscale`: a PNG, JPEG or DICOM file as a (H, W) grey image.
-- :func:`read_rgb`: a PNG or JPEG file, or an ``"<file>::<key>"`` member of an HDF5 file holding
-  encoded image bytes (ISIC 2024, see :mod:`medbundle.io.hdf5`), as a (H, W, 3) RGB image.
+- :func:`read_raster_grayscale`: a PNG or JPEG file as a (H, W) grey image.
+- :func:`decode_rgb`: PNG or JPEG bytes as a (H, W, 3) RGB image.
+
+Files of any supported layout (DICOM, HDF5 members) are read by :mod:`medbundle.io.image_file`, which
+dispatches to these decoders and to :mod:`medbundle.io.dicom`.
 
 PNG and JPEG data are decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
 non-ASCII paths on Windows), with EXIF orientation applied as image viewers do
@@ -16,7 +18,7 @@ image). A truncated file is an error even where OpenCV would return a partially 
 only a logged warning (OpenCV 4 for JPEG): a PNG must reach its IEND chunk and a JPEG its
 end-of-image marker. pydicom and h5py are imported only when a DICOM file or an HDF5 member is read.
 
-Given the size the image is fitted into next (a bundle's ``image_size``), :func:`read_grayscale` decodes a JPEG
+Given the size the image is fitted into next (a bundle's ``image_size``), :func:`read_raster_grayscale` decodes a JPEG
 at 1/2 or 1/4 of its size (:mod:`medbundle.imaging.jpeg_reduce`) and a JPEG 2000 DICOM at half resolution
 (:mod:`medbundle.imaging.j2k_reduce`) where that still leaves enough pixels; PNG is always decoded in full.
 """
@@ -33,7 +35,6 @@ import cv2
 import numpy as np
 
 from medbundle.imaging import jpeg_reduce
-from medbundle.imaging.pairs import as_pair
 
 __all__ = [
     "DICOM_SUFFIXES",
@@ -41,9 +42,8 @@ __all__ = [
     "RGB_SUFFIXES",
     "ImageReadError",
     "decode_rgb",
-    "read_grayscale",
+    "read_file_bytes",
     "read_raster_grayscale",
-    "read_rgb",
     "suffix",
 ]
 
@@ -51,7 +51,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 #: DICOM file suffixes, compared lower-case
 DICOM_SUFFIXES = (".dcm", ".dicom")
-#: suffixes of the image files :func:`read_rgb` reads, compared lower-case (besides HDF5 members)
+#: suffixes of the image files :func:`~medbundle.io.image_file.read_rgb` reads, compared lower-case (besides HDF5 members)
 RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -73,35 +73,6 @@ class ImageReadError(RuntimeError):
 def suffix(filename: str | os.PathLike) -> str:
     """Lower-case last suffix of a file name, e.g. ``".png"``."""
     return Path(os.fspath(filename)).suffix.lower()
-
-
-def read_grayscale(path: str | os.PathLike, target_size: Sequence[int] | int | None = None) -> tuple[np.ndarray, dict]:
-    """A PNG, JPEG or DICOM file as a (H, W) float32 grey image in [0, 1] and its technical fields.
-
-    DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing, MONOCHROME1
-    inverted), with ``format`` "dicom" added to its fields; anything else: :func:`read_raster_grayscale`.
-
-    Args:
-        path: the image file.
-        target_size: ``(rows, columns)`` the image is fitted into next, keeping its aspect ratio
-            (:func:`~medbundle.imaging.resize.aspect_resize_pad`); a JPEG, or a JPEG 2000 DICOM, is then
-            decoded at a reduced size that still exceeds it (``reduce_level`` in the fields says by how
-            many halvings). None decodes every file at full size.
-
-    Raises:
-        ImageReadError: the file is missing, empty, truncated, corrupt or not an image.
-    """
-    filename = os.fspath(path)
-    if suffix(filename) in DICOM_SUFFIXES:
-        from medbundle.io.dicom import DicomReadError, read_dicom
-
-        size = None if target_size is None else tuple(as_pair(target_size, "target_size"))
-        try:
-            image, fields = read_dicom(filename, size)
-        except DicomReadError as exc:  # its message already names the file and says what to do
-            raise ImageReadError(str(exc)) from exc
-        return image, {"format": "dicom", **fields}
-    return read_raster_grayscale(filename, target_size)
 
 
 def read_raster_grayscale(
@@ -140,7 +111,7 @@ def read_raster_grayscale(
     """
     filename = os.fspath(path)
     source = f"image file '{filename}'"
-    data = _read_file(filename, source)
+    data = read_file_bytes(filename, source)
     reduced = _decode_reduced_jpeg(data, filename, target_size) if target_size is not None else None
     if reduced is None:
         decoded, image_format = _decode(data, source, empty="the file is empty")
@@ -191,42 +162,6 @@ def _decode_reduced_jpeg(
         return None
 
 
-def read_rgb(name: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """The (H, W, 3) float32 RGB image in [0, 1] of an HDF5 member ``"<file>::<key>"`` or a PNG/JPEG file.
-
-    See :func:`decode_rgb`. The HDF5 file is opened once per process by
-    :func:`~medbundle.io.hdf5.open_hdf5`.
-
-    Returns:
-        ``(image, meta)`` with meta ``filename`` (with ``"::key"`` for an HDF5 member), ``format``
-        ("png", "jpeg" or "other"), ``rows``, ``columns`` and ``channels`` (1 for grey, 3 for colour,
-        as decoded before the grey channel is repeated).
-
-    Raises:
-        ImageReadError: the file or member is missing, empty, truncated, corrupt or not an image.
-    """
-    from medbundle.io.hdf5 import read_hdf5_bytes, split_hdf5_member
-
-    filename = os.fspath(name)
-    member = split_hdf5_member(filename)
-    if member is None:
-        source = f"image file '{filename}'"
-        data = _read_file(filename, source)
-    else:
-        file, key = member
-        source = f"isic_id '{key}' in HDF5 file '{file}'"
-        data = read_hdf5_bytes(file, key)
-    image, image_format, channels = decode_rgb(data, source)
-    meta = {
-        "filename": filename,
-        "format": image_format,
-        "rows": int(image.shape[0]),
-        "columns": int(image.shape[1]),
-        "channels": channels,
-    }
-    return image, meta
-
-
 def decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
     """Decode PNG or JPEG `data` into a (H, W, 3) float32 RGB image in [0, 1].
 
@@ -252,8 +187,8 @@ def decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
     return image, image_format, channels
 
 
-def _read_file(filename: str, source: str) -> bytes:
-    """The bytes of `filename`; `source` names it in the error."""
+def read_file_bytes(filename: str, source: str) -> bytes:
+    """The bytes of `filename`; `source` names it in the :class:`ImageReadError` that says what to do."""
     try:
         return Path(filename).read_bytes()
     except OSError as exc:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         read_hdf5_bytes,
         split_hdf5_member,
     )
+    from medbundle.io.image_file import read_grayscale, read_rgb
     from medbundle.io.image_reader import (
         IMAGE_SUFFIXES,
         GrayscaleReader,
@@ -44,10 +45,12 @@ _EXPORTS = {
     "IMAGE_SUFFIXES": "medbundle.imaging.decode",
     "ImageReadError": "medbundle.imaging.decode",
     "GrayscaleReader": "medbundle.io.image_reader",
+    "read_grayscale": "medbundle.io.image_file",
+    "read_rgb": "medbundle.io.image_file",
     "RGBReader": "medbundle.io.rgb_reader",
 }
 _SUBMODULES = (
-    "atomic_file", "dicom", "dicom_reader", "hdf5", "image_reader", "pixel_reader", "rgb_reader", "split_csv",
+    "atomic_file", "dicom", "dicom_reader", "hdf5", "image_file", "image_reader", "pixel_reader", "rgb_reader", "split_csv",
 )
 
 __all__ = [
@@ -63,7 +66,9 @@ __all__ = [
     "hdf5_member",
     "open_hdf5",
     "read_dicom",
+    "read_grayscale",
     "read_hdf5_bytes",
+    "read_rgb",
     "split_hdf5_member",
 ]
 

@@ -3,8 +3,8 @@
 Public chest X-ray and skin data sets mix 8-bit and 16-bit PNGs, JPEGs (often saved as RGB
 with three equal channels) and DICOMs in one folder. This reader gives all of them one
 representation, the (H, W) float32 image in [0, 1] that :class:`MammoDicomReader` produces,
-so a single transform chain serves every file. The decoding itself is torch-free, in
-:mod:`medbundle.imaging.decode`.
+so a single transform chain serves every file. The reading and decoding
+themselves are torch-free, in :mod:`medbundle.io.image_file` and :mod:`medbundle.imaging.decode`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from monai.utils import ensure_tuple
 from medbundle.imaging.decode import (
     IMAGE_SUFFIXES,
     ImageReadError,
-    read_grayscale,
     suffix,
 )
 from medbundle.imaging.pairs import as_pair
+from medbundle.io.image_file import read_grayscale
 from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = ["IMAGE_SUFFIXES", "GrayscaleReader", "ImageReadError"]
@@ -95,7 +95,7 @@ class GrayscaleReader(PixelSpaceReader):
         return all(suffix(name) in IMAGE_SUFFIXES for name in ensure_tuple(filename))
 
     def decode(self, filename: str) -> tuple[np.ndarray, dict]:
-        """The image and its technical fields: :func:`medbundle.imaging.decode.read_grayscale` at `target_size`.
+        """The image and its technical fields: :func:`medbundle.io.image_file.read_grayscale` at `target_size`.
 
         Raises:
             ImageReadError: the file is missing, empty, truncated, corrupt or not an image.

@@ -14,8 +14,9 @@ import numpy as np
 from monai.config import PathLike
 from monai.utils import ensure_tuple
 
-from medbundle.imaging.decode import RGB_SUFFIXES, read_rgb, suffix
+from medbundle.imaging.decode import RGB_SUFFIXES, suffix
 from medbundle.io.hdf5 import HDF5_SUFFIXES, split_hdf5_member
+from medbundle.io.image_file import read_rgb
 from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = ["RGBReader"]
@@ -68,7 +69,7 @@ class RGBReader(PixelSpaceReader):
 
     def decode(self, filename: str) -> tuple[np.ndarray, dict]:
         """The (H, W, 3) image of an HDF5 member or an image file, and its technical fields:
-        :func:`medbundle.imaging.decode.read_rgb`.
+        :func:`medbundle.io.image_file.read_rgb`.
 
         Raises:
             ImageReadError: the file or member is missing, empty, truncated, corrupt or not an image.
