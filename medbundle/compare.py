@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from medbundle.handlers import stored_config
+from medbundle.checkpoints import stored_config
 
 __all__ = ["compare_checkpoints", "find_checkpoints", "markdown_table"]
 

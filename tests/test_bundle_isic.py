@@ -17,9 +17,9 @@ import pytest
 import torch
 from monai.bundle import ConfigParser, ConfigWorkflow
 
+from medbundle.checkpoints import stored_thresholds
 from medbundle.data import isic_datalist, split_fold
 from medbundle.demo import write_isic_demo
-from medbundle.handlers import stored_thresholds
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "isic" / "configs"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from medbundle.handlers import stored_config, stored_thresholds
+from medbundle.checkpoints import stored_config, stored_thresholds
 from medbundle.sweep.checkpoint_update import store_oof_threshold
 from medbundle.sweep.layout import SweepPlan, run_dirs
 from medbundle.sweep.status import RunStatus, write_status

@@ -11,7 +11,7 @@ from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 from monai.transforms import Affine, Compose
 
-from medbundle.handlers.rng_state import RNGState
+from medbundle.checkpoints.rng_state import RNGState
 from medbundle.imaging.affine import warp_affine
 from medbundle.transforms import RandAffine2D, RandAffine2Dd
 
@@ -79,7 +79,7 @@ def test_reproducible_with_set_random_state_and_compose():
 
 
 def test_rng_state_handler_restores_the_augmentation():
-    """A resumed run (medbundle.handlers.RNGState) continues with the augmentation it would have drawn."""
+    """A resumed run (medbundle.checkpoints.RNGState) continues with the augmentation it would have drawn."""
     chain = Compose([RandAffine2Dd("image", prob=0.5, **RANGES)]).set_random_state(9)
     img = image()
     chain({"image": img})

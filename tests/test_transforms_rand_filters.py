@@ -11,7 +11,7 @@ from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 from monai.transforms import Compose, GaussianSmooth, GridDistortion
 
-from medbundle.handlers.rng_state import RNGState
+from medbundle.checkpoints.rng_state import RNGState
 from medbundle.transforms import (
     RandGaussianNoise2D,
     RandGaussianNoise2Dd,

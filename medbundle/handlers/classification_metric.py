@@ -7,7 +7,10 @@ from typing import Any
 from ignite.engine import Engine
 from ignite.metrics import Metric
 
-from medbundle.handlers.prediction_collector import PredictionCollector, prediction_arrays
+from medbundle.handlers.prediction_collector import (
+    PredictionCollector,
+    prediction_arrays,
+)
 from medbundle.metrics import aggregate_groups
 from medbundle.metrics.scores import get_score
 

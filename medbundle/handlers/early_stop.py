@@ -40,7 +40,7 @@ class EarlyStopAfterHandler(EarlyStopHandler):
     (a best-threshold pF1 sits at its all-positive value while the ranking is still poor), and must neither
     stop the run nor become the score later epochs have to beat.
     Everything else is MONAI's: the Ignite `EarlyStopping` in ``_handler`` (its ``state_dict`` is what
-    :class:`~medbundle.handlers.ValidationState` saves), ``set_trainer``, epoch or iteration level.
+    :class:`~medbundle.checkpoints.ValidationState` saves), ``set_trainer``, epoch or iteration level.
 
     When the trainer completes, one log line says why training ended: stopped early (the watched metric,
     its best value and epoch) or reached its last epoch, with the evaluator's best key metric (the epoch of

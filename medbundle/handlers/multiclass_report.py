@@ -12,7 +12,12 @@ import pandas as pd
 from ignite.engine import Engine
 
 from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
-from medbundle.metrics import aggregate_groups, confusion, ovr_auroc, per_class_sensitivity_specificity
+from medbundle.metrics import (
+    aggregate_groups,
+    confusion,
+    ovr_auroc,
+    per_class_sensitivity_specificity,
+)
 from medbundle.visualize import confusion_matrix_image, roc_curves_image
 
 __all__ = ["MulticlassReportHandler", "metric_slug"]

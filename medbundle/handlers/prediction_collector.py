@@ -12,8 +12,8 @@ from typing import Any
 
 import ignite.distributed as idist
 import numpy as np
-from ignite.engine import Engine, Events
 import pandas as pd
+from ignite.engine import Engine, Events
 from monai.data import decollate_batch
 from monai.utils import convert_to_numpy
 

@@ -15,7 +15,12 @@ import pandas as pd
 from ignite.engine import Engine, Events
 
 from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
-from medbundle.metrics import aggregate_groups, binary_summary, confusion, multiclass_summary
+from medbundle.metrics import (
+    aggregate_groups,
+    binary_summary,
+    confusion,
+    multiclass_summary,
+)
 from medbundle.visualize import confusion_matrix_image
 
 __all__ = ["PredictionWriter", "SubmissionWriter", "group_predictions"]

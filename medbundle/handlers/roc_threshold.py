@@ -11,7 +11,13 @@ from ignite.engine import Engine
 from sklearn.metrics import confusion_matrix
 
 from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
-from medbundle.metrics import aggregate_groups, auroc, pfbeta_threshold, roc_threshold, sensitivity_specificity
+from medbundle.metrics import (
+    aggregate_groups,
+    auroc,
+    pfbeta_threshold,
+    roc_threshold,
+    sensitivity_specificity,
+)
 from medbundle.visualize import confusion_matrix_image, roc_curve_image
 
 __all__ = ["ROCThresholdHandler"]

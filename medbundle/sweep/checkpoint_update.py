@@ -1,6 +1,6 @@
 """Store the out-of-fold threshold in a trained ``model.pt``, where inference and the ensemble read thresholds.
 
-``thresholds`` holds floats only (:func:`medbundle.handlers.stored_thresholds` reads every entry as one),
+``thresholds`` holds floats only (:func:`medbundle.checkpoints.stored_thresholds` reads every entry as one),
 so the threshold goes there as ``oof_threshold`` (``--threshold_key oof_threshold``), and the aggregation
 it was chosen with, a name, into the stored ``config`` as ``oof_aggregation``. The file is replaced
 atomically: a process killed meanwhile leaves the old checkpoint, never a truncated one.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medbundle.handlers import StoredConfig, stored_config
+from medbundle.checkpoints import StoredConfig, stored_config
 
 
 def test_stored_settings_round_trip_through_a_weights_only_checkpoint(tmp_path):
@@ -33,7 +33,7 @@ def test_defaults_fill_missing_settings_and_a_missing_checkpoint(tmp_path, caplo
 
 
 def test_the_oof_threshold_brings_its_own_aggregation():
-    from medbundle.handlers import stored_aggregation
+    from medbundle.checkpoints import stored_aggregation
 
     stored = {"aggregation": "mean", "oof_aggregation": "max"}
     assert stored_aggregation(stored, "oof_threshold") == "max"

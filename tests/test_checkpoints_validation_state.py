@@ -6,13 +6,13 @@ from conftest import make_evaluator
 from ignite.engine import Engine
 from monai.handlers import CheckpointSaver, EarlyStopHandler, stopping_fn_from_metric
 
-from medbundle.handlers import (
-    ClassificationMetric,
+from medbundle.checkpoints import (
     ValidationState,
     latest_checkpoint,
     resume_from_latest,
     stored_thresholds,
 )
+from medbundle.handlers import ClassificationMetric
 
 PROBS, LABELS, BREASTS = [0.9, 0.2, 0.4, 0.7], [1, 0, 0, 1], ["1_L", "1_R", "2_L", "2_R"]
 

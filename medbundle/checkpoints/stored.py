@@ -40,7 +40,7 @@ class StoredConfig:
 
     Example (bundle config)::
 
-        stored_config: {_target_: medbundle.handlers.StoredConfig, backbone: "@backbone", image_size: "@image_size"}
+        stored_config: {_target_: medbundle.checkpoints.StoredConfig, backbone: "@backbone", image_size: "@image_size"}
         best_saver: {_target_: CheckpointSaver, save_dict: {model: "@network", config: "@stored_config"}, ...}
 
     Args:
