@@ -209,8 +209,8 @@ def validate(
 ) -> None:
     """Read every image of a data set once and report what training would meet; exit 1 on leakage or bad files.
 
-    Writes ``validation.md``, ``validation.json`` and ``validation_images.csv`` (default
-    ``<dataset_dir>/validation/``): counts per class, site, view and laterality (rsna) or anatomical site, sex
+    Writes ``data_check.md``, ``data_check.json`` and ``data_check_images.csv`` (default
+    ``<dataset_dir>/data_check/``): counts per class, site, view and laterality (rsna) or anatomical site, sex
     and tile type (isic), images per breast or patient, unreadable files with reasons, transfer syntaxes, bit
     depths, channels, image sizes, classes per fold,
     and exact and near-duplicate images across patients and folds (near-duplicates across folds leak).
@@ -225,11 +225,11 @@ def validate(
         options: task settings of the same name as the bundle's, e.g. --patients_csv for chest_xray, --csv and
             --images for isic.
     """
-    from medbundle.validation import validate_dataset
+    from medbundle.datacheck import check_dataset
 
     if dataset_dir is None:
         raise ValueError("pass --dataset_dir DIR, the folder the bundle's dataset_dir points to.")
-    report = validate_dataset(task, dataset_dir, out=out, n_folds=n_folds, seed=seed, num_workers=num_workers, **options)
+    report = check_dataset(task, dataset_dir, out=out, n_folds=n_folds, seed=seed, num_workers=num_workers, **options)
     print(report["summary"])
     if not report["ok"]:
         sys.exit(1)

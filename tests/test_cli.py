@@ -127,7 +127,7 @@ def test_validate_console_command_reports_and_gates_on_leakage(tmp_path):
             "--dataset_dir", str(data), "--num_workers", "0"]
     clean = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
     assert clean.returncode == 0, clean.stderr[-2000:]
-    assert (data / "validation" / "validation.md").is_file() and clean.stdout.strip()
+    assert (data / "data_check" / "data_check.md").is_file() and clean.stdout.strip()
     leaked = next((data / "train" / "Normal").iterdir())
     (data / "val" / "Normal" / f"copy{leaked.suffix}").write_bytes(leaked.read_bytes())
     dirty = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})

@@ -1,10 +1,10 @@
-"""Per-task adapters for data set validation: the bundle's own datalist, plus what to count in it.
+"""Per-task adapters for the data set check: the bundle's own datalist, plus what to count in it.
 
-An adapter turns a data set folder into :class:`ValidationData`: the items exactly as the task's
+An adapter turns a data set folder into :class:`DatasetFacts`: the items exactly as the task's
 bundle lists them (so folds match training), each with its ``split`` and a ``class`` name, the
 columns worth counting, the files its CSV names that do not exist, and the image reader its bundle
-loads with (so "readable" means readable by training). Validation itself never looks at a task's
-layout; a new task adds one function to :data:`VALIDATION_TASKS`.
+loads with (so "readable" means readable by training). The check itself never looks at a task's
+layout; a new task adds one function to :data:`DATASET_ADAPTERS`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = [
     "CROP_FACTS",
-    "VALIDATION_TASKS",
-    "ValidationData",
+    "DATASET_ADAPTERS",
+    "DatasetFacts",
     "breast_crop_facts",
-    "chest_xray_validation_data",
-    "isic_validation_data",
-    "rsna_validation_data",
+    "chest_xray_dataset_facts",
+    "isic_dataset_facts",
+    "rsna_dataset_facts",
 ]
 
 _RSNA_EXTRA_COLUMNS = ("site_id", "view")  # CSV columns counted beside the datalist's laterality
@@ -40,8 +40,8 @@ _CHEST_XRAY_SPLITS = ("train", "val", "test")
 
 
 @dataclass
-class ValidationData:
-    """What validation needs to know about one data set.
+class DatasetFacts:
+    """What the data set check needs to know about one data set.
 
     Attributes:
         items: datalist items in the bundle's order, each with ``image``, ``image_id``, ``label`` (as
@@ -84,9 +84,9 @@ def breast_crop_facts(image: np.ndarray) -> dict:
     return {f"crop_{key}": record[key] for key in CROP_FACTS}
 
 
-def rsna_validation_data(
+def rsna_dataset_facts(
     dataset_dir: str | Path, csv: str = "train.csv", image_dir: str = "train_images"
-) -> ValidationData:
+) -> DatasetFacts:
     """RSNA mammography: ``rsna_datalist`` items (folds over all of them), counted by site, view, laterality.
 
     Args:
@@ -111,7 +111,7 @@ def rsna_validation_data(
         for line, (patient_id, image_id) in enumerate(zip(frame["patient_id"], frame["image_id"]), start=2)
         if image_id not in listed
     ]
-    return ValidationData(
+    return DatasetFacts(
         items=items,
         class_column="cancer",
         class_names=("0", "1"),
@@ -123,9 +123,9 @@ def rsna_validation_data(
     )
 
 
-def isic_validation_data(
+def isic_dataset_facts(
     dataset_dir: str | Path, csv: str = "train-metadata.csv", images: str = "train-image.hdf5"
-) -> ValidationData:
+) -> DatasetFacts:
     """ISIC 2024 skin lesions: ``isic_datalist`` items (folds over all of them), counted by site, sex, tile type.
 
     Images are read with :class:`~medbundle.io.RGBReader`, as the bundle does: JPEG bytes in the HDF5
@@ -154,7 +154,7 @@ def isic_validation_data(
         for line, (patient_id, isic_id) in enumerate(zip(frame["patient_id"], frame["isic_id"]), start=2)
         if isic_id not in listed
     ]
-    return ValidationData(
+    return DatasetFacts(
         items=items,
         class_column="target",
         class_names=("0", "1"),
@@ -166,7 +166,7 @@ def isic_validation_data(
     )
 
 
-def chest_xray_validation_data(dataset_dir: str | Path, patients_csv: str | Path | None = None) -> ValidationData:
+def chest_xray_dataset_facts(dataset_dir: str | Path, patients_csv: str | Path | None = None) -> DatasetFacts:
     """Chest X-ray class folders: every image of ``train``, ``val`` and (if present) ``test``.
 
     Without ``patients_csv`` the bundle trains on the fixed folders, so they are the partitions that
@@ -190,7 +190,7 @@ def chest_xray_validation_data(dataset_dir: str | Path, patients_csv: str | Path
     fold_splits = ("train", "val") if patients_csv is not None else ()
     if patients_csv is not None:
         _add_patients(items, dataset_dir, dataset_dir / patients_csv, fold_splits)
-    return ValidationData(
+    return DatasetFacts(
         items=items,
         class_column="class",
         class_names=CHEST_XRAY_CLASSES,
@@ -220,9 +220,9 @@ def _add_patients(items: list[dict], dataset_dir: Path, csv_path: Path, required
         )
 
 
-#: task name -> adapter ``(dataset_dir, **options) -> ValidationData``
-VALIDATION_TASKS: dict[str, Callable[..., ValidationData]] = {
-    "rsna": rsna_validation_data,
-    "chest_xray": chest_xray_validation_data,
-    "isic": isic_validation_data,
+#: task name -> adapter ``(dataset_dir, **options) -> DatasetFacts``
+DATASET_ADAPTERS: dict[str, Callable[..., DatasetFacts]] = {
+    "rsna": rsna_dataset_facts,
+    "chest_xray": chest_xray_dataset_facts,
+    "isic": isic_dataset_facts,
 }

@@ -1,12 +1,12 @@
 """``medbundle validate``: know a data set before training on it.
 
-:func:`validate_dataset` lists the data exactly as the task's bundle does, assigns the bundle's
+:func:`check_dataset` lists the data exactly as the task's bundle does, assigns the bundle's
 folds, decodes every image once (in parallel) and reports what breaks or biases training:
 unreadable files, class balance per fold, the mix of sites, views, storage formats, channels and
 sizes, and identical or near-identical images in different folds (or split folders), which leak
 validation data into training; for mammograms, how often the breast crop finds no breast and which boxes
-stand out. The report is written as ``validation.md`` (for people),
-``validation.json`` (the returned dict) and ``validation_images.csv`` (one row of facts per image).
+stand out. The report is written as ``data_check.md`` (for people),
+``data_check.json`` (the returned dict) and ``data_check_images.csv`` (one row of facts per image).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ import pandas as pd
 from pydicom.uid import UID
 
 from medbundle.data.folds import grouped_folds
-from medbundle.imaging.crop_summary import summarize_crops
-from medbundle.validation.image_hash import (
+from medbundle.datacheck.adapters import CROP_FACTS, DATASET_ADAPTERS, DatasetFacts
+from medbundle.datacheck.image_hash import (
     NEAR_DUPLICATE_DISTANCE,
     near_duplicate_pairs,
 )
-from medbundle.validation.image_scan import scan_images
-from medbundle.validation.tasks import CROP_FACTS, VALIDATION_TASKS, ValidationData
+from medbundle.datacheck.image_scan import scan_images
+from medbundle.imaging.crop_summary import summarize_crops
 
-__all__ = ["render_markdown", "validate_dataset", "write_report"]
+__all__ = ["check_dataset", "render_markdown", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _MAX_LISTED = 1000  # pairs / files listed in the JSON per kind; all are counted
 _MAX_SHOWN = 30  # rows shown in the markdown per table
 
 
-def validate_dataset(
+def check_dataset(
     task: str,
     dataset_dir: str | Path,
     out: str | Path | None = None,
@@ -59,10 +59,10 @@ def validate_dataset(
     cannot be split fails at once; then every image is decoded once, in ``num_workers`` processes.
 
     Args:
-        task: a key of :data:`medbundle.validation.tasks.VALIDATION_TASKS` ("rsna", "chest_xray", "isic").
+        task: a key of :data:`medbundle.datacheck.adapters.DATASET_ADAPTERS` ("rsna", "chest_xray", "isic").
         dataset_dir: the data set folder, as the bundle's ``dataset_dir``.
-        out: folder for ``validation.md``, ``validation.json`` and ``validation_images.csv``;
-            default ``<dataset_dir>/validation``.
+        out: folder for ``data_check.md``, ``data_check.json`` and ``data_check_images.csv``;
+            default ``<dataset_dir>/data_check``.
         n_folds: the bundle's ``n_folds``.
         seed: the bundle's fold ``seed``.
         num_workers: decoding processes.
@@ -72,7 +72,7 @@ def validate_dataset(
             ``csv``/``image_dir`` for rsna or ``csv``/``images`` for isic (the bundle settings of the same name).
 
     Returns:
-        The report (also written as ``validation.json``): ``ok`` (False on unreadable files or leakage:
+        The report (also written as ``data_check.json``): ``ok`` (False on unreadable files or leakage:
         duplicates across folds/splits, a patient in two of them), ``summary`` (one paragraph),
         ``problems`` and ``warnings`` (sentences) and the sections described in the markdown.
 
@@ -80,10 +80,10 @@ def validate_dataset(
         ValueError: unknown task; or the adapter or :func:`~medbundle.data.grouped_folds` rejects the data.
         FileNotFoundError: the data set folder or its CSV does not exist.
     """
-    if task not in VALIDATION_TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(VALIDATION_TASKS)}.")
+    if task not in DATASET_ADAPTERS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(DATASET_ADAPTERS)}.")
     dataset_dir = Path(dataset_dir)
-    data = VALIDATION_TASKS[task](dataset_dir, **task_options)
+    data = DATASET_ADAPTERS[task](dataset_dir, **task_options)
     partitions, order = _partitions(data, n_folds, seed)
     facts = scan_images(
         [item["image"] for item in data.items], reader=data.reader, num_workers=num_workers, progress=progress,
@@ -97,16 +97,16 @@ def validate_dataset(
     }
     report = _build_report(task, dataset_dir, data, partitions, order, facts, settings)
     write_report(
-        report, _image_table(data, partitions, facts), Path(out) if out is not None else dataset_dir / "validation"
+        report, _image_table(data, partitions, facts), Path(out) if out is not None else dataset_dir / "data_check"
     )
     return report
 
 
 def write_report(report: dict, images: pd.DataFrame, out: str | Path) -> dict[str, Path]:
-    """Write ``validation.json``, ``validation.md`` and ``validation_images.csv`` into ``out``.
+    """Write ``data_check.json``, ``data_check.md`` and ``data_check_images.csv`` into ``out``.
 
     Args:
-        report: the dict :func:`validate_dataset` returns.
+        report: the dict :func:`check_dataset` returns.
         images: one row of facts per image.
         out: the output folder (created if needed).
 
@@ -116,21 +116,21 @@ def write_report(report: dict, images: pd.DataFrame, out: str | Path) -> dict[st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "json": out / "validation.json",
-        "markdown": out / "validation.md",
-        "images": out / "validation_images.csv",
+        "json": out / "data_check.json",
+        "markdown": out / "data_check.md",
+        "images": out / "data_check_images.csv",
     }
     paths["json"].write_text(json.dumps(report, indent=2) + "\n")
     paths["markdown"].write_text(render_markdown(report))
     images.to_csv(paths["images"], index=False)
-    logger.info("validation report written to %s", paths["markdown"])
+    logger.info("data check report written to %s", paths["markdown"])
     return paths
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def _partitions(data: ValidationData, n_folds: int, seed: int) -> tuple[list[str], list[str]]:
+def _partitions(data: DatasetFacts, n_folds: int, seed: int) -> tuple[list[str], list[str]]:
     """Each item's fold ("fold 2") or, outside the pooled splits, its split; and their display order."""
     labels = [item["split"] for item in data.items]
     pooled = [index for index, item in enumerate(data.items) if item["split"] in data.fold_splits]
@@ -152,7 +152,7 @@ def _partitions(data: ValidationData, n_folds: int, seed: int) -> tuple[list[str
 def _build_report(
     task: str,
     dataset_dir: Path,
-    data: ValidationData,
+    data: DatasetFacts,
     partitions: list[str],
     order: list[str],
     facts: list[dict],
@@ -229,7 +229,7 @@ def _by(items: Iterable[dict], key: str) -> dict[str, list[dict]]:
     return groups
 
 
-def _classes(data: ValidationData, items: Iterable[dict]) -> dict[str, int]:
+def _classes(data: DatasetFacts, items: Iterable[dict]) -> dict[str, int]:
     """Images per class, every class (zeros included) in label order."""
     counts = Counter(item["class"] for item in items)
     return {name: counts[name] for name in data.class_names}
@@ -241,7 +241,7 @@ def _images_per_group(items: Sequence[dict], column: str) -> dict:
     return {"groups": len(sizes), **_stats(list(sizes.values()))}
 
 
-def _partition_section(data: ValidationData, partitions: list[str], order: list[str], word: str) -> dict:
+def _partition_section(data: DatasetFacts, partitions: list[str], order: list[str], word: str) -> dict:
     """Images, patients and class counts per fold or split."""
     by_partition = {}
     for name in order:
@@ -265,7 +265,7 @@ def _where(dataset_dir: Path, item: dict, partition: str) -> dict:
     }
 
 
-def _unreadable(dataset_dir: Path, data: ValidationData, partitions: list[str], facts: list[dict]) -> dict:
+def _unreadable(dataset_dir: Path, data: DatasetFacts, partitions: list[str], facts: list[dict]) -> dict:
     """Files that do not exist or cannot be decoded, with the reason."""
     files = [
         {**_where(dataset_dir, item, partition), "error": fact["error"]}
@@ -308,7 +308,7 @@ def _breast_crop(items: Sequence[dict], facts: list[dict], readable: list[int]) 
     """What the breast crop finds on the readable images: the share kept whole and why, the box sizes, outliers."""
     records = [{key: facts[i][f"crop_{key}"] for key in CROP_FACTS} for i in readable]
     summary = summarize_crops(records, [str(items[i]["image_id"]) for i in readable])
-    listed = lambda keep: [  # noqa: E731 - the same row shape for fallbacks and outliers
+    listed = lambda keep: [
         {"image": str(items[i]["image"]), "image_id": str(items[i]["image_id"]), "box_area": round(r["box_area"], 4),
          "reason": note}
         for i, r, outlier, note in zip(readable, records, summary.outliers, summary.notes) if keep(r, outlier)
@@ -397,7 +397,7 @@ def _patients_in_several(items: Sequence[dict], partitions: list[str]) -> list[d
     ]
 
 
-def _findings(report: dict, data: ValidationData, word: str) -> tuple[list[str], list[str]]:
+def _findings(report: dict, data: DatasetFacts, word: str) -> tuple[list[str], list[str]]:
     """Problems (each makes ``ok`` False: training on this data is wrong) and warnings (worth a look)."""
     problems, warnings = [], []
     n_unreadable = report["unreadable"]["count"]
@@ -441,7 +441,7 @@ def _findings(report: dict, data: ValidationData, word: str) -> tuple[list[str],
     return problems, warnings
 
 
-def _summary(report: dict, data: ValidationData, word: str) -> str:
+def _summary(report: dict, data: DatasetFacts, word: str) -> str:
     """One paragraph: what the data holds, how it splits, and the verdict."""
     totals = Counter()
     for counts in report["classes"]["by_split"].values():
@@ -484,7 +484,7 @@ def _summary(report: dict, data: ValidationData, word: str) -> str:
     return " ".join(sentences)
 
 
-def _image_table(data: ValidationData, partitions: list[str], facts: list[dict]) -> pd.DataFrame:
+def _image_table(data: DatasetFacts, partitions: list[str], facts: list[dict]) -> pd.DataFrame:
     """One row per image: ids, split, fold/split, class and the scanned facts."""
     rows = [
         {
@@ -508,7 +508,7 @@ def render_markdown(report: dict) -> str:
     """The report as a markdown page: the summary, then one table per section."""
     word = report["partitions"]["word"]
     verdict = "OK" if report["ok"] else "NOT OK"
-    lines = [f"# Data validation: {report['task']}: {verdict}", "", report["summary"], ""]
+    lines = [f"# Data check: {report['task']}: {verdict}", "", report["summary"], ""]
     settings = ", ".join(f"{key} = {value}" for key, value in report["settings"].items())
     lines += [f"Data set: `{report['dataset_dir']}`; settings: {settings}.", ""]
     if report["problems"] or report["warnings"]:
@@ -608,7 +608,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows[:_MAX_SHOWN]]
     if len(rows) > _MAX_SHOWN:
-        lines.append(f"\n... and {len(rows) - _MAX_SHOWN} more (see validation.json).")
+        lines.append(f"\n... and {len(rows) - _MAX_SHOWN} more (see data_check.json).")
     return lines
 
 

@@ -1,4 +1,4 @@
-"""Decode every image of a data set once, in parallel, and keep what validation needs of it.
+"""Decode every image of a data set once, in parallel, and keep what the data set check needs of it.
 
 A scan reads each file with the task bundle's reader (:class:`~medbundle.io.GrayscaleReader` for
 radiographs, :class:`~medbundle.io.RGBReader` for colour photographs and HDF5 members), so
@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from medbundle.datacheck.image_hash import perceptual_hash, pixel_digest
 from medbundle.io.image_reader import GrayscaleReader
 from medbundle.io.pixel_reader import PixelSpaceReader
 from medbundle.progress import progress as iterate
-from medbundle.validation.image_hash import perceptual_hash, pixel_digest
 
 __all__ = ["scan_images"]
 
@@ -83,8 +83,8 @@ def scan_images(
     PNG/JPEG: 1 grey, 3 colour; None for DICOM), ``bits_stored`` (None where the reader does not
     report it, as :class:`~medbundle.io.RGBReader`), ``photometric_interpretation`` and
     ``transfer_syntax`` (the UID; both None but for DICOM), ``md5``
-    (:func:`~medbundle.validation.image_hash.pixel_digest` of the decoded image, colour included) and
-    ``phash`` (hex of :func:`~medbundle.validation.image_hash.perceptual_hash`, of the luma for colour).
+    (:func:`~medbundle.datacheck.image_hash.pixel_digest` of the decoded image, colour included) and
+    ``phash`` (hex of :func:`~medbundle.datacheck.image_hash.perceptual_hash`, of the luma for colour).
 
     Args:
         paths: image names the reader takes: PNG, JPEG or DICOM files, or ``"<file>.hdf5::<key>"``
@@ -101,4 +101,4 @@ def scan_images(
     loader = DataLoader(
         _ImageFacts(paths, reader, image_facts), batch_size=1, num_workers=num_workers, collate_fn=_first
     )
-    return list(iterate(loader, total=len(paths), desc="validating", unit="img", enabled=progress))
+    return list(iterate(loader, total=len(paths), desc="checking", unit="img", enabled=progress))

@@ -1,4 +1,4 @@
-"""Tests for medbundle.validation: hashes, the task adapters and validate_dataset on small demo data."""
+"""Tests for medbundle.datacheck: hashes, the task adapters and check_dataset on small demo data."""
 
 from __future__ import annotations
 
@@ -22,17 +22,17 @@ from medbundle.data import (
     rsna_datalist,
     split_fold,
 )
-from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
-from medbundle.io import GrayscaleReader, read_hdf5_bytes
-from medbundle.validation import (
+from medbundle.datacheck import (
+    DATASET_ADAPTERS,
     NEAR_DUPLICATE_DISTANCE,
-    VALIDATION_TASKS,
+    check_dataset,
     hamming_distance,
     near_duplicate_pairs,
     perceptual_hash,
     pixel_digest,
-    validate_dataset,
 )
+from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
+from medbundle.io import GrayscaleReader, read_hdf5_bytes
 
 N_FOLDS = 2  # 6 demo patients, 2 of them with cancer: every fold gets one
 ISIC_COLUMNS = ("anatom_site_general", "sex", "tbp_tile_type")
@@ -82,7 +82,7 @@ def _smooth_image(seed: int, shape: tuple[int, int] = (240, 200)) -> np.ndarray:
 
 def _validate(task: str, root: Path, **options) -> dict:
     options = {"n_folds": N_FOLDS, "num_workers": 0, "progress": False, **options}
-    return validate_dataset(task, root, **options)
+    return check_dataset(task, root, **options)
 
 
 # --------------------------------------------------------------------------- hashes
@@ -190,10 +190,10 @@ def test_rsna_clean_demo_is_ok_with_the_right_counts(rsna_demo, tmp_path):
         assert counts["images"] == len(val)
         assert counts["classes"]["1"] == sum(item["label"] == [1.0] for item in val)
 
-    assert json.loads((out / "validation.json").read_text()) == json.loads(json.dumps(report))
-    markdown = (out / "validation.md").read_text()
-    assert markdown.startswith("# Data validation: rsna: OK") and "## Images per fold" in markdown
-    images = pd.read_csv(out / "validation_images.csv", dtype={"image_id": str})
+    assert json.loads((out / "data_check.json").read_text()) == json.loads(json.dumps(report))
+    markdown = (out / "data_check.md").read_text()
+    assert markdown.startswith("# Data check: rsna: OK") and "## Images per fold" in markdown
+    images = pd.read_csv(out / "data_check_images.csv", dtype={"image_id": str})
     assert sorted(images["image_id"]) == sorted(frame["image_id"])
     assert images["crop_found"].all() and images["crop_box_area"].between(0.2, 1.0).all()
     crop = report["breast_crop"]
@@ -216,7 +216,7 @@ def test_rsna_images_the_crop_keeps_whole_are_counted_listed_and_warned(rsna_cop
     loud = 1 / len(frame) > 0.05
     assert [w for w in report["warnings"] if w.startswith(f"the breast crop finds no breast in 1 of {len(frame)} images")
             and ("above crop_fallback_warn" in w) == loud]  # fmt: skip
-    assert "Kept whole (1):" in (rsna_copy / "validation" / "validation.md").read_text()
+    assert "Kept whole (1):" in (rsna_copy / "data_check" / "data_check.md").read_text()
 
 
 def test_rsna_real_films_crop_box_distribution(film_dataset, tmp_path):
@@ -229,10 +229,10 @@ def test_rsna_real_films_crop_box_distribution(film_dataset, tmp_path):
 
 def test_rsna_default_output_folder(rsna_copy):
     _validate("rsna", rsna_copy)
-    assert {p.name for p in (rsna_copy / "validation").iterdir()} == {
-        "validation.md",
-        "validation.json",
-        "validation_images.csv",
+    assert {p.name for p in (rsna_copy / "data_check").iterdir()} == {
+        "data_check.md",
+        "data_check.json",
+        "data_check_images.csv",
     }
 
 
@@ -280,7 +280,7 @@ def test_rsna_planted_duplicates_in_other_folds_are_leakage(rsna_copy, tmp_path)
     assert report["ok"] is False
     assert any("exact-duplicate" in problem and "leakage" in problem for problem in report["problems"])
     assert "NOT OK" in report["summary"]
-    markdown = (tmp_path / "report" / "validation.md").read_text()
+    markdown = (tmp_path / "report" / "data_check.md").read_text()
     assert "**leakage**" in markdown and "900000002" in markdown
 
 
@@ -304,8 +304,8 @@ def test_rsna_truncated_and_missing_files_are_listed(rsna_copy):
 
 def test_unknown_task_is_rejected(rsna_demo):
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
-        validate_dataset("mnist", rsna_demo)
-    assert set(VALIDATION_TASKS) >= {"rsna", "chest_xray", "isic"}
+        check_dataset("mnist", rsna_demo)
+    assert set(DATASET_ADAPTERS) >= {"rsna", "chest_xray", "isic"}
 
 
 # --------------------------------------------------------------------------- chest_xray
@@ -439,8 +439,8 @@ def test_isic_clean_demo_is_ok_with_the_right_counts(isic_demo, tmp_path):
         assert counts["images"] == len(val)
         assert counts["classes"]["1"] == sum(item["label"] == [1.0] for item in val)
 
-    assert (out / "validation.md").read_text().startswith("# Data validation: isic: OK")
-    images = pd.read_csv(out / "validation_images.csv")
+    assert (out / "data_check.md").read_text().startswith("# Data check: isic: OK")
+    images = pd.read_csv(out / "data_check_images.csv")
     assert sorted(images["image_id"]) == sorted(frame["isic_id"])
     assert images["image"].str.startswith(f"{isic_demo / 'train-image.hdf5'}::").all()
 
@@ -480,4 +480,4 @@ def test_isic_copied_crop_of_another_patient_in_another_fold_is_leakage(isic_dem
     assert report["duplicates"]["near"]["pairs"] == 0
     assert report["ok"] is False
     assert any("exact-duplicate" in problem and "leakage" in problem for problem in report["problems"])
-    assert "**leakage**" in (tmp_path / "report" / "validation.md").read_text()
+    assert "**leakage**" in (tmp_path / "report" / "data_check.md").read_text()
