@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import fire
 
@@ -20,29 +19,16 @@ __all__ = [
     "norm_stats",
     "package",
     "preview",
+    "tasks",
     "validate",
 ]
 
-_WRITERS = {
-    "rsna": "medbundle.demo.rsna:write_rsna_demo",
-    "chest_xray": "medbundle.demo.chest_xray:write_chest_xray_demo",
-    "isic": "medbundle.demo.isic:write_isic_demo",
-}
-# sizes for `medbundle demo`: enough items per validation fold for readable metrics, ~5 min on 2 cores
-_DEMO_OPTIONS: dict[str, dict[str, Any]] = {
-    "rsna": {"n_patients": 120, "positive_rate": 0.1},
-    "chest_xray": {},
-    "isic": {"n_patients": 300, "positive_rate": 0.05},  # ~100 malignant crops: ~20 per validation fold
-}
-# a file or folder that exists once a task's demo data has been written
-_DEMO_MARKER = {"rsna": "train.csv", "chest_xray": "train", "isic": "train-image.hdf5"}
-
 
 def _writer(task: str):
-    if task not in _WRITERS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(_WRITERS)}")
-    module, name = _WRITERS[task].split(":")
-    return getattr(__import__(module, fromlist=[name]), name)
+    """The demo writer of `task` (:class:`medbundle.tasks.DemoFacts`)."""
+    from medbundle.tasks import get_task, resolve
+
+    return resolve(get_task(task).demo.writer)
 
 
 def _bundle_configs(bundle: Path, names: tuple[str, ...], flag: str = "--bundle") -> list[str]:
@@ -57,7 +43,7 @@ def demo_data(task: str = "rsna", out: str | None = None, seed: int = 0, **optio
     """Write the synthetic demo dataset of `task` in the layout real users have.
 
     Args:
-        task: which dataset ("rsna", "chest_xray" or "isic").
+        task: a registered task (``medbundle tasks`` lists them).
         out: output directory; default ``demo_data/<task>``.
         seed: random seed; the same seed writes the same files.
         options: passed to the task's writer (e.g. --n_patients 200 --positive_rate 0.02 for rsna or isic).
@@ -73,19 +59,21 @@ def demo(task: str = "rsna", out: str | None = None, bundle_dir: str | None = No
     ``configs/demo.yaml`` overlay (small backbone, small images, few epochs, no downloads).
 
     Args:
-        task: which bundle ("rsna", "chest_xray" or "isic").
+        task: a registered task (``medbundle tasks`` lists them).
         out: demo data directory; default ``demo_data/<task>``.
         bundle_dir: the bundle folder; defaults to ``bundles/<task>`` under the current directory.
         overrides: extra config overrides, e.g. --epochs 3 or --bundle_root /tmp/run (default: the bundle folder).
     """
     from monai.bundle import run
 
-    _writer(task)
+    from medbundle.tasks import get_task
+
+    facts = get_task(task).demo
     out = out or f"demo_data/{task}"
-    bundle = Path(bundle_dir or f"bundles/{task}")
+    bundle = Path(bundle_dir or f"bundles/{get_task(task).bundle}")
     configs = _bundle_configs(bundle, ("train.yaml", "demo.yaml"), flag="--bundle_dir")
-    if not (Path(out) / _DEMO_MARKER[task]).exists():
-        demo_data(task, out, **_DEMO_OPTIONS[task])
+    if not (Path(out) / facts.marker).exists():
+        demo_data(task, out, **facts.options)
     overrides.setdefault("bundle_root", str(bundle))
     run(
         run_id="training",
@@ -138,7 +126,11 @@ def norm_stats(
     from monai.bundle import ConfigParser
     from monai.transforms import Compose
 
-    from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, write_norm_stats
+    from medbundle.data.norm_stats import (
+        compute_norm_stats,
+        norm_stats_path,
+        write_norm_stats,
+    )
 
     size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
     parser = ConfigParser()
@@ -216,7 +208,7 @@ def validate(
     and exact and near-duplicate images across patients and folds (near-duplicates across folds leak).
 
     Args:
-        task: "rsna", "chest_xray" or "isic".
+        task: a registered task (``medbundle tasks`` lists them).
         dataset_dir: the bundle's ``dataset_dir``.
         out: report folder.
         n_folds: the bundle's ``n_folds``.
@@ -288,6 +280,21 @@ def package(
     return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
 
 
+def tasks() -> list[dict]:
+    """List the registered tasks (:mod:`medbundle.tasks`): name, bundle folder, what it is, and where it came from.
+
+    Built-in tasks come first, then installed plug-ins (entry point group ``medbundle.tasks``) and ``TASK`` files in
+    the folders of ``MEDBUNDLE_TASK_PATH``; ``docs/ADDING_A_TASK.md`` says how to add one.
+    """
+    from medbundle.tasks import registry
+
+    return [
+        {"task": name, "bundle": f"bundles/{spec.bundle}", "title": spec.title, "source": registry.source(name),
+         "download": spec.download is not None}
+        for name, spec in registry.tasks().items()
+    ]  # fmt: skip
+
+
 def main() -> None:
     """Entry point of the ``medbundle`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -303,5 +310,6 @@ def main() -> None:
             "ensemble": ensemble,
             "export": export,
             "package": package,
+            "tasks": tasks,
         }
     )

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from medbundle.benchmarks.export import export_checkpoint
-from medbundle.benchmarks.inference import TASKS, PlainImages, bundle_evaluator
+from medbundle.benchmarks.inference import ISIC, PlainImages, bundle_evaluator
 
 STAGES = ("decode + preprocess", "collate", "network", "CSV")
 
@@ -39,10 +39,10 @@ def test_plain_script_feeds_the_network_the_bundles_preprocessed_images(tmp_path
     checkpoint = tmp_path / "bundle" / "models" / "fold0" / "model.pt"
     checkpoint.parent.mkdir(parents=True)
     settings = export_checkpoint("isic", True, [32, 32], checkpoint)
-    overrides, items = TASKS["isic"].write_set(tmp_path / "data", 6, (40, 60))
+    overrides, items = ISIC.write_set(tmp_path / "data", 6, (40, 60))
     parser = bundle_evaluator("isic", tmp_path, {**overrides, "num_workers": 0})[0]
     bundle = parser.get_parsed_content("dataset")
-    plain = PlainImages(TASKS["isic"].image, [file for file, _ in items], settings)
+    plain = PlainImages(ISIC.image, [file for file, _ in items], settings)
     assert len(plain) == len(bundle) == 6
     for i in range(len(plain)):
         assert torch.equal(plain[i], torch.as_tensor(bundle[i]["image"]))

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from medbundle.data import download as download_module
-from medbundle.data.download import KAGGLE_DATASETS, DownloadError, download_dataset
+from medbundle.data.download import DownloadError, download_dataset
+from medbundle.tasks import get_task
 
 CLASSES = ["Bacterial Pneumonia", "Corona Virus Disease", "Normal", "Tuberculosis", "Viral Pneumonia"]
-HANDLE = KAGGLE_DATASETS["chest_xray"]
+HANDLE = get_task("chest_xray").download.handle
 
 
 def kaggle_tree(root: Path, split_names=("train", "val", "test"), inner="Lung Disease Dataset") -> Path:
@@ -127,7 +128,7 @@ def test_interrupted_arrangement_is_not_taken_for_a_finished_one(tmp_path, monke
     assert sorted(p.name for p in out.iterdir()) == ["test", "train", "val"]
 
 
-class ConnectionError(OSError):  # noqa: A001 - named like requests.exceptions.ConnectionError on purpose
+class ConnectionError(OSError):
     """Stands in for requests' ConnectionError, which is not the builtin one."""
 
 
@@ -271,4 +272,4 @@ def test_isic_offline_says_to_accept_the_rules_and_download_by_hand(tmp_path, mo
     message = str(error.value)
     assert message.startswith("No connection to Kaggle")
     assert "https://www.kaggle.com/competitions/isic-2024-challenge/rules" in message
-    assert f"train-metadata.csv, train-image.hdf5, test-metadata.csv, test-image.hdf5 from" in message and str(out) in message
+    assert "train-metadata.csv, train-image.hdf5, test-metadata.csv, test-image.hdf5 from" in message and str(out) in message

@@ -23,7 +23,6 @@ from medbundle.data import (
     split_fold,
 )
 from medbundle.datacheck import (
-    DATASET_ADAPTERS,
     NEAR_DUPLICATE_DISTANCE,
     check_dataset,
     hamming_distance,
@@ -33,6 +32,7 @@ from medbundle.datacheck import (
 )
 from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
 from medbundle.io import GrayscaleReader, read_hdf5_bytes
+from medbundle.tasks import task_names
 
 N_FOLDS = 2  # 6 demo patients, 2 of them with cancer: every fold gets one
 ISIC_COLUMNS = ("anatom_site_general", "sex", "tbp_tile_type")
@@ -305,7 +305,7 @@ def test_rsna_truncated_and_missing_files_are_listed(rsna_copy):
 def test_unknown_task_is_rejected(rsna_demo):
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         check_dataset("mnist", rsna_demo)
-    assert set(DATASET_ADAPTERS) >= {"rsna", "chest_xray", "isic"}
+    assert {"rsna", "chest_xray", "isic"} <= set(task_names())
 
 
 # --------------------------------------------------------------------------- chest_xray

@@ -31,6 +31,31 @@ def bundle_parser(bundle: str = "rsna", config: str = "train.yaml", demo: bool =
     return parser
 
 
+def benchmark_facts(task: str):
+    """The :class:`~medbundle.tasks.BenchmarkFacts` of `task`.
+
+    Raises:
+        ValueError: unknown task, or one without benchmark facts; the message says which tasks have them.
+    """
+    from medbundle.tasks import get_task, tasks
+
+    facts = get_task(task).benchmark
+    if facts is None:
+        raise ValueError(f"task {task!r} declares no benchmark facts; benchmark one of "
+                         f"{[name for name, spec in tasks().items() if spec.benchmark]}.")
+    return facts
+
+
+def write_sized_set(task: str, folder: Path, n_images: int, source_size=None, training: bool = False) -> str:
+    """A synthetic set of `task` (its demo's ``sized_set``) with at least `n_images` labelled images, or, when
+    `training`, about `n_images` in fold 0's training part; returns the ``dataset_dir``."""
+    from medbundle.tasks import get_task, resolve
+
+    facts = benchmark_facts(task)
+    count = math.ceil(n_images / facts.train_share) if training else n_images
+    return resolve(get_task(task).demo.sized_set)(folder, count, source_size)
+
+
 def best_seconds(run: Callable[[], object], repeats: int) -> float:
     """The shortest of `repeats` timed calls of `run` (the least disturbed by other processes)."""
     times = []

@@ -17,19 +17,18 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from medbundle.benchmarks.common import PeakRSS, best_seconds, bundle_parser
+from medbundle.benchmarks.common import (
+    PeakRSS,
+    benchmark_facts,
+    best_seconds,
+    bundle_parser,
+    write_sized_set,
+)
 from medbundle.benchmarks.report import Report
-from medbundle.benchmarks.training import TRAIN_EVERY_LAYER
-
-# Source images as the real data sets store them: rsna (rows, columns) of every mammogram (RSNA's are ~3000x2400);
-# chest_xray and isic the (smallest, largest) image side (Kaggle chest X-rays ~1-2k px, ISIC 2024 crops ~100-200 px).
-SOURCE_SIZES: dict[str, tuple[int, int]] = {"rsna": (3000, 2400), "chest_xray": (1000, 2000), "isic": (100, 200)}
-
-# isic's epoch otherwise skips 90 % of the negatives, which would shorten the timed loader passes
-EVERY_IMAGE: dict[str, dict[str, Any]] = {"isic": {"data_fraction": 1.0}}
 
 CACHE_SPEEDUP = 20  # the cached loader should read images at least this many times faster than decoding them
 
@@ -89,22 +88,22 @@ def data_path(
         bundles: bundle folders under bundles/.
         settings: ``demo`` and/or ``default``.
         n_images: distinct training images per bundle.
-        source_sizes: per bundle, replaces `SOURCE_SIZES`: rsna (rows, columns); chest_xray and isic the
-            (smallest, largest) side.
+        source_sizes: per bundle, replaces its task's ``benchmark.source_size`` (:mod:`medbundle.tasks`): rows and
+            columns of a fixed-shape source (rsna), else the (smallest, largest) side.
         loader_batches: batches per timed loader pass.
         repeats: timed passes of decode and loader.
         model_steps: timed model steps.
         model_megapixels: most input megapixels of one model step.
         profile: profile each loader (0 workers) and list where its time goes.
     """
-    sizes = {**SOURCE_SIZES, **{k: tuple(v) for k, v in (source_sizes or {}).items()}}
+    sizes = {bundle: tuple((source_sizes or {}).get(bundle) or benchmark_facts(bundle).source_size) for bundle in bundles}
     unknown = set(settings) - {"demo", "default"}
     if unknown:
         raise ValueError(f"--settings: unknown {sorted(unknown)}; use demo and/or default")
     rows = []
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_data_path_") as work:
         for bundle in bundles:
-            dataset_dir = _write_source(bundle, Path(work) / bundle / "data", n_images, sizes[bundle])
+            dataset_dir = write_sized_set(bundle, Path(work) / bundle / "data", n_images, sizes[bundle])
             for setting in settings:
                 # a fresh process per run: its peak memory is this run's alone, not that of earlier models
                 spawn = multiprocessing.get_context("spawn")
@@ -113,7 +112,8 @@ def data_path(
                         _measure, bundle, setting, dataset_dir, str(Path(work) / bundle / setting), n_images,
                         loader_batches, repeats, model_steps, model_megapixels, profile,
                     ).result()
-                rows.append({**row, "source": _source_label(bundle, sizes[bundle])})
+                facts = replace(benchmark_facts(bundle), source_size=sizes[bundle])
+                rows.append({**row, "source": facts.source_label()})
     notes = [_verdict(row) for row in rows]
     notes += [f"{r['bundle']} {r['setting']} loader profile: {r['profile']}" for r in rows if r.get("profile")]
     cores = _cores()
@@ -148,27 +148,6 @@ def _fork_workers() -> None:
 def _cores() -> int:
     """CPU cores this process may run on (a container's or taskset's limit, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _write_source(bundle: str, folder: Path, n_images: int, size: tuple[int, int]) -> str:
-    """A synthetic set of `bundle` in its Kaggle layout with at least `n_images` labelled training images."""
-    from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
-
-    if bundle == "rsna":  # 4 or 5 images per patient
-        write_rsna_demo(folder, n_patients=max(2, math.ceil(n_images / 4)), image_shape=tuple(size),
-                        positive_rate=0.1, n_test_patients=0)
-    elif bundle == "chest_xray":  # images per class of the train folder (the validation folder needs one)
-        write_chest_xray_demo(folder, n_train=math.ceil(n_images / 5), n_val=1, n_test=0, size_range=tuple(size))
-    elif bundle == "isic":  # 10 crops per patient
-        write_isic_demo(folder, n_patients=max(3, math.ceil(n_images / 10)), positive_rate=0.1, n_test=0,
-                        lesions_per_patient=(10, 10), size_range=tuple(size))
-    else:
-        raise ValueError(f"--bundles: unknown bundle {bundle!r}; use rsna, chest_xray or isic")
-    return str(folder)
-
-
-def _source_label(bundle: str, size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]}" if bundle == "rsna" else f"{size[0]}-{size[1]} px"
 
 
 def model_batch(batch_size: int, image_size: Sequence[int], megapixels: float) -> int:
@@ -261,8 +240,8 @@ def _measure(
 
     threads = torch.get_num_threads()
     parser = bundle_parser(bundle, demo=setting == "demo", dataset_dir=dataset_dir, bundle_root=work,
-                           pretrained=False, progress=False, **TRAIN_EVERY_LAYER.get(bundle, {}),
-                           **EVERY_IMAGE.get(bundle, {}))
+                           pretrained=False, progress=False, **benchmark_facts(bundle).train_every_layer,
+                           **benchmark_facts(bundle).loader_overrides)
     parser["train#datalist"] = mix_labels(_labelled(parser), n_images)
     workers = min(parser.get_parsed_content("num_workers"), _cores())
     parser["num_workers"] = workers

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from medbundle.benchmarks.common import BUNDLES
+from medbundle.benchmarks.common import BUNDLES, benchmark_facts
 from medbundle.benchmarks.report import Report
+from medbundle.tasks import resolve
 
 if TYPE_CHECKING:
     from monai.bundle import ConfigParser
@@ -194,11 +195,10 @@ class Task:
     write_csv: Callable[[Path, list[str], np.ndarray, dict, dict], None]
 
 
-TASKS = {
-    "rsna": Task(_rsna_set, _rsna_image, _rsna_csv),
-    "chest_xray": Task(_chest_xray_set, _chest_xray_image, _chest_xray_csv),
-    "isic": Task(_isic_set, _isic_image, _isic_csv),
-}
+# each task's steps, named by its medbundle.tasks spec (benchmark.inference)
+RSNA = Task(_rsna_set, _rsna_image, _rsna_csv)
+CHEST_XRAY = Task(_chest_xray_set, _chest_xray_image, _chest_xray_csv)
+ISIC = Task(_isic_set, _isic_image, _isic_csv)
 
 
 class PlainImages(torch.utils.data.Dataset):
@@ -272,7 +272,7 @@ STAGES = {
     "plain": {"decode + preprocess": ("medbundle/benchmarks/inference.py", ("__getitem__",)),
               "collate": ("torch/utils/data/_utils/collate.py", ("default_collate",)),
               "network": ("medbundle/networks/timm_classifier.py", ("forward",)),
-              "CSV": ("medbundle/benchmarks/inference.py", tuple(task.write_csv.__name__ for task in TASKS.values()))},
+              "CSV": ("medbundle/benchmarks/inference.py", tuple(task.write_csv.__name__ for task in (RSNA, CHEST_XRAY, ISIC)))},
 }
 
 
@@ -336,7 +336,7 @@ def _measure(bundle: str, model_name: str, folder: Path, n_images: int, source: 
     """One table row (bundle, plain and model-only images/s) and its notes."""
     from medbundle.benchmarks.export import export_checkpoint
 
-    task = TASKS[bundle]
+    task = resolve(benchmark_facts(bundle).inference)
     checkpoint = folder / "bundle" / "models" / "fold0" / "model.pt"
     checkpoint.parent.mkdir(parents=True)
     settings = export_checkpoint(bundle, model_name == "demo", image_size, checkpoint)
@@ -409,7 +409,7 @@ def inference(
     - `bundle`: inference.yaml's evaluator, built as ``monai.bundle run`` builds it (that one-off construction, the
       imports excluded, is `startup s`), timed from ``evaluator.run()`` to its CSVs written: checkpoint load,
       decoding, preprocessing, network, postprocessing, writer handlers.
-    - `plain`: the same files decoded with pydicom / cv2 / h5py, then the same `medbundle.imaging` cores (`TASKS`,
+    - `plain`: the same files decoded with pydicom / cv2 / h5py, then the same `medbundle.imaging` cores (`Task`,
       `PlainImages`), in a torch DataLoader of the same batch size and workers; the checkpoint loaded into the same
       network, eval + inference_mode, sigmoid / softmax, the same CSVs written by pandas.
     - `model only`: the network alone on random batches of the input shape, in the same batch sizes.

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import torch
 
-from medbundle.benchmarks.common import best_seconds, bundle_parser, epoch_timer
+from medbundle.benchmarks.common import (
+    best_seconds,
+    bundle_parser,
+    epoch_timer,
+    write_sized_set,
+)
 from medbundle.benchmarks.report import Report
-from medbundle.benchmarks.training_sets import write_isic_set
 
 BATCH_SIZE = 32
 def loader_images_per_s(dataset, workers: int, repeats: int, batch_size: int = BATCH_SIZE) -> float:
@@ -100,7 +104,7 @@ def isic(
 
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_isic_") as work:
         work = Path(work)
-        dataset_dir = dataset_dir or write_isic_set(work / "data", n_images)
+        dataset_dir = dataset_dir or write_sized_set("isic", work / "data", n_images)
         chains = {}  # as the bundle builds them: with a cache_dir the cached part ends in a float16 cast
         for cache in (False, True):
             parser = bundle_parser("isic", dataset_dir=dataset_dir, image_size=list(image_size),
@@ -198,7 +202,7 @@ def isic_training(
     rows = []
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_isic_") as work:
         work = Path(work)
-        dataset_dir = dataset_dir or write_isic_set(work / "data", n_images)
+        dataset_dir = dataset_dir or write_sized_set("isic", work / "data", n_images)
         for cache in (False, True) if disk_cache else (False,):
             for workers in num_workers:
                 bundle_root = work / f"bundle_{workers}_{int(cache)}"

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import torch
 
-from medbundle.benchmarks.common import bundle_parser, epoch_timer
+from medbundle.benchmarks.common import (
+    benchmark_facts,
+    bundle_parser,
+    epoch_timer,
+    write_sized_set,
+)
 from medbundle.benchmarks.report import Report
-from medbundle.benchmarks.training_sets import write_training_set
 
 SPEED_SWITCHES = ("channels_last", "bf16", "compile")  # opt-in keys of every train.yaml, default false
-
-# chest_xray's stage 1 trains the head only: the benchmarks time stage-2 epochs, the whole network.
-TRAIN_EVERY_LAYER = {"chest_xray": {"stage1": False}}
 
 
 def plain_epoch(parser) -> Callable[[], None]:
@@ -238,12 +239,12 @@ def trainer_overhead(
     with tempfile.TemporaryDirectory(prefix="medbundle_bench_overhead_") as work:
         work = Path(work)
         for bundle in bundles:
-            dataset_dir = write_training_set(bundle, work / bundle / "data", n_images)
+            dataset_dir = write_sized_set(bundle, work / bundle / "data", n_images, training=True)
             for workers in num_workers:
                 overrides = {
                     "dataset_dir": dataset_dir, "cache_dir": str(work / bundle / "cache"), "pretrained": False,
                     "epochs": 1, "val_interval": 2, "num_workers": workers, "progress": False,
-                    **TRAIN_EVERY_LAYER.get(bundle, {}),
+                    **benchmark_facts(bundle).train_every_layer,
                 }
                 overrides.update({"batch_size": batch_size} if batch_size else {})
                 overrides.update({"image_size": list(image_size)} if image_size else {})

@@ -30,23 +30,36 @@ from medbundle.data.class_folders import (
     normalise_class_name,
 )
 from medbundle.data.columns import read_csv_checked
-from medbundle.data.download import KAGGLE_DATASETS, DownloadError, download_dataset
-from medbundle.data.folds import check_no_leakage, grouped_folds, label_array, split_fold
+from medbundle.data.download import DownloadError, download_dataset, kaggle_sources
+from medbundle.data.folds import (
+    check_no_leakage,
+    grouped_folds,
+    label_array,
+    split_fold,
+)
 from medbundle.data.isic import isic_datalist
-from medbundle.data.norm_stats import compute_norm_stats, norm_stats_path, read_norm_stats, write_norm_stats
+from medbundle.data.norm_stats import (
+    compute_norm_stats,
+    norm_stats_path,
+    read_norm_stats,
+    write_norm_stats,
+)
 from medbundle.data.rsna import rsna_datalist
 from medbundle.data.sampler import BalancedBatchSampler
-from medbundle.data.subsample import NegativeSubsampler, subsample_negatives, validation_subset
+from medbundle.data.subsample import (
+    NegativeSubsampler,
+    subsample_negatives,
+    validation_subset,
+)
 from medbundle.data.summary import describe_split, log_splits
 from medbundle.data.workers import default_num_workers
 
 __all__ = [
     "CHEST_XRAY_ALIASES",
     "CHEST_XRAY_CLASSES",
-    "KAGGLE_DATASETS",
     "BalancedBatchSampler",
-    "NegativeSubsampler",
     "DownloadError",
+    "NegativeSubsampler",
     "cached_dataset",
     "check_no_leakage",
     "chest_xray_classes",
@@ -61,12 +74,13 @@ __all__ = [
     "grouped_folds",
     "image_files_datalist",
     "isic_datalist",
+    "kaggle_sources",
     "label_array",
     "log_splits",
     "norm_stats_path",
     "normalise_class_name",
-    "read_norm_stats",
     "read_csv_checked",
+    "read_norm_stats",
     "rsna_datalist",
     "split_fold",
     "subsample_negatives",

@@ -21,20 +21,11 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["KAGGLE_COMPETITIONS", "KAGGLE_DATASETS", "DownloadError", "download_dataset"]
+from medbundle.tasks import tasks
+
+__all__ = ["DownloadError", "download_dataset", "kaggle_sources"]
 
 logger = logging.getLogger(__name__)
-
-KAGGLE_DATASETS = {"chest_xray": "khaleddev/lungs-disease-dataset-broken"}
-# competitions: the handle and the files the bundle reads (the ISIC download is ~2 GB of HDF5 and CSV)
-KAGGLE_COMPETITIONS = {
-    "isic": (
-        "isic-2024-challenge",
-        ("train-metadata.csv", "train-image.hdf5", "test-metadata.csv", "test-image.hdf5"),
-    ),
-}
-
-KAGGLE_COMPETITIONS_FILES = dict(KAGGLE_COMPETITIONS.values())
 
 _SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 _REQUIRED = ("train", "val")
@@ -58,6 +49,11 @@ class DownloadError(RuntimeError):
     """A dataset could not be downloaded or arranged; ``str()`` is the complete message for the user."""
 
 
+def kaggle_sources() -> dict:
+    """Every registered task with public data, and where it comes from (:class:`medbundle.tasks.DownloadFacts`)."""
+    return {name: spec.download for name, spec in tasks().items() if spec.download is not None}
+
+
 def _layout(out: Path) -> str:
     return f"{out}/train/<Class>/..., {out}/val/<Class>/..., {out}/test/<Class>/..."
 
@@ -65,7 +61,7 @@ def _layout(out: Path) -> str:
 def _manual(handle: str, out: Path) -> str:
     if handle.startswith("competitions/"):
         name = handle.removeprefix("competitions/")
-        files = ", ".join(KAGGLE_COMPETITIONS_FILES.get(name, ()))
+        files = ", ".join(next((f.files for f in kaggle_sources().values() if f.competition and f.handle == name), ()))
         return (
             f"accept the rules at https://www.kaggle.com/{handle}/rules, download {files} from "
             f"https://www.kaggle.com/{handle}/data on a machine with internet and copy them to {out}, then run again."
@@ -185,12 +181,13 @@ def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
     """Download the Kaggle data of `task` and arrange it as its bundle reads it.
 
     A dataset of class folders becomes ``<out>/{train,val,test}/<Class>/...``, skipped when `out` already
-    holds ``train/`` and ``val/``; competition files (:data:`KAGGLE_COMPETITIONS`) are placed in `out`,
+    holds ``train/`` and ``val/``; a competition's files (its task's ``download.files``) are placed in `out`,
     skipped when all are there.  kagglehub keeps its own cache
     (``~/.cache/kagglehub``, or ``$KAGGLEHUB_CACHE``), so a repeated call does not download again.
 
     Args:
-        task: key in :data:`KAGGLE_DATASETS` (``"chest_xray"``) or :data:`KAGGLE_COMPETITIONS` (``"isic"``).
+        task: a registered task with ``download`` facts (:func:`kaggle_sources`: a data set for chest_xray, a
+            competition for isic).
         out: dataset directory the bundle reads.
         force: arrange again even if `out` holds the splits, replacing ``<out>/{train,val,test}``.
 
@@ -201,23 +198,24 @@ def download_dataset(task: str, out: str | Path, force: bool = False) -> Path:
         DownloadError: unknown task, kagglehub missing, no credentials or connection, or no
             train/val class folders in the download; the message says what to do.
     """
-    if task in KAGGLE_COMPETITIONS:
-        return _download_competition(*KAGGLE_COMPETITIONS[task], Path(out), force=force)
-    if task not in KAGGLE_DATASETS:
+    sources = kaggle_sources()
+    if task not in sources:
         raise DownloadError(
-            f"No Kaggle dataset is known for task {task!r}; choose one of {sorted([*KAGGLE_DATASETS, *KAGGLE_COMPETITIONS])}, "
+            f"No Kaggle dataset is known for task {task!r}; choose one of {sorted(sources)}, "
             f"or arrange your data yourself as {_layout(Path(out))}."
         )
+    if sources[task].competition:
+        return _download_competition(sources[task].handle, sources[task].files, Path(out), force=force)
     out = Path(out)
     if not force and all((out / split).is_dir() for split in _REQUIRED):
         logger.info("%s already holds train/ and val/; not downloading (pass force to arrange it again).", out)
         return out
-    handle = KAGGLE_DATASETS[task]
+    handle = sources[task].handle
     kagglehub = _kagglehub(handle, out)
     logger.info("Downloading %s from Kaggle (kagglehub caches it) ...", handle)
     try:
         source = Path(kagglehub.dataset_download(handle))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes advice; the cause is chained and quoted
+    except Exception as exc:
         raise _download_error(exc, handle, out) from exc
 
     roots = _find_splits(source)
@@ -264,7 +262,7 @@ def _download_competition(name: str, files: tuple[str, ...], out: Path, force: b
     logger.info("Downloading the %s competition data from Kaggle (kagglehub caches it) ...", name)
     try:
         source = Path(kagglehub.competition_download(name))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes advice; the cause is chained and quoted
+    except Exception as exc:
         raise _download_error(exc, handle, out) from exc
     found = {file: sorted(source.rglob(file), key=lambda path: len(path.parts)) for file in files}
     absent = [file for file, paths in found.items() if not paths]

@@ -9,7 +9,6 @@ it builds on are importable for reuse.
 from __future__ import annotations
 
 from medbundle.datacheck.adapters import (
-    DATASET_ADAPTERS,
     DatasetFacts,
     chest_xray_dataset_facts,
     isic_dataset_facts,
@@ -26,7 +25,6 @@ from medbundle.datacheck.image_scan import scan_images
 from medbundle.datacheck.report import check_dataset, render_markdown, write_report
 
 __all__ = [
-    "DATASET_ADAPTERS",
     "NEAR_DUPLICATE_DISTANCE",
     "DatasetFacts",
     "check_dataset",

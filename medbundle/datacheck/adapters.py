@@ -4,7 +4,7 @@ An adapter turns a data set folder into :class:`DatasetFacts`: the items exactly
 bundle lists them (so folds match training), each with its ``split`` and a ``class`` name, the
 columns worth counting, the files its CSV names that do not exist, and the image reader its bundle
 loads with (so "readable" means readable by training). The check itself never looks at a task's
-layout; a new task adds one function to :data:`DATASET_ADAPTERS`.
+layout; a task names its adapter in its spec (:mod:`medbundle.tasks`, ``dataset_facts``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from medbundle.io.pixel_reader import PixelSpaceReader
 
 __all__ = [
     "CROP_FACTS",
-    "DATASET_ADAPTERS",
     "DatasetFacts",
     "breast_crop_facts",
     "chest_xray_dataset_facts",
@@ -218,11 +217,3 @@ def _add_patients(items: list[dict], dataset_dir: Path, csv_path: Path, required
             f"e.g. {lacking[:5]}; "
             "add a row (image, patient_id) for each, or leave patients_csv unset to validate the fixed split folders."
         )
-
-
-#: task name -> adapter ``(dataset_dir, **options) -> DatasetFacts``
-DATASET_ADAPTERS: dict[str, Callable[..., DatasetFacts]] = {
-    "rsna": rsna_dataset_facts,
-    "chest_xray": chest_xray_dataset_facts,
-    "isic": isic_dataset_facts,
-}

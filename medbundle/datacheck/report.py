@@ -24,13 +24,14 @@ import pandas as pd
 from pydicom.uid import UID
 
 from medbundle.data.folds import grouped_folds
-from medbundle.datacheck.adapters import CROP_FACTS, DATASET_ADAPTERS, DatasetFacts
+from medbundle.datacheck.adapters import CROP_FACTS, DatasetFacts
 from medbundle.datacheck.image_hash import (
     NEAR_DUPLICATE_DISTANCE,
     near_duplicate_pairs,
 )
 from medbundle.datacheck.image_scan import scan_images
 from medbundle.imaging.crop_summary import summarize_crops
+from medbundle.tasks import resolve, tasks
 
 __all__ = ["check_dataset", "render_markdown", "write_report"]
 
@@ -59,7 +60,7 @@ def check_dataset(
     cannot be split fails at once; then every image is decoded once, in ``num_workers`` processes.
 
     Args:
-        task: a key of :data:`medbundle.datacheck.adapters.DATASET_ADAPTERS` ("rsna", "chest_xray", "isic").
+        task: a registered task (:mod:`medbundle.tasks`); its spec's ``dataset_facts`` adapter lists the data.
         dataset_dir: the data set folder, as the bundle's ``dataset_dir``.
         out: folder for ``data_check.md``, ``data_check.json`` and ``data_check_images.csv``;
             default ``<dataset_dir>/data_check``.
@@ -80,10 +81,11 @@ def check_dataset(
         ValueError: unknown task; or the adapter or :func:`~medbundle.data.grouped_folds` rejects the data.
         FileNotFoundError: the data set folder or its CSV does not exist.
     """
-    if task not in DATASET_ADAPTERS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(DATASET_ADAPTERS)}.")
+    known = tasks()
+    if task not in known:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(known)}.")
     dataset_dir = Path(dataset_dir)
-    data = DATASET_ADAPTERS[task](dataset_dir, **task_options)
+    data = resolve(known[task].dataset_facts)(dataset_dir, **task_options)
     partitions, order = _partitions(data, n_folds, seed)
     facts = scan_images(
         [item["image"] for item in data.items], reader=data.reader, num_workers=num_workers, progress=progress,

@@ -35,7 +35,7 @@ from medbundle.data.chest_xray import CHEST_XRAY_CLASSES
 from medbundle.demo.dicom_header import presentation_header
 from medbundle.demo.texture import smooth_noise
 
-__all__ = ["write_chest_xray_demo"]
+__all__ = ["write_chest_xray_demo", "write_chest_xray_sized_set"]
 
 SPLITS = ("train", "val", "test")
 FORMATS = ("png8", "png16", "png12", "jpeg", "dicom")
@@ -408,3 +408,11 @@ def _write_dicom(pixels: np.ndarray, record: dict, path: Path, seed: int) -> Non
     ds.WindowWidth = 4096
     ds.VOILUTFunction = "LINEAR"
     pydicom.dcmwrite(path, ds, enforce_file_format=True)
+
+
+def write_chest_xray_sized_set(folder: str | Path, n_images: int, source_size: tuple[int, int] | None = None) -> str:
+    """At least `n_images` labelled radiographs in the train folder (one per class in val) with sides in
+    ``source_size`` (default the demo's), for the benchmarks; returns the ``dataset_dir``."""
+    sizes = {} if source_size is None else {"size_range": tuple(source_size)}
+    write_chest_xray_demo(folder, n_train=max(1, -(-n_images // len(CHEST_XRAY_CLASSES))), n_val=1, n_test=0, **sizes)
+    return str(folder)

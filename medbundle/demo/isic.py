@@ -43,7 +43,7 @@ import pandas as pd
 
 from medbundle.demo.texture import smooth_noise
 
-__all__ = ["TEST_COLUMNS", "TRAIN_COLUMNS", "TRAIN_ONLY_COLUMNS", "write_isic_demo"]
+__all__ = ["TEST_COLUMNS", "TRAIN_COLUMNS", "TRAIN_ONLY_COLUMNS", "write_isic_demo", "write_isic_sized_set"]
 
 TRAIN_COLUMNS = (
     "isic_id", "target", "patient_id", "age_approx", "sex", "anatom_site_general",
@@ -554,3 +554,14 @@ def _diagnosis(rng: np.random.Generator, lesion: _Lesion, malignant: bool, numbe
 def _confidence(rng: np.random.Generator, lesion: _Lesion) -> float:
     """The TBP system's lesion confidence (0-100): near 100 for clear lesions."""
     return round(float(max(0.0, 100 - rng.exponential(2.0 if lesion.darkness > 0.5 else 8.0))), 4)
+
+
+def write_isic_sized_set(folder: str | Path, n_images: int, source_size: tuple[int, int] | None = (100, 200)) -> str:
+    """At least `n_images` labelled lesion crops, 10 per patient, with sides in ``source_size`` (real ISIC 2024 crops:
+    ~130 px JPEGs), for the benchmarks; returns the ``dataset_dir``."""
+    lesions = 10
+    write_isic_demo(
+        folder, seed=0, n_patients=max(3, -(-n_images // lesions)), positive_rate=0.05, n_test=0,
+        lesions_per_patient=(lesions, lesions), size_range=tuple(source_size or (100, 200)),
+    )
+    return str(folder)

@@ -918,3 +918,11 @@ def _packbits_rows(plane: np.ndarray) -> bytes:
     position = offset[packet_of_piece] + 1 + rank_in_packet
     out[position] = flat[piece_start]
     return out.tobytes()
+
+
+def write_rsna_sized_set(folder: str | Path, n_images: int, source_size: tuple[int, int] | None = None) -> str:
+    """At least `n_images` labelled mammograms (about 4.5 per patient, at least 8 patients for 4 folds) for the
+    benchmarks, of ``source_size`` (rows, columns; default the demo's); returns the ``dataset_dir``."""
+    shape = {} if source_size is None else {"image_shape": tuple(source_size)}
+    write_rsna_demo(folder, n_patients=max(8, math.ceil(n_images / 4)), positive_rate=0.1, n_test_patients=0, **shape)
+    return str(folder)

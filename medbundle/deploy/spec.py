@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEPLOY_FILE", "FORMAT_VERSIONS", "TASKS", "DeploySpec", "DeploySpecError", "load_spec"]
+from medbundle.tasks import task_names
+
+__all__ = ["DEPLOY_FILE", "FORMAT_VERSIONS", "DeploySpec", "DeploySpecError", "load_spec"]
 
 #: the sidecar's file name in an export folder
 DEPLOY_FILE = "deploy.json"
 #: ``format_version`` values this reader understands
 FORMAT_VERSIONS = (1,)
-#: the tasks whose exports this package predicts with
-TASKS = ("rsna", "chest_xray", "isic")
 _ACTIVATIONS = ("sigmoid", "softmax")
 _AGGREGATIONS = ("mean", "max")
 
@@ -110,8 +110,8 @@ def _parse(raw: dict[str, Any], where: str, folder: Path) -> DeploySpec:
             "install the medbundle version that exported the model, or export it again."
         )
     task = raw.get("task")
-    if task not in TASKS:
-        raise fail(f"task {task!r} is not one of {list(TASKS)}.")
+    if task not in task_names():
+        raise fail(f"task {task!r} is not one of the registered tasks {task_names()} (medbundle.tasks).")
     inputs, outputs = _mapping(raw, "input", fail), _mapping(raw, "output", fail)
     activation = outputs.get("activation")
     if activation not in _ACTIVATIONS:

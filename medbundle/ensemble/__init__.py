@@ -46,7 +46,6 @@ from medbundle.ensemble.strategies import (
     soft_vote,
 )
 from medbundle.ensemble.tasks import (
-    TASKS,
     EnsembleTask,
     get_task,
     task_bundle_dir,
@@ -56,7 +55,6 @@ from medbundle.ensemble.tasks import (
 __all__ = [
     "BINARY_STRATEGIES",
     "MULTICLASS_STRATEGIES",
-    "TASKS",
     "Combined",
     "EnsemblePredictions",
     "EnsembleTask",

@@ -77,9 +77,7 @@ def labelled_datalist(
     """
     spec = get_task(task)
     if csv is not None:
-        if spec.csv_datalist is None:
-            raise ValueError(f"task {task} has no CSV layout; score a split folder with eval_split instead of csv.")
-        return spec.csv_datalist(dataset_dir, csv, images)
+        return spec.held_out_datalist(dataset_dir, csv, images)
     split = eval_split or spec.default_split
     # the members' stored settings (n_folds, seed, ...) as evaluate.yaml would read them from the checkpoint
     overrides = {"dataset_dir": str(dataset_dir), "fold": fold, "ckpt_path": str(members[0].path), "stored": dict(members[0].config)}

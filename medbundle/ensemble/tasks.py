@@ -1,9 +1,10 @@
 """What an ensemble needs to know about each task bundle, as data: thresholds, ids, metrics, submission.
 
 The ensemble never copies a task's preprocessing or network: it parses the task bundle's own configs
-(:func:`task_config`) with each member's checkpoint as ``ckpt_path``. The table below holds only what
-those configs cannot say: which stored threshold binarises, which stored settings change the
-preprocessing, the unit the task is scored on and how its submission looks.
+(:func:`task_config`) with each member's checkpoint as ``ckpt_path``. A task's spec
+(:mod:`medbundle.tasks`, its ``ensemble`` facts) holds only what those configs cannot say: which stored
+threshold binarises, which stored settings change the preprocessing, the unit the task is scored on and
+how its submission looks.
 """
 
 from __future__ import annotations
@@ -15,18 +16,10 @@ from typing import Any
 
 from monai.bundle import ConfigParser
 
-from medbundle.data import isic_datalist, rsna_datalist
 from medbundle.io import IMAGE_SUFFIXES
+from medbundle.tasks import resolve, tasks
 
-__all__ = ["TASKS", "EnsembleTask", "get_task", "task_bundle_dir", "task_config"]
-
-
-def _rsna_csv(dataset_dir: str | Path, csv: str, images: str | None) -> list[dict]:
-    return rsna_datalist(dataset_dir, csv=csv, image_dir=images or "train_images")
-
-
-def _isic_csv(dataset_dir: str | Path, csv: str, images: str | None) -> list[dict]:
-    return isic_datalist(dataset_dir, csv=csv, images=images or "train-image.hdf5")
+__all__ = ["EnsembleTask", "get_task", "task_bundle_dir", "task_config"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +37,8 @@ class EnsembleTask:
         table_metrics: the summary entries of the per-member table, read at the scored level.
         default_split: the labelled items evaluated by default: the members' validation fold (``val``) or a
             held-out split folder (``test``).
-        csv_datalist: reads a labelled held-out CSV in the task's layout, ``(dataset_dir, csv, images)``;
-            None when the task has no CSV (class folders).
+        csv_datalist: reads a labelled held-out CSV in the task's layout,
+            ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``; None when the task has no CSV (class folders).
         inference_keys: the task ``inference.yaml`` keys that the ensemble's ``csv`` and ``images`` set.
         submission: :class:`~medbundle.handlers.SubmissionWriter` arguments of ``submission.csv``, or None
             for a multi-class task, whose submission is the class-name predictions of its inference.
@@ -62,56 +55,23 @@ class EnsembleTask:
     group_key: str | None = None
     table_metrics: tuple[str, ...] = ()
     default_split: str = "val"
-    csv_datalist: Callable[[str | Path, str, str | None], list[dict]] | None = None
+    csv_datalist: Callable[..., list[dict]] | None = None
     inference_keys: Mapping[str, str] = field(default_factory=dict)
     submission: Mapping[str, Any] | None = None
     binarize_submission: bool = False
     image_suffixes: tuple[str, ...] = IMAGE_SUFFIXES
 
+    def held_out_datalist(self, dataset_dir: str | Path, csv: str, images: str | None) -> list[dict]:
+        """The items of a labelled held-out `csv` (images in `images`, else the layout's default folder or file)."""
+        if self.csv_datalist is None:
+            raise ValueError(f"task {self.name} has no CSV layout; score a split folder with eval_split instead of csv.")
+        key = self.inference_keys.get("images", "images")
+        return self.csv_datalist(dataset_dir, csv=csv, **({key: images} if images else {}))
+
     @property
     def scored_level(self) -> str:
         """``"breast"`` for ``breast_id`` groups, else ``"image"``: the level of the members table."""
         return self.group_key.removesuffix("_id") if self.group_key else "image"
-
-
-TASKS: dict[str, EnsembleTask] = {
-    "rsna": EnsembleTask(
-        name="rsna",
-        binary=True,
-        threshold_key="pf1_threshold",
-        preprocessing_keys=("image_size", "in_chans"),
-        id_keys=("image_id", "patient_id", "laterality", "breast_id"),
-        group_key="breast_id",
-        table_metrics=("pf1_at_threshold", "pf1_prob", "auroc"),
-        csv_datalist=_rsna_csv,
-        inference_keys={"csv": "csv", "images": "image_dir"},
-        submission={"group_key": "breast_id", "id_column": "prediction_id", "target_column": "cancer"},
-        binarize_submission=True,
-        image_suffixes=(".dcm", ".dicom"),
-    ),
-    "isic": EnsembleTask(
-        name="isic",
-        binary=True,
-        threshold_key="roc_threshold",
-        preprocessing_keys=("image_size", "in_chans"),
-        id_keys=("image_id", "patient_id"),
-        table_metrics=("pauc", "auroc"),
-        csv_datalist=_isic_csv,
-        inference_keys={"csv": "csv", "images": "images"},
-        submission={"group_key": "image_id", "id_column": "isic_id", "target_column": "target"},
-        image_suffixes=(".jpg", ".jpeg", ".png"),
-    ),
-    "chest_xray": EnsembleTask(
-        name="chest_xray",
-        binary=False,
-        threshold_key=None,
-        preprocessing_keys=("image_size", "in_chans", "clahe"),
-        id_keys=("image_id",),
-        table_metrics=("accuracy", "macro_f1", "macro_auroc"),
-        default_split="test",
-        inference_keys={"images": "input"},
-    ),
-}
 
 
 def get_task(task: str) -> EnsembleTask:
@@ -120,9 +80,13 @@ def get_task(task: str) -> EnsembleTask:
     Raises:
         ValueError: unknown task; the message lists the known ones.
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; set task to one of {sorted(TASKS)}.")
-    return TASKS[task]
+    known = tasks()
+    if task not in known:
+        raise ValueError(f"unknown task {task!r}; set task to one of {sorted(known)}.")
+    facts = dict(known[task].ensemble)
+    if "csv_datalist" in facts:
+        facts["csv_datalist"] = resolve(facts["csv_datalist"])
+    return EnsembleTask(name=task, **facts)
 
 
 def task_bundle_dir(task: str, bundles_dir: str | Path | None = None) -> Path:

@@ -5,7 +5,7 @@ the sidecar says exactly what ``monai.bundle run`` does. Schema (``format_versio
 
     {
       "format_version": 1,
-      "task": "rsna" | "chest_xray" | "isic",
+      "task": a registered task (medbundle.tasks), e.g. "rsna",
       "input": {"name": "image", "shape": [null, C, H, W], "dtype": "float32", "value_range": [0, 1]},
       "output": {"name": "logits", "shape": [null, K], "activation": "sigmoid" | "softmax"},
       "class_names": [K names in logit order] | null,

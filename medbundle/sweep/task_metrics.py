@@ -31,8 +31,9 @@ from medbundle.metrics import (
     pfbeta_threshold,
     roc_threshold,
 )
+from medbundle.tasks import resolve, tasks
 
-__all__ = ["AGGREGATIONS", "TASK_METRICS", "Decision", "TaskMetrics", "get_task_metrics"]
+__all__ = ["AGGREGATIONS", "Decision", "TaskMetrics", "get_task_metrics", "multiclass_metrics"]
 
 AGGREGATIONS = ("mean", "max")
 
@@ -112,7 +113,7 @@ def class_probabilities(frame: pd.DataFrame) -> np.ndarray:
     return frame[columns].to_numpy(float)
 
 
-def chest_xray_metrics(frame: pd.DataFrame) -> dict[str, float]:
+def multiclass_metrics(frame: pd.DataFrame) -> dict[str, float]:
     """Accuracy and macro F1 of the arg-max class per image."""
     labels, probabilities = frame["label"].to_numpy(int), class_probabilities(frame)
     return {"n": len(frame), "accuracy": accuracy(labels, probabilities), "macro_f1": macro_f1(labels, probabilities)}
@@ -131,19 +132,14 @@ class TaskMetrics:
     decide: Callable[[pd.DataFrame], Decision] | None = None
 
 
-TASK_METRICS: dict[str, TaskMetrics] = {
-    "rsna": TaskMetrics(rsna_metrics, rsna_decision),
-    "isic": TaskMetrics(isic_metrics, isic_decision),
-    "chest_xray": TaskMetrics(chest_xray_metrics),
-}
-
-
 def get_task_metrics(task: str) -> TaskMetrics:
-    """The :class:`TaskMetrics` of `task`.
+    """The :class:`TaskMetrics` of `task`, from its spec's ``sweep`` facts (:mod:`medbundle.tasks`).
 
     Raises:
         ValueError: unknown task; the message lists the known ones.
     """
-    if task not in TASK_METRICS:
-        raise ValueError(f"no sweep summary for task {task!r}; known tasks: {sorted(TASK_METRICS)}.")
-    return TASK_METRICS[task]
+    known = tasks()
+    if task not in known:
+        raise ValueError(f"no sweep summary for task {task!r}; known tasks: {sorted(known)}.")
+    facts = known[task].sweep
+    return TaskMetrics(resolve(facts.metrics), resolve(facts.decide) if facts.decide else None)
