@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from medbundle.tasks import TASK_PATH_ENV, DemoFacts, SweepFacts, TaskSpec, get_task, register, resolve, tasks
+from medbundle.tasks import (
+    TASK_PATH_ENV,
+    DemoFacts,
+    SweepFacts,
+    TaskSpec,
+    get_task,
+    register,
+    resolve,
+    tasks,
+)
 from medbundle.tasks import registry as registry_module
 
 REPO = Path(__file__).resolve().parents[1]
