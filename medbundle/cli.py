@@ -280,7 +280,7 @@ def package(
     return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
 
 
-def tasks() -> list[dict]:
+def tasks() -> str:
     """List the registered tasks (:mod:`medbundle.tasks`): name, bundle folder, what it is, and where it came from.
 
     Built-in tasks come first, then installed plug-ins (entry point group ``medbundle.tasks``) and ``TASK`` files in
@@ -288,11 +288,10 @@ def tasks() -> list[dict]:
     """
     from medbundle.tasks import registry
 
-    return [
-        {"task": name, "bundle": f"bundles/{spec.bundle}", "title": spec.title, "source": registry.source(name),
-         "download": spec.download is not None}
-        for name, spec in registry.tasks().items()
-    ]  # fmt: skip
+    rows = [("task", "bundle", "from", "what it is")]
+    rows += [(name, f"bundles/{spec.bundle}", registry.source(name), spec.title) for name, spec in registry.tasks().items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[3]]) for row in rows)
 
 
 def main() -> None:

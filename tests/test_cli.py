@@ -32,6 +32,16 @@ def test_unknown_task_names_the_choices(tmp_path):
         demo_data(task="mri", out=str(tmp_path))
 
 
+def test_tasks_console_command_lists_the_registered_tasks():
+    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "tasks"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["task", "bundle", "from"]
+    assert [line.split()[:3] for line in lines[1:4]] == [
+        [task, f"bundles/{task}", f"medbundle.tasks.{task}"] for task in ("rsna", "chest_xray", "isic")]
+
+
 def test_demo_outside_the_repository_says_where_to_run(tmp_path, monkeypatch):
     demo_data(task="rsna", out=str(tmp_path / "data"), n_patients=2, image_shape=(128, 104), n_test_patients=0)
     with pytest.raises(FileNotFoundError, match="repository root or pass --bundle_dir"):

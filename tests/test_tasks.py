@@ -52,7 +52,7 @@ PROBE = textwrap.dedent('''
     from medbundle.sweep.task_metrics import get_task_metrics
 
     out = sys.argv[1]
-    found = {"tasks": [row["task"] for row in cli.tasks()]}
+    found = {"tasks": [line.split()[0] for line in cli.tasks().splitlines()[1:]]}
     found["demo_data"] = sorted(cli.demo_data("knee_throwaway", out + "/data", n_train=2, n_val=1, n_test=1))
     found["validate"] = check_dataset("knee_throwaway", out + "/data", out=out + "/check", num_workers=0)["task"]
     found["ensemble"] = ensemble_task("knee_throwaway").name
