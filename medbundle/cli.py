@@ -288,8 +288,21 @@ def package(
     return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
 
 
+def _fire_command(args: list[str]) -> list[str]:
+    """`args` with a help request (``-h``/``--help`` before any ``--``) turned into fire's ``COMMAND -- --help``.
+
+    fire shows help for ``--help`` only where the command cannot take it as an argument: a command with
+    ``**options`` receives ``help=True`` instead (``demo_data --help`` crashed, ``demo --help`` trained a model).
+    Its separator form shows the help of any command without calling it.
+    """
+    head = args[: args.index("--")] if "--" in args else args
+    if not any(arg in ("-h", "--help") for arg in head):
+        return args
+    return [*[arg for arg in head[:1] if not arg.startswith("-")], "--", "--help"]
+
+
 def main() -> None:
-    """Entry point of the ``medbundle`` console script."""
+    """Entry point of the ``medbundle`` console script and of ``python -m medbundle``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     fire.Fire(
         {
@@ -303,5 +316,11 @@ def main() -> None:
             "ensemble": ensemble,
             "export": export,
             "package": package,
-        }
+        },
+        command=_fire_command(sys.argv[1:]),
+        name="medbundle",
     )
+
+
+if __name__ == "__main__":
+    main()
