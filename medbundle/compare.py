@@ -125,7 +125,7 @@ def compare_checkpoints(
             "backbone": config.get("backbone", "?"),
             "image_size": "x".join(map(str, config.get("image_size", []))),
         }
-        row |= {column: float(image[column]) for column in _COLUMNS[kind]}
+        row |= {column: math.nan if image[column] is None else float(image[column]) for column in _COLUMNS[kind]}
         row |= {
             "params": int(metrics["model"].get("params", 0)),
             "images/s": float(metrics["model"].get("images_per_second", float("nan"))),

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 from conftest import make_evaluator
+from ignite.engine import Engine
 
 from medbundle.handlers import PredictionWriter, SubmissionWriter
 
@@ -38,3 +39,19 @@ def test_submission_without_threshold_keeps_probabilities(tmp_path):
     out = tmp_path / "submission.csv"
     make_evaluator(PROBS, None, BREASTS, handlers=[SubmissionWriter(out, threshold=None, how="max")]).run()
     assert pd.read_csv(out)["cancer"].tolist() == pytest.approx([0.9, 0.4, 0.3], abs=1e-5)
+
+
+
+def test_metrics_json_writes_an_undefined_metric_as_null(tmp_path):
+    """A class absent from the split has no AUROC or sensitivity: null, not the bare NaN strict parsers reject."""
+
+    def reject(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    frame = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "label": [0, 1, 0, 1],
+                          "pred_0": [0.7, 0.2, 0.5, 0.3], "pred_1": [0.2, 0.7, 0.3, 0.5], "pred_2": [0.1] * 4})
+    PredictionWriter(tmp_path, class_names=["x", "y", "absent"]).write(frame, Engine(lambda engine, batch: None))
+    metrics = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=reject)
+    assert metrics["image"]["per_class"]["absent"]["auroc"] is None
+    assert metrics["image"]["per_class"]["absent"]["sensitivity"] is None
+    assert metrics["image"]["accuracy"] == 1.0

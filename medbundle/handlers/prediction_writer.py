@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ import pandas as pd
 from ignite.engine import Engine, Events
 
 from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
+from medbundle.io.strict_json import to_strict_json
 from medbundle.metrics import (
     aggregate_groups,
     binary_summary,
@@ -74,7 +74,8 @@ class PredictionWriter(_RankZeroWriter):
       (and the true one in ``label_class``).
     - ``predictions_<group>.csv`` with a `group_key` (RSNA: ``predictions_breast.csv``).
     - ``metrics.json``: for binary models :func:`~medbundle.metrics.binary_summary` at `threshold` per level;
-      for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s.
+      for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s. Strict
+      JSON: an undefined metric (NaN) is ``null``.
     - ``confusion_matrix.csv`` and ``confusion_matrix.png`` for multi-class models with labels (rows truth,
       columns prediction, class names on both).
 
@@ -126,8 +127,8 @@ class PredictionWriter(_RankZeroWriter):
                 metrics |= {"threshold": self.threshold, "aggregation": self.how}
             metrics["model"] = _model_facts(engine, len(frame))
             path = self.output_dir / "metrics.json"
-            path.write_text(json.dumps(metrics, indent=2))
-            self.logger.info("evaluation metrics written to %s: %s", path, json.dumps(metrics))
+            path.write_text(to_strict_json(metrics, indent=2))
+            self.logger.info("evaluation metrics written to %s: %s", path, to_strict_json(metrics))
 
     def _names(self, predictions: np.ndarray) -> list[str]:
         if self.class_names is None or len(self.class_names) != predictions.shape[1]:
