@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from medbundle.checkpoints import stored_config
+from medbundle.outputs import evaluation_dir
 
 __all__ = ["compare_checkpoints", "find_checkpoints", "markdown_table"]
 
@@ -55,9 +56,8 @@ def _evaluate(bundle: Path, checkpoint: Path, output_dir: Path, overrides: dict[
         output_dir=str(output_dir),
         **overrides,
     )
-    split = overrides.get("eval_split", "val")
-    metrics_file = output_dir / ("" if split == "val" else split) / "metrics.json"
-    return json.loads(metrics_file.read_text())
+    split, tta = overrides.get("eval_split", "val"), bool(overrides.get("tta", False))
+    return json.loads((evaluation_dir(output_dir, split, tta) / "metrics.json").read_text())
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -15,7 +15,8 @@ BREASTS = ["1_L", "1_L", "1_R", "1_R", "2_L", "2_L"]
 
 
 def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
-    make_evaluator(PROBS, LABELS, BREASTS, handlers=[PredictionWriter(tmp_path, threshold=0.5, group_key="breast_id")]).run()
+    writer = PredictionWriter(tmp_path, threshold=0.5, group_key="breast_id", settings={"tta": True})
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[writer]).run()
     images = pd.read_csv(tmp_path / "predictions_image.csv")
     assert len(images) == 6 and images["pred"].tolist() == pytest.approx(PROBS, abs=1e-5)
     breasts = pd.read_csv(tmp_path / "predictions_breast.csv")
@@ -25,6 +26,7 @@ def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["breast"]["tp"] == 1 and metrics["breast"]["fn"] == 1 and metrics["breast"]["tn"] == 1
     assert metrics["image"]["auroc"] == pytest.approx(8 / 9)
+    assert metrics["tta"] is True  # how the numbers were made
 
 
 def test_submission_is_one_binarised_row_per_breast(tmp_path):

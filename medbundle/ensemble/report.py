@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,8 +277,15 @@ def write_predictions(ensemble: EnsemblePredictions, output_dir: str | Path) -> 
     return written
 
 
-def write_evaluation(ensemble: EnsemblePredictions, output_dir: str | Path) -> pd.DataFrame:
+def write_evaluation(
+    ensemble: EnsemblePredictions, output_dir: str | Path, settings: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """Write the members table, ``metrics.json``, the predictions and the submission of a labelled run.
+
+    Args:
+        ensemble: the combined predictions.
+        output_dir: the folder of the files (created if needed).
+        settings: how the members were run, written into ``metrics.json`` first, e.g. ``{"tta": True}``.
 
     Returns:
         The members table (one row per member, then the ensemble).
@@ -289,6 +296,7 @@ def write_evaluation(ensemble: EnsemblePredictions, output_dir: str | Path) -> p
     table.to_csv(output_dir / "members.csv", index=False)
     (output_dir / "members.md").write_text(markdown_table(table) + "\n")
     metrics: dict[str, Any] = {
+        **(settings or {}),
         "strategy": ensemble.strategy,
         "members": {m.name: str(m.path) for m in ensemble.members},
         "weights": ensemble.weights,
