@@ -157,7 +157,7 @@ class TimmClassifier(nn.Module):
         self.backbone = timm.create_model(
             model_name,
             pretrained=pretrained or file_state is not None,
-            pretrained_cfg_overlay=dict(state_dict=file_state) if file_state is not None else None,
+            pretrained_cfg_overlay={"state_dict": file_state} if file_state is not None else None,
             num_classes=0,
             in_chans=in_chans,
             **pool_kwargs,
