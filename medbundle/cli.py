@@ -9,6 +9,8 @@ from typing import Any
 
 import fire
 
+from medbundle.warning_filters import trust_bundle_configs
+
 __all__ = [
     "compare",
     "demo",
@@ -304,6 +306,7 @@ def _fire_command(args: list[str]) -> list[str]:
 def main() -> None:
     """Entry point of the ``medbundle`` console script and of ``python -m medbundle``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    trust_bundle_configs()
     fire.Fire(
         {
             "demo_data": demo_data,
