@@ -5,7 +5,8 @@ The subpackages are imported on first access (PEP 562), so bundle configs can wr
 ``_target_: medbundle.transforms.CLAHEd``, while ``import medbundle`` itself stays light: torch and
 MONAI are imported only by the subpackages that need them, and not at all by the ONNX predictor
 :mod:`medbundle.deploy` and the preprocessing it shares, :mod:`medbundle.imaging`. Importing it also
-makes an uncaught error end with its root cause (see :mod:`medbundle.excepthook`).
+makes an uncaught error end with its root cause (see :mod:`medbundle.excepthook`) and silences MONAI's
+nvImageCodec notices, which do not concern medbundle's readers (see :mod:`medbundle.warning_filters`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from medbundle.excepthook import install as _install_excepthook
+from medbundle.warning_filters import install as _install_warning_filters
 
 if TYPE_CHECKING:
     from medbundle import (
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     )
 
 _install_excepthook()
+_install_warning_filters()
 
 __version__ = "0.1.0"
 __all__ = [

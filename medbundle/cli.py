@@ -8,6 +8,8 @@ from pathlib import Path
 
 import fire
 
+from medbundle.warning_filters import trust_bundle_configs
+
 __all__ = [
     "compare",
     "demo",
@@ -294,9 +296,23 @@ def tasks() -> str:
     return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[3]]) for row in rows)
 
 
+def _fire_command(args: list[str]) -> list[str]:
+    """`args` with a help request (``-h``/``--help`` before any ``--``) turned into fire's ``COMMAND -- --help``.
+
+    fire shows help for ``--help`` only where the command cannot take it as an argument: a command with
+    ``**options`` receives ``help=True`` instead (``demo_data --help`` crashed, ``demo --help`` trained a model).
+    Its separator form shows the help of any command without calling it.
+    """
+    head = args[: args.index("--")] if "--" in args else args
+    if not any(arg in ("-h", "--help") for arg in head):
+        return args
+    return [*[arg for arg in head[:1] if not arg.startswith("-")], "--", "--help"]
+
+
 def main() -> None:
-    """Entry point of the ``medbundle`` console script."""
+    """Entry point of the ``medbundle`` console script and of ``python -m medbundle``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    trust_bundle_configs()
     fire.Fire(
         {
             "demo_data": demo_data,
@@ -310,5 +326,11 @@ def main() -> None:
             "export": export,
             "package": package,
             "tasks": tasks,
-        }
+        },
+        command=_fire_command(sys.argv[1:]),
+        name="medbundle",
     )
+
+
+if __name__ == "__main__":
+    main()

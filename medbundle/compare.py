@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from medbundle.checkpoints import stored_config
+from medbundle.outputs import evaluation_dir
 
 __all__ = ["compare_checkpoints", "find_checkpoints", "markdown_table"]
 
@@ -55,9 +56,8 @@ def _evaluate(bundle: Path, checkpoint: Path, output_dir: Path, overrides: dict[
         output_dir=str(output_dir),
         **overrides,
     )
-    split = overrides.get("eval_split", "val")
-    metrics_file = output_dir / ("" if split == "val" else split) / "metrics.json"
-    return json.loads(metrics_file.read_text())
+    split, tta = overrides.get("eval_split", "val"), bool(overrides.get("tta", False))
+    return json.loads((evaluation_dir(output_dir, split, tta) / "metrics.json").read_text())
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -125,7 +125,7 @@ def compare_checkpoints(
             "backbone": config.get("backbone", "?"),
             "image_size": "x".join(map(str, config.get("image_size", []))),
         }
-        row |= {column: float(image[column]) for column in _COLUMNS[kind]}
+        row |= {column: math.nan if image[column] is None else float(image[column]) for column in _COLUMNS[kind]}
         row |= {
             "params": int(metrics["model"].get("params", 0)),
             "images/s": float(metrics["model"].get("images_per_second", float("nan"))),

@@ -80,11 +80,14 @@ def test_pos_weight_is_the_split_ratio_with_all_negatives(trained):
     assert float(loss.pos_weight) == pytest.approx((len(train) - n_pos) / n_pos)
 
 
-def test_evaluate_with_flip_tta_writes_pauc_over_the_whole_validation_fold(trained):
+def test_evaluate_with_flip_tta_writes_pauc_over_the_whole_validation_fold_to_its_own_folder(trained):
     root, paths, _ = trained
     run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "2", "--tta", "True")
-    out = root / "bundle" / "outputs" / "fold0"
+    plain = root / "bundle" / "outputs" / "fold0"
+    assert not (plain / "metrics.json").exists() and not (plain / "predictions_image.csv").exists()  # kept apart
+    out = plain / "tta"
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tta"] is True
     image = metrics["image"]
     assert 0.0 <= image["pauc"] <= 0.2 and 0.0 <= image["auroc"] <= 1.0
     best = root / "bundle" / "models" / "fold0" / "model.pt"

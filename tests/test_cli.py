@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from medbundle import cli
 from medbundle.cli import demo, demo_data, download, norm_stats
 from medbundle.data import CHEST_XRAY_CLASSES, norm_stats_path, read_norm_stats
 from medbundle.demo import write_chest_xray_demo
@@ -16,7 +17,7 @@ from medbundle.demo import write_chest_xray_demo
 
 def test_demo_data_console_command_writes_the_kaggle_layout(tmp_path):
     out = tmp_path / "rsna"
-    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "demo_data", "--task", "rsna",
+    command = [sys.executable, "-m", "medbundle", "demo_data", "--task", "rsna",
                "--out", str(out), "--n_patients", "4", "--image_shape", "[128,104]", "--n_test_patients", "1"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -25,6 +26,20 @@ def test_demo_data_console_command_writes_the_kaggle_layout(tmp_path):
     first = train.iloc[0]
     assert (out / "train_images" / str(first.patient_id) / f"{first.image_id}.dcm").is_file()
     assert (out / "test.csv").is_file() and (out / "sample_submission.csv").is_file()
+
+
+@pytest.mark.parametrize("command", sorted(set(cli.__all__) - {"main"}))
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_every_command_prints_its_help_and_exits_0(command, flag, tmp_path, monkeypatch, capsys):
+    """fire passed --help into the commands that take **options: demo_data crashed and demo trained a model."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["medbundle", command, flag])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 0
+    shown = capsys.readouterr()
+    assert f"NAME\n    medbundle {command}" in shown.out + shown.err  # fire writes help to stderr when not a terminal
+    assert not any(tmp_path.iterdir())  # help only: nothing written
 
 
 def test_unknown_task_names_the_choices(tmp_path):
@@ -53,7 +68,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_chest_xray_demo_data_console_command_writes_class_folders(tmp_path):
     out = tmp_path / "chest"
-    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "demo_data", "--task", "chest_xray",
+    command = [sys.executable, "-m", "medbundle.cli", "demo_data", "--task", "chest_xray",
                "--out", str(out), "--n_train", "2", "--n_val", "1", "--n_test", "1", "--size_range", "[64,96]"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
     assert result.returncode == 0, result.stderr[-2000:]

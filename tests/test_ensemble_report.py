@@ -41,7 +41,7 @@ def test_rsna_soft_scores_breasts_at_the_mean_pf1_threshold(tmp_path):
     assert ensemble.threshold == pytest.approx(0.475)
     np.testing.assert_allclose(ensemble.levels["image"].ensemble, (RSNA_A + RSNA_B) / 2)
     np.testing.assert_allclose(ensemble.levels["breast"].ensemble, [0.6, 0.2, 0.45, 0.4])
-    table = write_evaluation(ensemble, tmp_path).set_index("member")
+    table = write_evaluation(ensemble, tmp_path, {"tta": True}).set_index("member")
     # breasts [1, 0, 0, 1]; a at 0.5 -> [1, 0, 0, 1]: pF1 1; b at 0.45 -> [1, 0, 1, 0]: P = R = 0.5;
     # the ensemble at 0.475 -> [1, 0, 0, 0]: P 1, R 0.5 -> 2/3
     np.testing.assert_allclose(table["pf1_at_threshold"], [1.0, 0.5, 2 / 3])
@@ -50,6 +50,7 @@ def test_rsna_soft_scores_breasts_at_the_mean_pf1_threshold(tmp_path):
     assert table.loc["b", "image_size"] == "32x16"
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["breast"]["pf1_at_threshold"] == pytest.approx(2 / 3) and metrics["aggregation"] == "mean"
+    assert metrics["tta"] is True
     submission = pd.read_csv(tmp_path / "submission.csv")
     assert submission.to_dict("list") == {"prediction_id": ["p1_L", "p1_R", "p2_L", "p2_R"], "cancer": [1, 0, 0, 0]}
     breasts = pd.read_csv(tmp_path / "predictions_breast.csv")

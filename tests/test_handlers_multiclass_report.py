@@ -76,3 +76,12 @@ def test_wrong_class_count_and_binary_models_are_named():
 def test_metric_slug_makes_metric_name_suffixes():
     assert metric_slug("Corona Virus Disease") == "corona_virus_disease"
     assert metric_slug(" COVID-19 (PCR) ") == "covid_19_pcr"
+
+
+def test_an_evaluation_of_another_split_names_its_metrics_and_log_for_it(caplog):
+    handler = MulticlassReportHandler(NAMES, prefix="test_", split="test")
+    with caplog.at_level("INFO", logger="medbundle.handlers.multiclass_report"):
+        engine = evaluator(np.eye(3), [0, 1, 2], handler)
+        engine.run()
+    assert engine.state.metrics["test_auroc_normal"] == 1.0
+    assert "per-class test scores" in caplog.text

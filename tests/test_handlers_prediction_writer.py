@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 from conftest import make_evaluator
+from ignite.engine import Engine
 
 from medbundle.handlers import PredictionWriter, SubmissionWriter
 
@@ -14,7 +15,8 @@ BREASTS = ["1_L", "1_L", "1_R", "1_R", "2_L", "2_L"]
 
 
 def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
-    make_evaluator(PROBS, LABELS, BREASTS, handlers=[PredictionWriter(tmp_path, threshold=0.5, group_key="breast_id")]).run()
+    writer = PredictionWriter(tmp_path, threshold=0.5, group_key="breast_id", settings={"tta": True})
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[writer]).run()
     images = pd.read_csv(tmp_path / "predictions_image.csv")
     assert len(images) == 6 and images["pred"].tolist() == pytest.approx(PROBS, abs=1e-5)
     breasts = pd.read_csv(tmp_path / "predictions_breast.csv")
@@ -24,6 +26,7 @@ def test_prediction_writer_writes_image_breast_and_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["breast"]["tp"] == 1 and metrics["breast"]["fn"] == 1 and metrics["breast"]["tn"] == 1
     assert metrics["image"]["auroc"] == pytest.approx(8 / 9)
+    assert metrics["tta"] is True  # how the numbers were made
 
 
 def test_submission_is_one_binarised_row_per_breast(tmp_path):
@@ -38,3 +41,19 @@ def test_submission_without_threshold_keeps_probabilities(tmp_path):
     out = tmp_path / "submission.csv"
     make_evaluator(PROBS, None, BREASTS, handlers=[SubmissionWriter(out, threshold=None, how="max")]).run()
     assert pd.read_csv(out)["cancer"].tolist() == pytest.approx([0.9, 0.4, 0.3], abs=1e-5)
+
+
+
+def test_metrics_json_writes_an_undefined_metric_as_null(tmp_path):
+    """A class absent from the split has no AUROC or sensitivity: null, not the bare NaN strict parsers reject."""
+
+    def reject(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    frame = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "label": [0, 1, 0, 1],
+                          "pred_0": [0.7, 0.2, 0.5, 0.3], "pred_1": [0.2, 0.7, 0.3, 0.5], "pred_2": [0.1] * 4})
+    PredictionWriter(tmp_path, class_names=["x", "y", "absent"]).write(frame, Engine(lambda engine, batch: None))
+    metrics = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=reject)
+    assert metrics["image"]["per_class"]["absent"]["auroc"] is None
+    assert metrics["image"]["per_class"]["absent"]["sensitivity"] is None
+    assert metrics["image"]["accuracy"] == 1.0

@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medbundle.metrics import SCORES, auroc, get_score, log_loss, metric_higher_is_better
+from medbundle.metrics import (
+    SCORES,
+    auroc,
+    get_score,
+    log_loss,
+    metric_higher_is_better,
+    split_metric_name,
+)
 
 
 def test_every_score_is_callable_on_its_kinds_of_predictions():
@@ -33,3 +40,9 @@ def test_unknown_score_lists_the_names_per_kind():
                                               ("val_macro_auroc", True), ("val_pf1_best", True)])
 def test_metric_direction_follows_its_score(name, higher):
     assert metric_higher_is_better(name) is higher
+
+
+def test_metric_names_follow_the_evaluated_split():
+    assert split_metric_name("val_accuracy", "test") == "test_accuracy"
+    assert split_metric_name("val_auroc", "val") == "val_auroc"  # the validation fold keeps its names
+    assert split_metric_name("accuracy", "test") == "accuracy"

@@ -128,6 +128,15 @@ def test_pretrained_file_loads_backbone_and_drops_classifier(resnet_state_dict_f
     assert net.head.fc.weight.shape == (1, 512)
 
 
+def test_pretrained_file_is_read_once_and_not_kept(resnet_state_dict_file, caplog) -> None:
+    """timm's file loading and the layout check each read the file: two 'Loaded  from checkpoint' lines."""
+    path, _ = resnet_state_dict_file
+    with caplog.at_level("INFO"):
+        net = TimmClassifier("resnet10t", pretrained_file=path)
+    assert caplog.text.count(str(path)) == 1, caplog.text
+    assert net.backbone.pretrained_cfg["file"] == str(path) and "state_dict" not in net.backbone.pretrained_cfg
+
+
 def test_pretrained_file_grayscale_stem_sums_rgb_filters(resnet_state_dict_file) -> None:
     path, state_dict = resnet_state_dict_file
     net = TimmClassifier("resnet10t", num_classes=5, in_chans=1, pretrained_file=path, head="attention")

@@ -68,3 +68,19 @@ def test_missing_predictions_are_evaluated_and_failures_named(tmp_path, monkeypa
     assert sorted(calls) == [(1, {"dataset_dir": "d", "num_workers": 0}), (2, {"dataset_dir": "d", "num_workers": 0})]
     table = pd.read_csv(tmp_path / "m" / "oof.csv")
     assert table["fold"].tolist() == [0, 1] and "KeyError: image" in runs[2].evaluation_log.read_text()
+
+
+def test_tta_evaluations_are_run_and_read_apart_from_the_plain_ones(tmp_path, monkeypatch):
+    runs = sweep_with_runs(tmp_path, {0: ["a"], 1: ["b"]})  # plain predictions exist: they must not stand in for TTA
+    evaluated = []
+
+    def fake_evaluation(bundle, run, overrides):
+        evaluated.append(run.fold)
+        path = run.evaluation_predictions(tta=overrides["tta"])
+        code = f"import os; os.makedirs({str(path.parent)!r}); open({str(path)!r}, 'w').write('image_id,pred\\nt{run.fold},0.9\\n')"
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(oof_module, "evaluation_command", fake_evaluation)
+    table = pd.read_csv(collect_oof(tmp_path, tta=True)["m"])
+    assert sorted(evaluated) == [0, 1] and table["image_id"].tolist() == ["t0", "t1"]
+    assert all(run.predictions.is_file() for run in runs)

@@ -76,8 +76,10 @@ def test_retraining_removes_the_stale_evaluation(bundle, tmp_path):
     run = RunDir(tmp_path / "cv", "m", 0)
     run.output_dir.mkdir(parents=True)
     run.predictions.write_text("old")
+    run.evaluation_predictions(tta=True).parent.mkdir()
+    run.evaluation_predictions(tta=True).write_text("old")
     training.train_sweep(bundle, ["m"], [0], tmp_path / "cv")
-    assert not run.predictions.exists()
+    assert not run.predictions.exists() and not run.evaluation_predictions(tta=True).exists()
 
 
 @pytest.mark.parametrize(

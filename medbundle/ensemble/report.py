@@ -9,7 +9,8 @@ Files in ``output_dir`` (:func:`write_evaluation`, :func:`write_predictions`):
 - ``members.csv`` / ``members.md``: one row per member and one for the ensemble, with the task's metrics at
   the scored level (rsna: pF1 per breast at the row's threshold, probabilistic pF1, AUROC; isic: pAUC above
   80 % TPR, AUROC; chest_xray: accuracy, macro F1, macro AUROC), labelled runs only;
-- ``metrics.json``: the ensemble's full summary per level, the strategy, threshold and weights;
+- ``metrics.json``: the ensemble's full summary per level, the strategy, threshold and weights (strict JSON:
+  an undefined metric is ``null``);
 - ``predictions_image.csv`` (and ``predictions_breast.csv``): ids, label, every member's probability (column
   named by the member; ``<member>:<class>`` for multi-class) and the ensemble's (``ensemble``,
   ``ensemble_label`` at the threshold; ``ensemble:<class>``, ``ensemble_class``);
@@ -20,10 +21,9 @@ Files in ``output_dir`` (:func:`write_evaluation`, :func:`write_predictions`):
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from medbundle.ensemble.predictions import MemberPredictions
 from medbundle.ensemble.strategies import combine
 from medbundle.ensemble.tasks import EnsembleTask, get_task
 from medbundle.handlers import PredictionWriter, SubmissionWriter
+from medbundle.io.strict_json import to_strict_json
 from medbundle.metrics import aggregate_groups, binary_summary, multiclass_summary
 
 __all__ = [
@@ -276,8 +277,15 @@ def write_predictions(ensemble: EnsemblePredictions, output_dir: str | Path) -> 
     return written
 
 
-def write_evaluation(ensemble: EnsemblePredictions, output_dir: str | Path) -> pd.DataFrame:
+def write_evaluation(
+    ensemble: EnsemblePredictions, output_dir: str | Path, settings: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """Write the members table, ``metrics.json``, the predictions and the submission of a labelled run.
+
+    Args:
+        ensemble: the combined predictions.
+        output_dir: the folder of the files (created if needed).
+        settings: how the members were run, written into ``metrics.json`` first, e.g. ``{"tta": True}``.
 
     Returns:
         The members table (one row per member, then the ensemble).
@@ -288,6 +296,7 @@ def write_evaluation(ensemble: EnsemblePredictions, output_dir: str | Path) -> p
     table.to_csv(output_dir / "members.csv", index=False)
     (output_dir / "members.md").write_text(markdown_table(table) + "\n")
     metrics: dict[str, Any] = {
+        **(settings or {}),
         "strategy": ensemble.strategy,
         "members": {m.name: str(m.path) for m in ensemble.members},
         "weights": ensemble.weights,
@@ -298,7 +307,7 @@ def write_evaluation(ensemble: EnsemblePredictions, output_dir: str | Path) -> p
         metrics["aggregation"] = ensemble.aggregation
     for level, data in ensemble.levels.items():
         metrics[level] = _summary(ensemble, data.labels, data.ensemble, ensemble.threshold)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (output_dir / "metrics.json").write_text(to_strict_json(metrics, indent=2))
     logger.info("ensemble of %d members (%s):\n%s", len(ensemble.members), ensemble.strategy, markdown_table(table))
     logger.info("members table, metrics.json and predictions written to %s", output_dir)
     return table

@@ -43,6 +43,7 @@ class MulticlassReportHandler(CollectingHandler):
         class_names: the model's classes, in logit order.
         summary_writer: optional TensorBoard ``SummaryWriter`` for the images.
         prefix: prefix of the names written to `engine.state.metrics`.
+        split: the evaluated split as the log names it ("per-class validation scores").
         group_key: batch key grouping images (e.g. "patient_id") before scoring; None per image.
         how: aggregation of the class probabilities within a group, "mean" or "max".
     """
@@ -52,6 +53,7 @@ class MulticlassReportHandler(CollectingHandler):
         class_names: Sequence[str],
         summary_writer: Any = None,
         prefix: str = "val_",
+        split: str = "validation",
         group_key: str | None = None,
         how: str = "mean",
     ) -> None:
@@ -59,6 +61,7 @@ class MulticlassReportHandler(CollectingHandler):
         self.class_names = [str(name) for name in class_names]
         self.summary_writer = summary_writer
         self.prefix = prefix
+        self.split = split
         self.group_key = group_key
         self.how = how
         self.logger = logging.getLogger(__name__)
@@ -91,7 +94,7 @@ class MulticlassReportHandler(CollectingHandler):
             {"auroc": aurocs, "sensitivity": sensitivity, "specificity": specificity, "support": support},
             index=pd.Index(self.class_names, name="class"),
         )
-        self.logger.info("epoch %d per-class validation scores:\n%s", engine.state.epoch, table.round(3).to_string())
+        self.logger.info("epoch %d per-class %s scores:\n%s", engine.state.epoch, self.split, table.round(3).to_string())
         if self.summary_writer is not None:
             self._write_images(engine.state.epoch, labels, probabilities, aurocs)
 

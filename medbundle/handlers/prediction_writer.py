@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 from ignite.engine import Engine, Events
 
 from medbundle.handlers.prediction_collector import CollectingHandler, prediction_arrays
+from medbundle.io.strict_json import to_strict_json
 from medbundle.metrics import (
     aggregate_groups,
     binary_summary,
@@ -74,7 +74,8 @@ class PredictionWriter(_RankZeroWriter):
       (and the true one in ``label_class``).
     - ``predictions_<group>.csv`` with a `group_key` (RSNA: ``predictions_breast.csv``).
     - ``metrics.json``: for binary models :func:`~medbundle.metrics.binary_summary` at `threshold` per level;
-      for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s.
+      for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s. Strict
+      JSON: an undefined metric (NaN) is ``null``.
     - ``confusion_matrix.csv`` and ``confusion_matrix.png`` for multi-class models with labels (rows truth,
       columns prediction, class names on both).
 
@@ -87,6 +88,8 @@ class PredictionWriter(_RankZeroWriter):
         how: aggregation of image predictions within a group, "mean" or "max".
         id_keys: batch keys written beside each prediction (absent ones are skipped).
         class_names: names of a multi-class model's outputs, in logit order; required for multi-class.
+        settings: how the evaluation was run, written into ``metrics.json`` so the file says what its numbers
+            are, e.g. ``{"tta": True}``.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class PredictionWriter(_RankZeroWriter):
         how: str = "mean",
         id_keys: Sequence[str] = _ID_KEYS,
         class_names: Sequence[str] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(tuple(dict.fromkeys([*id_keys, *([group_key] if group_key else [])])))
         self.output_dir = Path(output_dir)
@@ -104,6 +108,7 @@ class PredictionWriter(_RankZeroWriter):
         self.group_key = group_key
         self.how = how
         self.class_names = None if class_names is None else [str(name) for name in class_names]
+        self.settings = dict(settings or {})
 
     def write(self, frame: pd.DataFrame, engine: Engine) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -115,19 +120,19 @@ class PredictionWriter(_RankZeroWriter):
                 frame[self.group_key].tolist(), labels, predictions, how=self.how
             )
             levels[self.group_key.removesuffix("_id")] = (pd.DataFrame({self.group_key: groups}), group_labels, group_predictions_)
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = dict(self.settings)
         for level, (level_ids, level_labels, level_predictions) in levels.items():
             table = self._table(level_ids, level_labels, level_predictions)
             table.to_csv(self.output_dir / f"predictions_{level}.csv", index=False)
             if level_labels is not None:
                 metrics[level] = self._metrics(level, level_labels, level_predictions)
-        if metrics:
+        if labels is not None:
             if predictions.ndim == 1:
                 metrics |= {"threshold": self.threshold, "aggregation": self.how}
             metrics["model"] = _model_facts(engine, len(frame))
             path = self.output_dir / "metrics.json"
-            path.write_text(json.dumps(metrics, indent=2))
-            self.logger.info("evaluation metrics written to %s: %s", path, json.dumps(metrics))
+            path.write_text(to_strict_json(metrics, indent=2))
+            self.logger.info("evaluation metrics written to %s: %s", path, to_strict_json(metrics))
 
     def _names(self, predictions: np.ndarray) -> list[str]:
         if self.class_names is None or len(self.class_names) != predictions.shape[1]:

@@ -207,7 +207,8 @@ def _decode(data: bytes, source: str, empty: str = "the data are empty") -> tupl
     reason = _truncation(data, image_format) if data else empty
     decoded = None
     if reason is None:
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        pixels = _without_icc_profile(data) if image_format == "png" else data
+        decoded = cv2.imdecode(np.frombuffer(pixels, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
         if decoded is None:
             reason = "OpenCV cannot decode it (not a PNG/JPEG image, or corrupt)"
         elif decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
@@ -231,19 +232,42 @@ def _png_significant_bits(data: bytes) -> int | None:
     return None
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
-    """``(type, data)`` of each complete PNG chunk (4-byte length, 4-byte type, data, 4-byte CRC), in order.
+def _without_icc_profile(data: bytes) -> bytes:
+    """PNG `data` without its ``iCCP`` chunk (a copy), or `data` itself when it has none.
 
-    The data are views, not copies: the image data chunks of a radiograph are megabytes.
+    OpenCV ignores colour profiles, but libpng checks one while decoding and prints what it dislikes
+    (``libpng warning: iCCP: profile 'ICC Profile': 'RGB ': RGB color space not permitted on grayscale PNG``)
+    from C straight to the process's stderr, once per image and epoch: neither Python's warnings nor OpenCV's
+    log level reach it, and radiographs exported with such a profile (3 of the 320 real chest X-rays in
+    ``shared/data/real_cxr``) flood the training log. Without the chunk the pixels are the same.
     """
-    view = memoryview(data)
+    for chunk_type, start, end in _png_chunk_spans(data):
+        if chunk_type == b"iCCP":
+            return data[:start] + data[end:]
+        if chunk_type == b"IDAT":  # iCCP must come before the image data
+            break
+    return data
+
+
+def _png_chunk_spans(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """``(type, start, end)`` of each complete PNG chunk (4-byte length, 4-byte type, data, 4-byte CRC), in order."""
     position = len(PNG_SIGNATURE)
     while position + 8 <= len(data):
         length, chunk_type = struct.unpack(">I4s", data[position : position + 8])
         if position + 12 + length > len(data):
             return
-        yield chunk_type, view[position + 8 : position + 8 + length]
+        yield chunk_type, position, position + 12 + length
         position += 12 + length
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """``(type, data)`` of each complete PNG chunk, in order.
+
+    The data are views, not copies: the image data chunks of a radiograph are megabytes.
+    """
+    view = memoryview(data)
+    for chunk_type, start, end in _png_chunk_spans(data):
+        yield chunk_type, view[start + 8 : end - 4]
 
 
 def _truncation(data: bytes, image_format: str) -> str | None:

@@ -51,6 +51,7 @@ _EXPORTS = {
 }
 _SUBMODULES = (
     "atomic_file", "dicom", "dicom_reader", "hdf5", "image_file", "image_reader", "pixel_reader", "rgb_reader", "split_csv",
+    "strict_json",
 )
 
 __all__ = [

@@ -16,7 +16,14 @@ from medbundle.metrics.multiclass import (
 )
 from medbundle.metrics.partial_auc import partial_auc
 from medbundle.metrics.pfbeta import aggregate_by_breast, pfbeta
-from medbundle.metrics.scores import SCORES, Score, check_key_metric, get_score, metric_higher_is_better
+from medbundle.metrics.scores import (
+    SCORES,
+    Score,
+    check_key_metric,
+    get_score,
+    metric_higher_is_better,
+    split_metric_name,
+)
 from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
 
 __all__ = [
@@ -42,4 +49,5 @@ __all__ = [
     "pfbeta_threshold",
     "roc_threshold",
     "sensitivity_specificity",
+    "split_metric_name",
 ]

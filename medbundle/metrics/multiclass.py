@@ -195,8 +195,9 @@ def multiclass_summary(
     Returns:
         Dict with ``n``, ``accuracy``, ``macro_f1``, ``macro_auroc``, ``log_loss``, ``per_class``
         (``{name: {auroc, sensitivity, specificity, f1, support}}``) and ``confusion_matrix`` (nested
-        lists, rows truth, columns prediction). Undefined values are NaN (``json.dumps`` writes
-        ``NaN``); a class's ``f1`` is NaN when it is neither true nor predicted anywhere.
+        lists, rows truth, columns prediction). Undefined values are NaN (``null`` in ``metrics.json``, see
+        :func:`~medbundle.io.strict_json.to_strict_json`); a class's ``f1`` is NaN when it is neither true nor
+        predicted anywhere.
 
     Raises:
         ValueError: ``class_names`` does not hold ``K`` unique names.

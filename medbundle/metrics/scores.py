@@ -19,7 +19,7 @@ from medbundle.metrics.partial_auc import partial_auc
 from medbundle.metrics.pfbeta import pfbeta
 from medbundle.metrics.thresholds import pfbeta_threshold
 
-__all__ = ["SCORES", "Score", "check_key_metric", "get_score", "metric_higher_is_better"]
+__all__ = ["SCORES", "Score", "check_key_metric", "get_score", "metric_higher_is_better", "split_metric_name"]
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,13 @@ def check_key_metric(metric_name: str) -> None:
             "choose a higher-is-better one (e.g. val_accuracy, val_macro_f1, val_auroc) and watch the loss with "
             f"early_stop_metric {metric_name!r} instead."
         )
+
+
+def split_metric_name(metric_name: str, split: str) -> str:
+    """A bundle metric name (``val_accuracy``) for the evaluated `split`: ``test_accuracy`` for ``"test"``.
+
+    Bundles name their metrics for the validation fold; an evaluation of another split (chest_xray's
+    ``--eval_split test``) logs and ranks them under that split's name. Names without the ``val_`` prefix and
+    the split ``"val"`` are unchanged.
+    """
+    return f"{split}_{metric_name.removeprefix('val_')}" if metric_name.startswith("val_") else metric_name

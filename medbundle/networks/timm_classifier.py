@@ -56,14 +56,15 @@ def _statistics(
     return values * (in_chans // len(values))
 
 
-def _check_pretrained_file_matches(backbone: nn.Module, pretrained_file: str | os.PathLike[str]) -> None:
-    """Raise when ``pretrained_file`` shares no parameter name with ``backbone``.
+def _check_pretrained_file_matches(
+    backbone: nn.Module, file_keys: set[str], pretrained_file: str | os.PathLike[str]
+) -> None:
+    """Raise when ``pretrained_file`` (its state dict keys `file_keys`) shares no parameter name with ``backbone``.
 
     timm loads a headless backbone with ``strict=False`` (it dropped the classifier), so a file of another
     layout, e.g. a medbundle checkpoint whose keys start with ``backbone.``, would otherwise load nothing and
     leave a randomly initialised backbone behind a mere log warning.
     """
-    file_keys = load_state_dict(os.fspath(pretrained_file)).keys()
     if file_keys.isdisjoint(name for name, _ in backbone.named_parameters()):
         raise ValueError(
             f"pretrained_file {os.fspath(pretrained_file)!r} holds none of the backbone's parameters "
@@ -149,17 +150,24 @@ class TimmClassifier(nn.Module):
         # A head that pools by itself gets no timm pooling, so no unused pooling parameters (e.g. a ViT 'map'
         # attention pool) end up in the optimizer.
         pool_kwargs = {} if self.pooled_features else {"global_pool": ""}
+        # The file is read once, by timm's reader, and handed to timm as a state dict: timm's own file loading plus
+        # the check below read (and logged) it twice. timm adapts the dict (classifier dropped, stem summed).
+        file_state = load_state_dict(os.fspath(pretrained_file)) if pretrained_file is not None else None
+        file_keys = set(file_state or ())
         self.backbone = timm.create_model(
             model_name,
-            pretrained=pretrained or pretrained_file is not None,
-            pretrained_cfg_overlay=dict(file=os.fspath(pretrained_file)) if pretrained_file is not None else None,
+            pretrained=pretrained or file_state is not None,
+            pretrained_cfg_overlay={"state_dict": file_state} if file_state is not None else None,
             num_classes=0,
             in_chans=in_chans,
             **pool_kwargs,
             **timm_kwargs,
         )
         if pretrained_file is not None:
-            _check_pretrained_file_matches(self.backbone, pretrained_file)
+            # timm keeps its overlay in pretrained_cfg: record the file there, not its tensors for the model's lifetime
+            self.backbone.pretrained_cfg.pop("state_dict")
+            self.backbone.pretrained_cfg["file"] = os.fspath(pretrained_file)
+            _check_pretrained_file_matches(self.backbone, file_keys, pretrained_file)
         # Some backbones (Swin, MambaOut, ...) return channels-last (B, H, W, C) feature maps.
         self.features_nhwc: bool = getattr(self.backbone, "output_fmt", "NCHW") == "NHWC"
         in_features = (

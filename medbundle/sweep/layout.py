@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from medbundle.io.atomic_file import atomic_write
+from medbundle.outputs import evaluation_dir
 
 __all__ = ["PLAN_FILE", "RunDir", "SweepPlan", "find_runs", "run_dirs"]
 
@@ -63,7 +64,11 @@ class RunDir:
     @property
     def predictions(self) -> Path:
         """The per-image validation predictions written by the bundle's ``evaluate.yaml``."""
-        return self.output_dir / "predictions_image.csv"
+        return self.evaluation_predictions()
+
+    def evaluation_predictions(self, tta: bool = False) -> Path:
+        """The per-image validation predictions of ``evaluate.yaml``, with ``--tta True`` those in its own folder."""
+        return evaluation_dir(self.output_dir, tta=tta) / "predictions_image.csv"
 
     @property
     def status_file(self) -> Path:

@@ -47,6 +47,11 @@ def finished_runs(sweep: str | Path) -> list[RunDir]:
     return finished
 
 
+def _uses_tta(settings: dict[str, Any]) -> bool:
+    """Whether the evaluations run with test-time augmentation (the isic bundle's ``tta``)."""
+    return bool(settings.get("tta", False))
+
+
 def evaluate_missing(runs: Sequence[RunDir], plan: SweepPlan, parallel: int = 1, **overrides: Any) -> list[RunDir]:
     """Run the bundle's evaluate.yaml for each run without a predictions file; return the runs that failed.
 
@@ -54,17 +59,19 @@ def evaluate_missing(runs: Sequence[RunDir], plan: SweepPlan, parallel: int = 1,
         runs: finished runs.
         plan: the sweep's plan (bundle, and the training overrides that also locate the data).
         parallel: evaluations side by side.
-        overrides: evaluation overrides on top of the training ones, e.g. ``num_workers=0``, ``tta=True``.
+        overrides: evaluation overrides on top of the training ones, e.g. ``num_workers=0``, ``tta=True``
+            (TTA predictions are kept apart from the plain ones, see :func:`~medbundle.outputs.evaluation_dir`).
     """
-    missing = [run for run in runs if not run.predictions.is_file()]
     settings = {**plan.overrides, **overrides}
+    tta = _uses_tta(settings)
+    missing = [run for run in runs if not run.evaluation_predictions(tta).is_file()]
 
     def evaluate(run: RunDir, _slot: Any) -> bool:
         command = evaluation_command(plan.bundle, run, settings)
         logger.info("%s: evaluating the validation fold (log %s)", run.name, run.evaluation_log)
         begin = time.monotonic()
         returncode = run_logged(command, run.evaluation_log, header=f"==== {shell_line(command)}\n")
-        if returncode == 0 and run.predictions.is_file():
+        if returncode == 0 and run.evaluation_predictions(tta).is_file():
             logger.info("%s: evaluated in %.0f s", run.name, time.monotonic() - begin)
             return True
         logger.error("%s: evaluation FAILED (exit %d): %s", run.name, returncode, last_line(run.evaluation_log))
@@ -74,8 +81,9 @@ def evaluate_missing(runs: Sequence[RunDir], plan: SweepPlan, parallel: int = 1,
     return [run for run, good in zip(missing, ok) if not good]
 
 
-def oof_tables(runs: Sequence[RunDir]) -> dict[str, pd.DataFrame]:
-    """Per model, the validation predictions of its folds in one table with a leading ``fold`` column.
+def oof_tables(runs: Sequence[RunDir], tta: bool = False) -> dict[str, pd.DataFrame]:
+    """Per model, the validation predictions of its folds (with `tta`, the TTA ones) in one table with a leading
+    ``fold`` column.
 
     Raises:
         ValueError: an item appears in two folds' predictions (the runs were not trained on one split: the
@@ -83,9 +91,10 @@ def oof_tables(runs: Sequence[RunDir]) -> dict[str, pd.DataFrame]:
     """
     by_model: dict[str, list[pd.DataFrame]] = {}
     for run in runs:
-        if not run.predictions.is_file():
+        predictions = run.evaluation_predictions(tta)
+        if not predictions.is_file():
             continue
-        frame = oof_table(run.predictions)
+        frame = oof_table(predictions)
         by_model.setdefault(run.model, []).append(frame.assign(fold=run.fold)[["fold", *frame.columns]])
     tables = {}
     for model, frames in by_model.items():
@@ -123,7 +132,7 @@ def collect_oof(sweep: str | Path, parallel: int = 1, **overrides: Any) -> dict[
         raise FileNotFoundError(f"no finished run (status done, model.pt present) below {sweep}: train first.")
     failed = evaluate_missing(runs, plan, parallel=parallel, **overrides)
     written = {}
-    for model, table in oof_tables(runs).items():
+    for model, table in oof_tables(runs, tta=_uses_tta({**plan.overrides, **overrides})).items():
         path = Path(sweep) / model / OOF_FILE
         with atomic_write(path, text=True) as stream:
             table.to_csv(stream, index=False)

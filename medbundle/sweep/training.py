@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medbundle.outputs import evaluation_dir
 from medbundle.sweep.commands import (
     RESERVED_KEYS,
     bundle_n_folds,
@@ -113,8 +114,9 @@ def plan_sweep(
 
 def _clear_evaluation(run: RunDir) -> None:
     """Delete evaluation files of an earlier model.pt: retraining makes them stale."""
-    for path in [*run.output_dir.glob("predictions_*.csv"), run.output_dir / "metrics.json"]:
-        path.unlink(missing_ok=True)
+    for folder in (run.output_dir, evaluation_dir(run.output_dir, tta=True)):
+        for path in [*folder.glob("predictions_*.csv"), folder / "metrics.json"]:
+            path.unlink(missing_ok=True)
 
 
 def train_run(
