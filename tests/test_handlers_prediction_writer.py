@@ -38,3 +38,14 @@ def test_submission_without_threshold_keeps_probabilities(tmp_path):
     out = tmp_path / "submission.csv"
     make_evaluator(PROBS, None, BREASTS, handlers=[SubmissionWriter(out, threshold=None, how="max")]).run()
     assert pd.read_csv(out)["cancer"].tolist() == pytest.approx([0.9, 0.4, 0.3], abs=1e-5)
+
+
+def test_binary_predictions_are_named_by_two_class_names_at_the_threshold(tmp_path):
+    writer = PredictionWriter(tmp_path / "labelled", threshold=0.35, class_names=["benign", "malignant"])
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[writer]).run()
+    images = pd.read_csv(tmp_path / "labelled" / "predictions_image.csv")
+    assert images["pred_class"].tolist() == ["malignant", "malignant", "benign", "malignant", "benign", "benign"]
+    assert images["label_class"].tolist() == ["malignant", "malignant", "benign", "benign", "benign", "malignant"]
+    make_evaluator(PROBS, None, BREASTS, handlers=[PredictionWriter(tmp_path / "new", class_names=["a", "b"])]).run()
+    unlabelled = pd.read_csv(tmp_path / "new" / "predictions_image.csv")
+    assert "label_class" not in unlabelled and unlabelled["pred_class"].tolist() == ["b", "b", "a", "a", "a", "a"]
