@@ -182,7 +182,10 @@ def classify_split(
 
 
 def classify_csv_datalist(
-    dataset_dir: str | Path, csv: str = "labels.csv", class_names: Sequence[object] | None = None
+    dataset_dir: str | Path,
+    csv: str = "labels.csv",
+    class_names: Sequence[object] | None = None,
+    missing: str = "raise",
 ) -> list[dict]:
     """Every row of a label CSV as a datalist item, in row order.
 
@@ -193,12 +196,16 @@ def classify_csv_datalist(
         dataset_dir: the folder the CSV is in (a relative `csv` is taken relative to it).
         csv: the CSV's name or path.
         class_names: the model's classes in label order; default the CSV's own (:func:`classify_classes`).
+        missing: ``"raise"`` to fail on the first row whose image does not exist, ``"skip"`` to drop such rows
+            with one warning (the data set check lists them).
 
     Raises:
-        FileNotFoundError: the CSV does not exist, or a row names an image that does not exist.
+        FileNotFoundError: the CSV does not exist, or a row names an image that does not exist (``"raise"``).
         ValueError: the ``image`` or ``label`` column is missing, a cell is empty, an image is listed twice or
             is not an image file, or a label is not one of `class_names`; the message names the CSV and line.
     """
+    if missing not in ("raise", "skip"):
+        raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}.")
     csv_path = Path(dataset_dir) / csv
     labels, frame = _csv_labels(csv_path)
     names = _sorted_classes(labels) if class_names is None else _names(class_names)
@@ -211,10 +218,13 @@ def classify_csv_datalist(
             "or train a model on these classes."
         )
     patients = frame["patient_id"].tolist() if "patient_id" in frame else None
-    items = []
+    items, skipped = [], []
     for row, (image, label) in enumerate(zip(frame["image"], labels)):
         line = row + 2
         path = csv_path.parent / image
+        if not path.is_file() and missing == "skip":
+            skipped.append(line)
+            continue
         if not path.is_file():
             raise FileNotFoundError(
                 f"{csv_path} line {line} names image {image}, but {path} does not exist; image paths are relative to "
@@ -229,6 +239,9 @@ def classify_csv_datalist(
         if patients is not None:
             item["patient_id"] = patients[row]
         items.append(item)
+    if skipped:
+        logger.warning("Skipped %d row(s) of %s whose image does not exist (line(s) %s).", len(skipped), csv_path,
+                       skipped[:10])  # fmt: skip
     _check_unique(items, csv_path)
     return items
 
