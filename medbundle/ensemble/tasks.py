@@ -28,13 +28,15 @@ class EnsembleTask:
 
     Args:
         name: the task, as stored in every checkpoint's config (``task``).
-        binary: one sigmoid output (a decision threshold per member) or a softmax over classes.
+        binary: one sigmoid output (a decision threshold per member) or a softmax over classes; None when the data
+            set decides (classify): an ensemble is binary when its members store one output (:meth:`is_binary`).
         threshold_key: the stored threshold (``model.pt`` entry ``thresholds``) that binarises a member.
         preprocessing_keys: stored settings the task bundle's preprocessing reads; members that agree on
             them share one dataset.
         id_keys: datalist keys written beside every prediction.
         group_key: the id the task is scored per (RSNA: ``breast_id``), or None to score images.
-        table_metrics: the summary entries of the per-member table, read at the scored level.
+        table_metrics: the summary entries of the per-member table, read at the scored level; those the summary
+            lacks are left out (a task of either kind lists both kinds' entries).
         default_split: the labelled items evaluated by default: the members' validation fold (``val``) or a
             held-out split folder (``test``).
         csv_datalist: reads a labelled held-out CSV in the task's layout,
@@ -48,7 +50,7 @@ class EnsembleTask:
     """
 
     name: str
-    binary: bool
+    binary: bool | None
     threshold_key: str | None
     preprocessing_keys: tuple[str, ...]
     id_keys: tuple[str, ...]
@@ -67,6 +69,13 @@ class EnsembleTask:
             raise ValueError(f"task {self.name} has no CSV layout; score a split folder with eval_split instead of csv.")
         key = self.inference_keys.get("images", "images")
         return self.csv_datalist(dataset_dir, csv=csv, **({key: images} if images else {}))
+
+    def is_binary(self, members: Sequence[Any]) -> bool:
+        """Whether an ensemble of `members` (loaded :class:`~medbundle.ensemble.Member` s) is binary: the task's
+        ``binary``, or when that is None, whether the members store one output (``num_classes`` 1)."""
+        if self.binary is not None:
+            return self.binary
+        return int(members[0].config.get("num_classes", 0)) == 1
 
     @property
     def scored_level(self) -> str:
