@@ -40,7 +40,8 @@ class EnsembleTask:
         default_split: the labelled items evaluated by default: the members' validation fold (``val``) or a
             held-out split folder (``test``).
         csv_datalist: reads a labelled held-out CSV in the task's layout,
-            ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``; None when the task has no CSV (class folders).
+            ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``, and ``class_names=...`` when the members
+            store class names; None when the task has no CSV (class folders).
         inference_keys: the task ``inference.yaml`` keys that the ensemble's ``csv`` and ``images`` set.
         submission: :class:`~medbundle.handlers.SubmissionWriter` arguments of ``submission.csv``, or None
             for a multi-class task, whose submission is the class-name predictions of its inference.
@@ -63,12 +64,19 @@ class EnsembleTask:
     binarize_submission: bool = False
     image_suffixes: tuple[str, ...] = IMAGE_SUFFIXES
 
-    def held_out_datalist(self, dataset_dir: str | Path, csv: str, images: str | None) -> list[dict]:
-        """The items of a labelled held-out `csv` (images in `images`, else the layout's default folder or file)."""
+    def held_out_datalist(
+        self, dataset_dir: str | Path, csv: str, images: str | None, class_names: Sequence[str] | None = None
+    ) -> list[dict]:
+        """The items of a labelled held-out `csv` (images in `images`, else the layout's default folder or file).
+
+        `class_names`, the members' stored label order where they store one, labels the rows (a held-out set may
+        lack a class, whose absence must not shift the others' labels).
+        """
         if self.csv_datalist is None:
             raise ValueError(f"task {self.name} has no CSV layout; score a split folder with eval_split instead of csv.")
         key = self.inference_keys.get("images", "images")
-        return self.csv_datalist(dataset_dir, csv=csv, **({key: images} if images else {}))
+        options = {**({key: images} if images else {}), **({"class_names": class_names} if class_names else {})}
+        return self.csv_datalist(dataset_dir, csv=csv, **options)
 
     def is_binary(self, members: Sequence[Any]) -> bool:
         """Whether an ensemble of `members` (loaded :class:`~medbundle.ensemble.Member` s) is binary: the task's
