@@ -30,7 +30,12 @@ from monai.handlers import ValidationHandler
 from monai.transforms import Activationsd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from medbundle.demo import write_chest_xray_demo, write_classify_demo, write_isic_demo, write_rsna_demo
+from medbundle.demo import (
+    write_chest_xray_demo,
+    write_classify_demo,
+    write_isic_demo,
+    write_rsna_demo,
+)
 from medbundle.handlers import (
     ClassificationMetric,
     CollectingHandler,
