@@ -11,12 +11,13 @@ from monai.bundle.properties import InferProperties, MetaProperties
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO.parent / "shared" / "schema" / "meta_schema_20240725.json"
-BUNDLES = ["rsna", "chest_xray", "isic"]
+BUNDLES = ["rsna", "chest_xray", "isic", "classify"]
 # a small backbone, no download, no dataset statistics file: what verify_net_in_out can build anywhere
 OFFLINE = {
     "rsna": {"backbone": "resnet10t"},
     "chest_xray": {"backbone": "resnet10t", "norm_stats": None},
     "isic": {"backbone": "resnet10t"},
+    "classify": {"backbone": "resnet10t", "class_names": ["negative", "positive"]},  # no data set to read classes from
 }
 
 

@@ -481,3 +481,15 @@ def test_isic_copied_crop_of_another_patient_in_another_fold_is_leakage(isic_dem
     assert report["ok"] is False
     assert any("exact-duplicate" in problem and "leakage" in problem for problem in report["problems"])
     assert "**leakage**" in (tmp_path / "report" / "data_check.md").read_text()
+
+
+def test_items_without_patient_ids_are_folded_by_image_as_a_bundle_splits_them():
+    from medbundle.data import grouped_folds
+    from medbundle.datacheck.adapters import DatasetFacts
+    from medbundle.datacheck.report import _partitions
+
+    items = [{"image": f"{i}.png", "image_id": str(i), "label": i % 2, "split": "train", "class": "ab"[i % 2]}
+             for i in range(8)]  # fmt: skip
+    partitions, order = _partitions(DatasetFacts(items, "class", ("a", "b"), fold_splits=("train",)), 2, 42)
+    expected = grouped_folds([str(i) for i in range(8)], [i % 2 for i in range(8)], n_splits=2, seed=42)
+    assert partitions == [f"fold {fold}" for fold in expected] and order == ["fold 0", "fold 1"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from medbundle.data import isic_datalist, split_fold
@@ -65,3 +66,13 @@ def test_unlabelled_items_are_the_task_bundles_test_set_and_image_files(isic_dat
     assert [item["image_id"] for item in image_datalist("rsna", images=str(tmp_path / "c.dcm"))] == ["c"]
     with pytest.raises(ValueError, match="either images"):
         image_datalist("isic")
+
+
+def test_a_held_out_csv_is_labelled_in_the_members_stored_class_order(tmp_path):
+    from medbundle.demo.classify import write_classify_demo
+
+    write_classify_demo(tmp_path, n_patients=6, n_classes=3, n_test=3, size_range=(32, 40), seed=1)
+    config = {"task": "classify", "num_classes": 3, "class_names": ["streaks", "nodule", "clear"]}
+    items = labelled_datalist("classify", [Member("a", tmp_path / "a.pt", config, {})], tmp_path, csv="test.csv")
+    rows = pd.read_csv(tmp_path / "test.csv")
+    assert [item["label"] for item in items] == [config["class_names"].index(name) for name in rows["label"]]

@@ -119,3 +119,28 @@ def test_chest_xray_weighted_mean_table_and_class_name_predictions(tmp_path):
     columns = prediction_table(ensemble).columns.tolist()
     assert columns[:3] == ["image_id", "label", "label_class"] and "b:Tuberculosis" in columns
     assert columns[-1] == "ensemble_class"
+
+
+def test_a_task_whose_data_set_decides_the_kind_reads_it_from_its_members(tmp_path):
+    """classify's ensemble facts say binary: None; one stored output makes a binary ensemble, several a multi-class one."""
+    ids = pd.DataFrame({"image_id": ["x", "y", "z", "w"]})
+    config = {"task": "classify", "image_size": [32, 32], "num_classes": 1, "class_names": ["benign", "malignant"]}
+    members = [Member(n, Path(n), config, {"roc_threshold": t, "auroc": 0.8}) for n, t in (("a", 0.4), ("b", 0.6))]
+    predictions = MemberPredictions(ids, np.array([1.0, 0.0, 1.0, 0.0]),
+                                    {"a": np.array([0.9, 0.3, 0.5, 0.2]), "b": np.array([0.7, 0.5, 0.6, 0.1])})
+    binary = combine_predictions(predictions, members, "classify")
+    assert binary.threshold == pytest.approx(0.5) and binary.class_names is None
+    table = write_evaluation(binary, tmp_path / "binary")
+    assert {"auroc", "sensitivity", "specificity"} <= set(table.columns) and "accuracy" not in table
+    predicted = pd.read_csv(tmp_path / "binary" / "inference" / "predictions_image.csv")
+    assert predicted["pred_class"].tolist() == ["malignant", "benign", "malignant", "benign"]  # means .8 .4 .55 .15
+
+    names = ["clear", "nodule", "ring"]
+    config = {"task": "classify", "image_size": [32, 32], "num_classes": 3, "class_names": names}
+    members = [Member(n, Path(n), config, {}) for n in ("a", "b")]
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    predictions = MemberPredictions(ids, np.array([0, 1, 2, 1]), {"a": probabilities, "b": probabilities})
+    multiclass = combine_predictions(predictions, members, "classify")
+    assert multiclass.threshold is None and multiclass.class_names == names
+    table = write_evaluation(multiclass, tmp_path / "multiclass").set_index("member")
+    assert table.loc["ensemble", "accuracy"] == pytest.approx(0.75) and "auroc" not in table

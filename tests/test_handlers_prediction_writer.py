@@ -43,7 +43,6 @@ def test_submission_without_threshold_keeps_probabilities(tmp_path):
     assert pd.read_csv(out)["cancer"].tolist() == pytest.approx([0.9, 0.4, 0.3], abs=1e-5)
 
 
-
 def test_metrics_json_writes_an_undefined_metric_as_null(tmp_path):
     """A class absent from the split has no AUROC or sensitivity: null, not the bare NaN strict parsers reject."""
 
@@ -57,3 +56,14 @@ def test_metrics_json_writes_an_undefined_metric_as_null(tmp_path):
     assert metrics["image"]["per_class"]["absent"]["auroc"] is None
     assert metrics["image"]["per_class"]["absent"]["sensitivity"] is None
     assert metrics["image"]["accuracy"] == 1.0
+
+
+def test_binary_predictions_are_named_by_two_class_names_at_the_threshold(tmp_path):
+    writer = PredictionWriter(tmp_path / "labelled", threshold=0.35, class_names=["benign", "malignant"])
+    make_evaluator(PROBS, LABELS, BREASTS, handlers=[writer]).run()
+    images = pd.read_csv(tmp_path / "labelled" / "predictions_image.csv")
+    assert images["pred_class"].tolist() == ["malignant", "malignant", "benign", "malignant", "benign", "benign"]
+    assert images["label_class"].tolist() == ["malignant", "malignant", "benign", "benign", "benign", "malignant"]
+    make_evaluator(PROBS, None, BREASTS, handlers=[PredictionWriter(tmp_path / "new", class_names=["a", "b"])]).run()
+    unlabelled = pd.read_csv(tmp_path / "new" / "predictions_image.csv")
+    assert "label_class" not in unlabelled and unlabelled["pred_class"].tolist() == ["b", "b", "a", "a", "a", "a"]

@@ -225,9 +225,18 @@ def test_broken_dicom_raises_image_read_error(tmp_path):
     assert isinstance(info.value.__cause__, DicomReadError)
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".TIFF"])
+def test_tiff_8_and_16_bit_scale_like_png(tmp_path, suffix):
+    for max_value, dtype, bits in ((255, np.uint8, 8), (4095, np.uint16, 12)):
+        path = write_image(tmp_path / f"ramp{max_value}{suffix}", ramp(max_value, dtype))
+        image, meta = read(path)
+        np.testing.assert_allclose(image, ramp(max_value, dtype) / (2**bits - 1), atol=1e-6)
+        assert meta["format"] == "tiff" and meta["bits_stored"] == bits and meta["rows"] == SHAPE[0]
+
+
 def test_verify_suffix():
     reader = GrayscaleReader()
-    for name in ("a.png", "B.PNG", "c.jpg", "d.JPEG", "e.dcm", "f.dicom", "scan.dcm.png"):
+    for name in ("a.png", "B.PNG", "c.jpg", "d.JPEG", "e.dcm", "f.dicom", "g.tif", "h.TIFF", "scan.dcm.png"):
         assert reader.verify_suffix(name), name
     assert reader.verify_suffix(["a.png", "b.dcm"]) and not reader.verify_suffix(["a.png", "b.bmp"])
     assert not reader.verify_suffix("a.bmp") and not reader.verify_suffix("a.pngx") and not reader.verify_suffix("a")

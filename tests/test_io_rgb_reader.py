@@ -93,6 +93,15 @@ def test_image_file_equals_opencv_decoding(tmp_path, suffix):
     assert meta["format"] == ("png" if suffix == ".png" else "jpeg") and meta["channels"] == 3
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".tiff"])
+def test_tiff_file_equals_opencv_decoding(tmp_path, suffix):
+    path = tmp_path / f"slide{suffix}"
+    path.write_bytes(cv2.imencode(suffix, colour(2))[1].tobytes())
+    image, meta = read(path)
+    np.testing.assert_array_equal(image, expected_rgb(path.read_bytes()))
+    assert meta["format"] == "tiff" and meta["channels"] == 3
+
+
 def test_rgb_order_is_kept(tmp_path):
     bgr = np.zeros((1, 3, 3), np.uint8)
     bgr[0, 0, 2] = bgr[0, 1, 1] = bgr[0, 2, 0] = 255  # red, green, blue pixels in OpenCV's BGR order
@@ -241,7 +250,7 @@ def test_broken_or_missing_file_raises(tmp_path, content):
 
 def test_verify_suffix():
     reader = RGBReader()
-    for name in ("a.png", "b.JPG", "c.jpeg", "d/train-image.hdf5::ISIC_1", "e.H5::ISIC_2", "f.hdf5::x.png"):
+    for name in ("a.png", "b.JPG", "c.jpeg", "d.tif", "d/train-image.hdf5::ISIC_1", "e.H5::ISIC_2", "f.hdf5::x.png"):
         assert reader.verify_suffix(name), name
     assert reader.verify_suffix(["a.png", "b.hdf5::k"]) and not reader.verify_suffix(["a.png", "b.dcm"])
     for name in ("a.dcm", "a.bmp", "a.hdf5", "a.csv::ISIC_1", "a", "a.png::ISIC_1"):

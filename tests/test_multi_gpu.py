@@ -30,7 +30,12 @@ from monai.handlers import ValidationHandler
 from monai.transforms import Activationsd
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
+from medbundle.demo import (
+    write_chest_xray_demo,
+    write_classify_demo,
+    write_isic_demo,
+    write_rsna_demo,
+)
 from medbundle.handlers import (
     ClassificationMetric,
     CollectingHandler,
@@ -161,6 +166,13 @@ TASKS = {
         {"model": "resnet10t", "image_size": [48, 48], "batch_size": 8, "n_folds": 3, "data_fraction": 0.5,
          "val_data_fraction": 0.5, "val_interval": 1, "min_epochs": 0, "learning_rate": 1e-3, **TINY},
         ("val_pauc", "val_auroc"),
+    ),
+    "classify": Task(  # 7 validation images of a binary label CSV, folded by patient
+        write_classify_demo,
+        {"n_patients": 12, "n_classes": 2, "n_test": 0, "size_range": (40, 56), "seed": 1},
+        {"model": "resnet10t", "image_size": [48, 48], "batch_size": 4, "n_folds": 3, "stage1_epochs": 1,
+         "stage2": False, "stage1_lr": 1e-3, **TINY},
+        ("val_auroc", "val_loss"),
     ),
 }
 

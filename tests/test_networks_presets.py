@@ -71,7 +71,7 @@ def test_unknown_preset_lists_the_known_names() -> None:
         model_preset("resnet18")
 
 
-@pytest.mark.parametrize("bundle", ["chest_xray", "isic"])
+@pytest.mark.parametrize("bundle", ["chest_xray", "isic", "classify"])
 def test_a_backbone_override_without_a_preset_trains_and_records_its_own_settings(bundle):
     """--backbone alone used to keep the default preset's batch size (256 for chest_xray) and name."""
     from monai.bundle import ConfigParser

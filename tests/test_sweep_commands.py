@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLES = REPO / "bundles"
 
 
-@pytest.mark.parametrize(("bundle", "key"), [("isic", "model"), ("chest_xray", "model"), ("rsna", "backbone")])
+@pytest.mark.parametrize(("bundle", "key"), [("isic", "model"), ("chest_xray", "model"), ("classify", "model"), ("rsna", "backbone")])
 def test_model_names_set_model_where_train_yaml_has_presets_else_backbone(bundle, key):
     assert model_key(BUNDLES / bundle) == key
 

@@ -85,3 +85,16 @@ def test_chest_xray_accuracy_and_macro_f1_of_the_argmax_class():
 def test_unknown_task_is_named():
     with pytest.raises(ValueError, match="'mnist'.*chest_xray"):
         get_task_metrics("mnist")
+
+
+def test_per_image_metrics_and_decision_follow_the_kind_of_the_table():
+    from medbundle.sweep.task_metrics import per_image_decision, per_image_metrics
+
+    binary = pd.DataFrame({"image_id": list("abcd"), "label": [0.0, 1.0, 0.0, 1.0], "pred": [0.1, 0.8, 0.6, 0.4]})
+    assert per_image_metrics(binary) == {"n": 4, "auroc": pytest.approx(0.75)}
+    assert per_image_decision(binary).threshold == roc_threshold(binary["label"], binary["pred"])
+    multiclass = pd.DataFrame({"label": [0, 1, 2], "prob_a": [0.7, 0.2, 0.1], "prob_b": [0.2, 0.7, 0.8],
+                               "prob_c": [0.1, 0.1, 0.1]})  # fmt: skip
+    assert per_image_metrics(multiclass) == {"n": 3, "accuracy": pytest.approx(2 / 3), "macro_f1": pytest.approx(
+        f1_score([0, 1, 2], [0, 1, 1], average="macro"))}  # fmt: skip
+    assert per_image_decision(multiclass) is None

@@ -16,7 +16,7 @@ from medbundle.imaging.affine import warp_affine
 from medbundle.transforms import RandAffine2D, RandAffine2Dd
 
 BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
-CHANNELS = {"rsna": 1, "chest_xray": 1, "isic": 3}  # channels of the cached image the augmentation sees
+CHANNELS = {"rsna": 1, "chest_xray": 1, "isic": 3, "classify": 1}  # channels of the cached image the augmentation sees
 RANGES = {"rotate_range": 0.26, "scale_range": [0.1, 0.1], "translate_range": [6, 4]}
 
 
@@ -121,7 +121,7 @@ def test_bad_arguments_are_rejected():
         RandAffine2D(rotate_range=[0.1, 0.2])
 
 
-@pytest.mark.parametrize("bundle", ["rsna", "chest_xray", "isic"])
+@pytest.mark.parametrize("bundle", list(CHANNELS))
 def test_bundles_augment_with_it(bundle):
     """train.yaml's random_transforms build RandAffine2Dd with the bundle's settings and run on an image of its size."""
     parser = ConfigParser()

@@ -29,6 +29,16 @@ from medbundle.data.class_folders import (
     image_files_datalist,
     normalise_class_name,
 )
+from medbundle.data.classify import (
+    classify_classes,
+    classify_csv_datalist,
+    classify_folder_datalist,
+    classify_held_out,
+    classify_layout,
+    classify_split,
+    detect_color,
+    resolve_color,
+)
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.download import DownloadError, download_dataset, kaggle_sources
 from medbundle.data.folds import (
@@ -67,9 +77,16 @@ __all__ = [
     "chest_xray_split",
     "class_folder_datalist",
     "class_folder_split",
+    "classify_classes",
+    "classify_csv_datalist",
+    "classify_folder_datalist",
+    "classify_held_out",
+    "classify_layout",
+    "classify_split",
     "compute_norm_stats",
     "default_num_workers",
     "describe_split",
+    "detect_color",
     "download_dataset",
     "grouped_folds",
     "image_files_datalist",
@@ -81,6 +98,7 @@ __all__ = [
     "normalise_class_name",
     "read_csv_checked",
     "read_norm_stats",
+    "resolve_color",
     "rsna_datalist",
     "split_fold",
     "subsample_negatives",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from medbundle.datacheck.adapters import (
     DatasetFacts,
     chest_xray_dataset_facts,
+    classify_dataset_facts,
     isic_dataset_facts,
     rsna_dataset_facts,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "DatasetFacts",
     "check_dataset",
     "chest_xray_dataset_facts",
+    "classify_dataset_facts",
     "hamming_distance",
     "isic_dataset_facts",
     "near_duplicate_pairs",

@@ -17,6 +17,13 @@ import numpy as np
 
 from medbundle.data.chest_xray import CHEST_XRAY_CLASSES, chest_xray_datalist
 from medbundle.data.class_folders import read_patients
+from medbundle.data.classify import (
+    classify_classes,
+    classify_csv_datalist,
+    classify_folder_datalist,
+    classify_layout,
+    resolve_color,
+)
 from medbundle.data.columns import read_csv_checked
 from medbundle.data.isic import isic_datalist
 from medbundle.data.rsna import rsna_datalist
@@ -29,6 +36,7 @@ __all__ = [
     "DatasetFacts",
     "breast_crop_facts",
     "chest_xray_dataset_facts",
+    "classify_dataset_facts",
     "isic_dataset_facts",
     "rsna_dataset_facts",
 ]
@@ -195,6 +203,64 @@ def chest_xray_dataset_facts(dataset_dir: str | Path, patients_csv: str | Path |
         class_names=CHEST_XRAY_CLASSES,
         group_columns=("patient_id",) if patients_csv is not None else (),
         fold_splits=fold_splits,
+    )
+
+
+def classify_dataset_facts(
+    dataset_dir: str | Path,
+    csv: str = "labels.csv",
+    layout: str = "auto",
+    class_names: list | None = None,
+    color: bool | str = "auto",
+) -> DatasetFacts:
+    """Any classification data set, read as the classify bundle reads it (:mod:`medbundle.data.classify`).
+
+    A label CSV: every row, folded as the bundle folds it (by patient when the CSV has ``patient_id``, else by
+    image); rows whose image does not exist are listed as missing. Class folders: ``train``, ``val`` and
+    ``test`` as fixed splits when ``val`` exists, else K folds over ``train`` (or over the plain class folders),
+    with ``test`` apart. Images are decoded with the reader the bundle's ``color`` picks.
+
+    Args:
+        dataset_dir: the data set folder.
+        csv: the label CSV inside it (the bundle's ``csv``).
+        layout: ``auto``, ``csv`` or ``folders`` (the bundle's ``layout``).
+        class_names: the label order (the bundle's ``class_names``); None sorts the data's classes.
+        color: ``auto``, True or False (the bundle's ``color``).
+    """
+    dataset_dir = Path(dataset_dir)
+    names = classify_classes(dataset_dir, csv, layout, class_names)
+    kind = classify_layout(dataset_dir, csv, layout)
+    missing = []
+    if kind == "csv":
+        items = [{**item, "split": "train"} for item in classify_csv_datalist(dataset_dir, csv, names, missing="skip")]
+        listed = {item["image_id"] for item in items}
+        frame = read_csv_checked(dataset_dir / csv, ["image"], dtype=str)
+        missing = [
+            {"image_id": Path(image).with_suffix("").as_posix(), "patient_id": None,
+             "error": f"FileNotFoundError: {csv} line {line} names {image}, which does not exist"}
+            for line, image in enumerate(frame["image"].str.strip(), start=2)
+            if Path(image).with_suffix("").as_posix() not in listed
+        ]  # fmt: skip
+        fold_splits = ("train",)
+    elif kind == "split_folders":
+        splits = [split for split in ("train", "val", "test") if (dataset_dir / split).is_dir()]
+        items = [{**item, "split": split} for split in splits for item in classify_folder_datalist(dataset_dir, names, split)]
+        fold_splits = () if "val" in splits else ("train",)
+    else:
+        items = [{**item, "split": "train"} for item in classify_folder_datalist(dataset_dir, names)]
+        fold_splits = ("train",)
+    for item in items:
+        label = item["label"][0] if isinstance(item["label"], list) else item["label"]
+        item["class"] = names[int(label)]
+    has_patients = any("patient_id" in item for item in items)
+    return DatasetFacts(
+        items=items,
+        class_column="class",
+        class_names=tuple(names),
+        group_columns=("patient_id",) if has_patients else (),
+        fold_splits=fold_splits,
+        missing=missing,
+        reader=RGBReader if resolve_color(color, items) else GrayscaleReader,
     )
 
 

@@ -133,12 +133,16 @@ def write_report(report: dict, images: pd.DataFrame, out: str | Path) -> dict[st
 
 
 def _partitions(data: DatasetFacts, n_folds: int, seed: int) -> tuple[list[str], list[str]]:
-    """Each item's fold ("fold 2") or, outside the pooled splits, its split; and their display order."""
+    """Each item's fold ("fold 2") or, outside the pooled splits, its split; and their display order.
+
+    Folds keep a patient whole; items without a ``patient_id`` are their own group (by ``image_id``), as a bundle
+    without patient ids splits images.
+    """
     labels = [item["split"] for item in data.items]
     pooled = [index for index, item in enumerate(data.items) if item["split"] in data.fold_splits]
     if pooled:
         folds = grouped_folds(
-            [data.items[i]["patient_id"] for i in pooled],
+            [data.items[i].get("patient_id", data.items[i]["image_id"]) for i in pooled],
             [data.items[i]["label"] for i in pooled],
             n_splits=n_folds,
             seed=seed,

@@ -77,7 +77,7 @@ def labelled_datalist(
     """
     spec = get_task(task)
     if csv is not None:
-        return spec.held_out_datalist(dataset_dir, csv, images)
+        return spec.held_out_datalist(dataset_dir, csv, images, members[0].config.get("class_names"))
     split = eval_split or spec.default_split
     # the members' stored settings (n_folds, seed, ...) as evaluate.yaml would read them from the checkpoint
     overrides = {"dataset_dir": str(dataset_dir), "fold": fold, "ckpt_path": str(members[0].path), "stored": dict(members[0].config)}

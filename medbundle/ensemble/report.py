@@ -16,7 +16,8 @@ Files in ``output_dir`` (:func:`write_evaluation`, :func:`write_predictions`):
   ``ensemble_label`` at the threshold; ``ensemble:<class>``, ``ensemble_class``);
 - the task's submission: rsna ``submission.csv`` (prediction_id,cancer per breast, binarised), isic
   ``submission.csv`` (isic_id,target scores), chest_xray ``inference/predictions_image.csv`` (image_id,
-  pred_class, prob_<class>), written by the bundles' own writers.
+  pred_class, prob_<class>; binary classify: image_id, pred, pred_class at the ensemble threshold), written by
+  the bundles' own writers.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ def combine_predictions(
         KeyError: a member lacks the threshold or AUROC the strategy needs; the message names the file.
     """
     spec = get_task(task)
+    binary = spec.is_binary(members)
     names = [m.name for m in members]
     member_thresholds = None
-    if spec.binary:
+    if binary:
         key = threshold_key or spec.threshold_key
         member_thresholds = {m.name: m.threshold(key) for m in members}
     used_weights = _weights(members, strategy, weights)
@@ -167,7 +169,7 @@ def combine_predictions(
             )
         levels[spec.scored_level], _ = level(pd.DataFrame({spec.group_key: group_ids}), group_labels, grouped)
     class_names = None
-    if not spec.binary:
+    if not binary:
         stored = members[0].config.get("class_names")
         n_classes = levels["image"].ensemble.shape[1]
         class_names = [str(c) for c in stored] if stored else [f"class_{k}" for k in range(n_classes)]
@@ -242,7 +244,7 @@ def metrics_table(ensemble: EnsemblePredictions) -> pd.DataFrame:
             row["threshold"] = float(threshold)
         if weights:
             row["weight"] = weights.get(name, float("nan"))
-        row |= {key: float(summary[key]) for key in spec.table_metrics}
+        row |= {key: float(summary[key]) for key in spec.table_metrics if key in summary}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -253,9 +255,15 @@ def _write_submission(ensemble: EnsemblePredictions, output_dir: Path) -> None:
     if spec.submission is None:
         data = ensemble.levels["image"]
         frame = data.ids[["image_id"]].reset_index(drop=True).copy()
-        for k in range(data.ensemble.shape[1]):
-            frame[f"pred_{k}"] = data.ensemble[:, k]
-        PredictionWriter(output_dir / "inference", class_names=ensemble.class_names).write(frame, None)
+        if ensemble.class_names is None:  # binary: the positive probability, named by the members' two classes
+            frame["pred"] = data.ensemble
+            writer = PredictionWriter(output_dir / "inference", threshold=ensemble.threshold,
+                                      class_names=ensemble.members[0].config.get("class_names"))  # fmt: skip
+        else:
+            for k in range(data.ensemble.shape[1]):
+                frame[f"pred_{k}"] = data.ensemble[:, k]
+            writer = PredictionWriter(output_dir / "inference", class_names=ensemble.class_names)
+        writer.write(frame, None)
         return
     group_key = spec.submission["group_key"]
     level = spec.scored_level if spec.group_key == group_key else "image"

@@ -28,17 +28,20 @@ class EnsembleTask:
 
     Args:
         name: the task, as stored in every checkpoint's config (``task``).
-        binary: one sigmoid output (a decision threshold per member) or a softmax over classes.
+        binary: one sigmoid output (a decision threshold per member) or a softmax over classes; None when the data
+            set decides (classify): an ensemble is binary when its members store one output (:meth:`is_binary`).
         threshold_key: the stored threshold (``model.pt`` entry ``thresholds``) that binarises a member.
         preprocessing_keys: stored settings the task bundle's preprocessing reads; members that agree on
             them share one dataset.
         id_keys: datalist keys written beside every prediction.
         group_key: the id the task is scored per (RSNA: ``breast_id``), or None to score images.
-        table_metrics: the summary entries of the per-member table, read at the scored level.
+        table_metrics: the summary entries of the per-member table, read at the scored level; those the summary
+            lacks are left out (a task of either kind lists both kinds' entries).
         default_split: the labelled items evaluated by default: the members' validation fold (``val``) or a
             held-out split folder (``test``).
         csv_datalist: reads a labelled held-out CSV in the task's layout,
-            ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``; None when the task has no CSV (class folders).
+            ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``, and ``class_names=...`` when the members
+            store class names; None when the task has no CSV (class folders).
         inference_keys: the task ``inference.yaml`` keys that the ensemble's ``csv`` and ``images`` set.
         submission: :class:`~medbundle.handlers.SubmissionWriter` arguments of ``submission.csv``, or None
             for a multi-class task, whose submission is the class-name predictions of its inference.
@@ -48,7 +51,7 @@ class EnsembleTask:
     """
 
     name: str
-    binary: bool
+    binary: bool | None
     threshold_key: str | None
     preprocessing_keys: tuple[str, ...]
     id_keys: tuple[str, ...]
@@ -61,12 +64,26 @@ class EnsembleTask:
     binarize_submission: bool = False
     image_suffixes: tuple[str, ...] = IMAGE_SUFFIXES
 
-    def held_out_datalist(self, dataset_dir: str | Path, csv: str, images: str | None) -> list[dict]:
-        """The items of a labelled held-out `csv` (images in `images`, else the layout's default folder or file)."""
+    def held_out_datalist(
+        self, dataset_dir: str | Path, csv: str, images: str | None, class_names: Sequence[str] | None = None
+    ) -> list[dict]:
+        """The items of a labelled held-out `csv` (images in `images`, else the layout's default folder or file).
+
+        `class_names`, the members' stored label order where they store one, labels the rows (a held-out set may
+        lack a class, whose absence must not shift the others' labels).
+        """
         if self.csv_datalist is None:
             raise ValueError(f"task {self.name} has no CSV layout; score a split folder with eval_split instead of csv.")
         key = self.inference_keys.get("images", "images")
-        return self.csv_datalist(dataset_dir, csv=csv, **({key: images} if images else {}))
+        options = {**({key: images} if images else {}), **({"class_names": class_names} if class_names else {})}
+        return self.csv_datalist(dataset_dir, csv=csv, **options)
+
+    def is_binary(self, members: Sequence[Any]) -> bool:
+        """Whether an ensemble of `members` (loaded :class:`~medbundle.ensemble.Member` s) is binary: the task's
+        ``binary``, or when that is None, whether the members store one output (``num_classes`` 1)."""
+        if self.binary is not None:
+            return self.binary
+        return int(members[0].config.get("num_classes", 0)) == 1
 
     @property
     def scored_level(self) -> str:

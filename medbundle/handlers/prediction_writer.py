@@ -69,9 +69,10 @@ class PredictionWriter(_RankZeroWriter):
 
     Files in `output_dir`:
 
-    - ``predictions_image.csv``: one row per image with its ids; a binary model's probability in ``pred``,
-      a multi-class model's ``prob_<class>`` per class and the predicted class name in ``pred_class``
-      (and the true one in ``label_class``).
+    - ``predictions_image.csv``: one row per image with its ids; a binary model's probability in ``pred``
+      (with two `class_names`, also the class name at `threshold` in ``pred_class`` and the true one in
+      ``label_class``), a multi-class model's ``prob_<class>`` per class and the predicted class name in
+      ``pred_class`` (and the true one in ``label_class``).
     - ``predictions_<group>.csv`` with a `group_key` (RSNA: ``predictions_breast.csv``).
     - ``metrics.json``: for binary models :func:`~medbundle.metrics.binary_summary` at `threshold` per level;
       for multi-class :func:`~medbundle.metrics.multiclass_summary`; plus parameter count and images/s. Strict
@@ -87,7 +88,8 @@ class PredictionWriter(_RankZeroWriter):
         group_key: batch key grouping images (RSNA: "breast_id"); None for image-level output only.
         how: aggregation of image predictions within a group, "mean" or "max".
         id_keys: batch keys written beside each prediction (absent ones are skipped).
-        class_names: names of a multi-class model's outputs, in logit order; required for multi-class.
+        class_names: names of a multi-class model's outputs, in logit order; required for multi-class. For a binary
+            model, optionally its two classes (negative, positive) to name each image's class.
         settings: how the evaluation was run, written into ``metrics.json`` so the file says what its numbers
             are, e.g. ``{"tta": True}``.
     """
@@ -148,6 +150,10 @@ class PredictionWriter(_RankZeroWriter):
             table["pred"] = predictions
             if labels is not None:
                 table["label"] = labels
+            if self.class_names is not None and len(self.class_names) == 2:
+                if labels is not None:
+                    table["label_class"] = [self.class_names[int(label)] for label in labels]
+                table["pred_class"] = [self.class_names[int(p >= self.threshold)] for p in predictions]
             return table
         names = self._names(predictions)
         if labels is not None:

@@ -5,13 +5,13 @@ These are the decoders of medbundle's MONAI readers, which wrap them
 :func:`medbundle.io.dicom.read_dicom`), so a bundle and :mod:`medbundle.deploy` read every file the
 same way:
 
-- :func:`read_raster_grayscale`: a PNG or JPEG file as a (H, W) grey image.
-- :func:`decode_rgb`: PNG or JPEG bytes as a (H, W, 3) RGB image.
+- :func:`read_raster_grayscale`: a PNG, JPEG or TIFF file as a (H, W) grey image.
+- :func:`decode_rgb`: PNG, JPEG or TIFF bytes as a (H, W, 3) RGB image.
 
 Files of any supported layout (DICOM, HDF5 members) are read by :mod:`medbundle.io.image_file`, which
 dispatches to these decoders and to :mod:`medbundle.io.dicom`.
 
-PNG and JPEG data are decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
+PNG, JPEG and TIFF (8- or 16-bit, as microscopes and slide scanners write them) data are decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
 non-ASCII paths on Windows), with EXIF orientation applied as image viewers do
 (``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``; ``IMREAD_UNCHANGED`` would ignore it and return a rotated
 image). A truncated file is an error even where OpenCV would return a partially decoded image with
@@ -48,13 +48,14 @@ __all__ = [
 ]
 
 # file suffixes GrayscaleReader reads, compared lower-case; the data modules list folders with them
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom")
 #: DICOM file suffixes, compared lower-case
 DICOM_SUFFIXES = (".dcm", ".dicom")
 #: suffixes of the image files :func:`~medbundle.io.image_file.read_rgb` reads, compared lower-case (besides HDF5 members)
-RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
+RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")  # little- and big-endian byte order
 WHAT_TO_DO = (
     "Re-export the file or remove it from the dataset, "
     "or set skip_bad_images: true to skip and count unreadable images."
@@ -78,7 +79,7 @@ def suffix(filename: str | os.PathLike) -> str:
 def read_raster_grayscale(
     path: str | os.PathLike, target_size: Sequence[int] | int | None = None
 ) -> tuple[np.ndarray, dict]:
-    """Read a PNG or JPEG file as a (H, W) float32 grayscale image in [0, 1].
+    """Read a PNG, JPEG or TIFF file as a (H, W) float32 grayscale image in [0, 1].
 
     Colour images become grayscale (ITU-R BT.601 luma). 8-bit values are divided by 255. 16-bit
     values are divided by ``2**b - 1`` for the ``b`` significant bits the PNG declares in its
@@ -100,7 +101,7 @@ def read_raster_grayscale(
             (:func:`~medbundle.imaging.resize.aspect_resize_pad`); an int for both. None: full size.
 
     Returns:
-        ``(image, meta)`` with meta ``filename``, ``format`` ("png", "jpeg" or "other"),
+        ``(image, meta)`` with meta ``filename``, ``format`` ("png", "jpeg", "tiff" or "other"),
         ``bits_stored`` (8, or for 16-bit files the ``b`` of the ``2**b - 1`` divisor),
         ``rows``, ``columns`` (of the full-size image), ``inverted`` (always False), ``channels``
         (as stored) and ``reduce_level`` (halvings: the image is
@@ -163,7 +164,7 @@ def _decode_reduced_jpeg(
 
 
 def decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
-    """Decode PNG or JPEG `data` into a (H, W, 3) float32 RGB image in [0, 1].
+    """Decode PNG, JPEG or TIFF `data` into a (H, W, 3) float32 RGB image in [0, 1].
 
     OpenCV's BGR order is turned into RGB, a grey image is repeated into three equal channels and
     an alpha channel is dropped. 8-bit values are divided by 255, 16-bit values by 65535.
@@ -173,7 +174,7 @@ def decode_rgb(data: bytes, source: str) -> tuple[np.ndarray, str, int]:
         source: what the data came from, for error messages (e.g. ``"image file 'a.jpg'"``).
 
     Returns:
-        ``(image, format, channels)``: format "png", "jpeg" or "other" from the signature, and the
+        ``(image, format, channels)``: format "png", "jpeg", "tiff" or "other" from the signature, and the
         number of channels decoded (1 or 3).
 
     Raises:
@@ -196,26 +197,35 @@ def read_file_bytes(filename: str, source: str) -> bytes:
 
 
 def _decode(data: bytes, source: str, empty: str = "the data are empty") -> tuple[np.ndarray, str]:
-    """OpenCV's decoded array (8- or 16-bit, 2-D or 3-D) of PNG/JPEG `data`, and its format from the signature.
+    """OpenCV's decoded array (8- or 16-bit, 2-D or 3-D) of PNG/JPEG/TIFF `data`, and its format from the signature.
 
     `source` names the data in errors, `empty` is the reason given for no data.
 
     Raises:
         ImageReadError: the data are empty, truncated, corrupt or not an 8- or 16-bit image.
     """
-    image_format = "png" if data[:8] == PNG_SIGNATURE else "jpeg" if data.startswith(JPEG_SIGNATURE) else "other"
+    image_format = _format(data)
     reason = _truncation(data, image_format) if data else empty
     decoded = None
     if reason is None:
         pixels = _without_icc_profile(data) if image_format == "png" else data
         decoded = cv2.imdecode(np.frombuffer(pixels, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
         if decoded is None:
-            reason = "OpenCV cannot decode it (not a PNG/JPEG image, or corrupt)"
+            reason = "OpenCV cannot decode it (not a PNG/JPEG/TIFF image, or corrupt)"
         elif decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
             reason = f"unsupported pixel data ({decoded.dtype}, shape {decoded.shape}); only 8- and 16-bit images"
     if reason is not None:
         raise ImageReadError(f"Cannot read {source}: {reason}. {WHAT_TO_DO}")
     return decoded, image_format
+
+
+def _format(data: bytes) -> str:
+    """"png", "jpeg" or "tiff" from the file signature, else "other"."""
+    if data[:8] == PNG_SIGNATURE:
+        return "png"
+    if data.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    return "tiff" if data[:4] in TIFF_SIGNATURES else "other"
 
 
 def _png_significant_bits(data: bytes) -> int | None:

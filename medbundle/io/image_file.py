@@ -1,6 +1,6 @@
 """Image files of every layout the bundles read, as float32 arrays: the one place where files meet the decoders.
 
-:func:`read_grayscale` reads PNG, JPEG and DICOM files; :func:`read_rgb` PNG and JPEG files and HDF5
+:func:`read_grayscale` reads PNG, JPEG, TIFF and DICOM files; :func:`read_rgb` PNG, JPEG and TIFF files and HDF5
 members. They live in ``medbundle.io``, above the decoders of :mod:`medbundle.imaging.decode`, because the
 file layouts (:mod:`medbundle.io.dicom`, :mod:`medbundle.io.hdf5`) raise the decoders' :class:`ImageReadError`;
 the decoders stay free of file layouts. pydicom and h5py are imported only when a DICOM file or an HDF5
@@ -29,7 +29,7 @@ __all__ = ["read_grayscale", "read_rgb"]
 
 
 def read_grayscale(path: str | os.PathLike, target_size: Sequence[int] | int | None = None) -> tuple[np.ndarray, dict]:
-    """A PNG, JPEG or DICOM file as a (H, W) float32 grey image in [0, 1] and its technical fields.
+    """A PNG, JPEG, TIFF or DICOM file as a (H, W) float32 grey image in [0, 1] and its technical fields.
 
     DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing, MONOCHROME1
     inverted), with ``format`` "dicom" added to its fields; anything else:
@@ -59,7 +59,7 @@ def read_grayscale(path: str | os.PathLike, target_size: Sequence[int] | int | N
 
 
 def read_rgb(name: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """The (H, W, 3) float32 RGB image in [0, 1] of an HDF5 member ``"<file>::<key>"`` or a PNG/JPEG file.
+    """The (H, W, 3) float32 RGB image in [0, 1] of an HDF5 member ``"<file>::<key>"`` or a PNG/JPEG/TIFF file.
 
     See :func:`~medbundle.imaging.decode.decode_rgb`. The HDF5 file is opened once per process by
     :func:`~medbundle.io.hdf5.open_hdf5`.

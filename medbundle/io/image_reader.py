@@ -28,11 +28,11 @@ __all__ = ["IMAGE_SUFFIXES", "GrayscaleReader", "ImageReadError"]
 
 
 class GrayscaleReader(PixelSpaceReader):
-    """Load a PNG, JPEG or DICOM file as a (H, W) float32 image in [0, 1] for MONAI's ``LoadImage``.
+    """Load a PNG, JPEG, TIFF or DICOM file as a (H, W) float32 image in [0, 1] for MONAI's ``LoadImage``.
 
     - DICOM (``.dcm``, ``.dicom``): :func:`~medbundle.io.dicom.read_dicom` (VOI windowing,
       MONOCHROME1 inverted), so the array equals ``read_dicom(path, target_size)[0]``.
-    - PNG and JPEG: decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
+    - PNG, JPEG and TIFF: decoded by OpenCV from bytes read by Python (``cv2.imread`` fails on
       non-ASCII paths on Windows). EXIF orientation is applied as image viewers do
       (``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``; ``IMREAD_UNCHANGED`` would ignore it and
       return a rotated image). Colour images become grayscale (ITU-R BT.601 luma).

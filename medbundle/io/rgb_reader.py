@@ -1,4 +1,4 @@
-"""MONAI ``ImageReader`` for RGB photographs: ISIC 2024 crops in an HDF5 file, or PNG/JPEG files.
+"""MONAI ``ImageReader`` for RGB photographs: ISIC 2024 crops in an HDF5 file, or PNG/JPEG/TIFF files.
 
 Dermoscopy and skin-lesion photographs are colour images, and colour carries the diagnosis,
 so unlike :class:`~medbundle.io.image_reader.GrayscaleReader` this reader keeps three channels.
@@ -27,7 +27,7 @@ class RGBReader(PixelSpaceReader):
 
     A name ``"<file>::<key>"`` (:func:`~medbundle.io.hdf5.hdf5_member`) is the member `key` of
     the HDF5 file `file`, holding encoded image bytes as in ISIC 2024's ``train-image.hdf5``; any
-    other name is a PNG or JPEG file. Both are decoded by OpenCV from bytes (``cv2.imread`` fails
+    other name is a PNG, JPEG or TIFF file. Both are decoded by OpenCV from bytes (``cv2.imread`` fails
     on non-ASCII paths on Windows), with EXIF orientation applied as image viewers do
     (``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``, as in ``GrayscaleReader``). OpenCV's BGR order is
     turned into RGB, a grey image is repeated into three equal channels and an alpha channel is
@@ -58,7 +58,7 @@ class RGBReader(PixelSpaceReader):
     channel_dim = -1
 
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
-        """Return True when every name is an HDF5 member (``"<file>.hdf5::<key>"`` or ``.h5``) or a PNG/JPEG file.
+        """Return True when every name is an HDF5 member (``"<file>.hdf5::<key>"`` or ``.h5``) or a PNG/JPEG/TIFF file.
 
         Suffixes are compared case-insensitively.
 
@@ -78,7 +78,7 @@ class RGBReader(PixelSpaceReader):
 
 
 def _is_readable(name: PathLike) -> bool:
-    """Whether `name` is an HDF5 member of a ``.hdf5``/``.h5`` file, or a PNG/JPEG file, by suffix."""
+    """Whether `name` is an HDF5 member of a ``.hdf5``/``.h5`` file, or a PNG/JPEG/TIFF file, by suffix."""
     member = split_hdf5_member(name)
     if member is None:
         return suffix(name) in RGB_SUFFIXES

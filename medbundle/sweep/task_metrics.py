@@ -8,7 +8,9 @@ threshold is chosen as each task is scored:
   maximises it; the images of a breast are combined by their mean and by their max, and the aggregation
   with the higher pF1 is chosen (mean on a tie);
 - isic: the ROC point closest to (FPR 0, TPR 1), reported with the partial AUC above 80 % TPR and AUROC;
-- chest_xray: accuracy and macro F1 of the arg-max class; no threshold.
+- chest_xray: accuracy and macro F1 of the arg-max class; no threshold;
+- a task whose class count depends on its data set (classify): :func:`per_image_metrics` and
+  :func:`per_image_decision` read the table's kind, binary (``pred``) or multi-class (``prob_<class>``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,16 @@ from medbundle.metrics import (
 )
 from medbundle.tasks import resolve, tasks
 
-__all__ = ["AGGREGATIONS", "Decision", "TaskMetrics", "get_task_metrics", "multiclass_metrics"]
+__all__ = [
+    "AGGREGATIONS",
+    "Decision",
+    "TaskMetrics",
+    "binary_metrics",
+    "get_task_metrics",
+    "multiclass_metrics",
+    "per_image_decision",
+    "per_image_metrics",
+]
 
 AGGREGATIONS = ("mean", "max")
 
@@ -117,6 +128,21 @@ def multiclass_metrics(frame: pd.DataFrame) -> dict[str, float]:
     """Accuracy and macro F1 of the arg-max class per image."""
     labels, probabilities = frame["label"].to_numpy(int), class_probabilities(frame)
     return {"n": len(frame), "accuracy": accuracy(labels, probabilities), "macro_f1": macro_f1(labels, probabilities)}
+
+
+def binary_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """AUROC of the ``pred`` probabilities per image."""
+    return {"n": len(frame), "auroc": _defined(auroc, frame["label"].to_numpy(float), frame["pred"].to_numpy(float))}
+
+
+def per_image_metrics(frame: pd.DataFrame) -> dict[str, float]:
+    """:func:`binary_metrics` of a binary table (a ``pred`` column), else :func:`multiclass_metrics`."""
+    return binary_metrics(frame) if "pred" in frame else multiclass_metrics(frame)
+
+
+def per_image_decision(frame: pd.DataFrame) -> Decision | None:
+    """A binary table's ROC threshold (:func:`isic_decision`); None for a multi-class one, which takes the arg-max."""
+    return isic_decision(frame) if "pred" in frame else None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from medbundle.tasks.spec import TaskSpec
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "TASK_PATH_ENV", "get_task", "register", "source", "task_names", "tasks"]
 
 #: the modules of the built-in tasks, each defining ``TASK``
-BUILTIN = ("medbundle.tasks.rsna", "medbundle.tasks.chest_xray", "medbundle.tasks.isic")
+BUILTIN = ("medbundle.tasks.rsna", "medbundle.tasks.chest_xray", "medbundle.tasks.isic", "medbundle.tasks.classify")
 ENTRY_POINT_GROUP = "medbundle.tasks"
 TASK_PATH_ENV = "MEDBUNDLE_TASK_PATH"
 
