@@ -94,3 +94,12 @@ def test_the_deterministic_chain_is_declared_once_in_inference_yaml(task):
     chain_only = set(chain) - {"EnsureTyped"}
     for name in ("train.yaml", "evaluate.yaml", "multi_gpu_train.yaml", "demo.yaml"):
         assert not chain_only & set(targets(ConfigParser.load_config_file(configs / name))), name
+
+
+def test_the_ensemble_parses_a_task_bundle_from_any_working_directory(tmp_path, monkeypatch):
+    """task_config points config_dir at the bundle it reads, as the product command does from the repository root."""
+    from medbundle.ensemble.tasks import task_config
+
+    monkeypatch.chdir(tmp_path)
+    parser = task_config(BUNDLES / "isic", ("train.yaml",), image_size=[32, 32])
+    assert type(parser.get_parsed_content("deterministic_transforms")[0]).__name__ == "LoadImaged"
