@@ -51,6 +51,7 @@ def _evaluate(bundle: Path, checkpoint: Path, output_dir: Path, overrides: dict[
         run_id="evaluating",
         config_file=configs,
         bundle_root=str(checkpoint.parent.parent.parent),
+        config_dir=str(bundle / "configs"),
         fold=int(checkpoint.parent.name.removeprefix("fold")),
         ckpt_path=str(checkpoint),
         output_dir=str(output_dir),

@@ -456,8 +456,8 @@ def test_chest_xray_configs_pass_the_reduced_decode_key_to_the_reader():
             parser = ConfigParser()
             parser.read_config([str(f) for f in files])
             parser["image_size"] = [96, 80]
-            parser["reduced_decode" if not stored else "stored"] = value if not stored else {"reduced_decode": value}
-            reader = parser.get_parsed_content("load_transforms")[0]._loader.readers[-1]
+            parser["reduced_decode" if not stored else "stored"] = value if not stored else {"reduced_decode": value, "clahe": False}
+            reader = parser.get_parsed_content("deterministic_transforms")[0]._loader.readers[-1]
             assert (reader.target_size, reader.reduced_decode) == ((96, 80), value), (files, value)
     parser = ConfigParser()
     parser.read_config(str(configs / "train.yaml"))

@@ -44,7 +44,8 @@ def test_training_command_one_process_and_resume():
     command = training_command("bundles/isic", run, "model", {"epochs": 3, "image_size": [64, 64]}, resume=True)
     assert command[:7] == [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", "bundles/isic/configs/train.yaml"]
     assert command[7:] == ["--model", "resnet10t", "--fold", "1", "--bundle_root", "runs/cv/resnet10t/fold_1",
-                           "--epochs", "3", "--image_size", "[64, 64]", "--resume", "True"]  # fmt: skip
+                           "--config_dir", "bundles/isic/configs", "--epochs", "3", "--image_size", "[64, 64]",
+                           "--resume", "True"]  # fmt: skip
 
 
 def test_training_command_with_nproc_uses_torchrun_and_the_multi_gpu_overlay():
@@ -64,7 +65,8 @@ def test_evaluation_command_scores_the_whole_validation_fold():
     command = evaluation_command("bundles/isic", run, {"dataset_dir": "d", "val_data_fraction": 0.1})
     assert command[2:5] == ["monai.bundle", "run", "evaluating"]
     assert "evaluate.yaml" in command[command.index("--config_file") + 1]
-    assert command[-6:] == ["--fold", "1", "--bundle_root", "runs/cv/resnet10t/fold_1", "--dataset_dir", "d"]
+    assert command[-8:] == ["--fold", "1", "--bundle_root", "runs/cv/resnet10t/fold_1", "--config_dir",
+                            "bundles/isic/configs", "--dataset_dir", "d"]  # fmt: skip
 
 
 @pytest.mark.parametrize("value", [3, 1e-3, False, None, [64, 64], ["a", "b"], "demo_data/isic"])

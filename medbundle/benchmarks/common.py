@@ -25,6 +25,8 @@ def bundle_parser(bundle: str = "rsna", config: str = "train.yaml", demo: bool =
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such bundle; the benchmarks run from a checkout of medbundle")
     parser.read_config([str(folder / config)])
+    if "config_dir" in parser:  # train.yaml reads inference.yaml's preprocessing from there, whatever the working directory
+        parser["config_dir"] = str(folder)
     if demo:
         parser.update(ConfigParser.load_config_file(str(folder / "demo.yaml")))
     parser.update(overrides)

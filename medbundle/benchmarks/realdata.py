@@ -117,7 +117,8 @@ def _bundle_run(
     from monai.bundle import ConfigWorkflow
 
     overrides: dict[str, Any] = {
-        "dataset_dir": str(data), "bundle_root": str(work), "backbone": BACKBONE, "pretrained_file": str(weights),
+        "dataset_dir": str(data), "bundle_root": str(work), "config_dir": str(BUNDLES / bundle / "configs"),
+        "backbone": BACKBONE, "pretrained_file": str(weights),
         "image_size": settings["image_size"], "batch_size": settings["batch_size"], "epochs": settings["epochs"],
         "num_workers": workers, "progress": False, "seed": seed,
     }  # fmt: skip

@@ -131,12 +131,18 @@ def task_bundle_dir(task: str, bundles_dir: str | Path | None = None) -> Path:
 def task_config(task_bundle: str | Path, files: Sequence[str], **overrides: Any) -> ConfigParser:
     """Parse configs of a task bundle (``<task_bundle>/configs/<file>``, later files overlaid) with overrides.
 
+    ``config_dir``, where ``train.yaml`` finds the preprocessing that ``inference.yaml`` declares, is set to the
+    bundle's configs folder, so the parse does not depend on the working directory.
+
     Args:
         task_bundle: the task bundle folder.
         files: config file names, e.g. ``("train.yaml", "evaluate.yaml")``.
         overrides: ids to set, e.g. ``ckpt_path``; ``#``-separated ids set nested entries.
     """
     parser = ConfigParser()
-    parser.read_config([str(Path(task_bundle) / "configs" / name) for name in files])
+    configs = Path(task_bundle) / "configs"
+    parser.read_config([str(configs / name) for name in files])
+    if "config_dir" in parser:
+        parser["config_dir"] = str(configs)
     parser.update(overrides)
     return parser

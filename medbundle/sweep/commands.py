@@ -1,7 +1,8 @@
 """The ``python -m monai.bundle`` command lines a sweep runs: training (one process or torchrun) and evaluation.
 
-Every run is the bundle's own command with ``--bundle_root`` set to the run's folder, so a line of
-``command.txt`` can be pasted into a shell to repeat the run by hand.
+Every run is the bundle's own command with ``--bundle_root`` set to the run's folder and ``--config_dir`` to the
+bundle's configs (where train.yaml finds inference.yaml's preprocessing, from any working directory), so a line
+of ``command.txt`` can be pasted into a shell to repeat the run by hand.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ __all__ = [
 ]
 
 #: Keys the sweep sets for every run itself; overriding them would break the layout or resume semantics.
-RESERVED_KEYS = ("fold", "bundle_root", "resume", "model", "backbone", "ckpt_dir", "output_dir", "config_file")
+RESERVED_KEYS = (
+    "fold", "bundle_root", "resume", "model", "backbone", "ckpt_dir", "output_dir", "config_file", "config_dir",
+)  # fmt: skip
 # evaluation must score the whole validation fold, whatever training watched
 _NOT_EVALUATION_KEYS = ("val_data_fraction",)
 
@@ -114,7 +117,7 @@ def training_command(
     return [
         *launcher, "monai.bundle", "run", "training", "--config_file", configs,
         f"--{key}", run.model, "--fold", str(run.fold), "--bundle_root", str(run.folder),
-        *override_args(overrides), *(["--resume", "True"] if resume else []),
+        "--config_dir", str(bundle / "configs"), *override_args(overrides), *(["--resume", "True"] if resume else []),
     ]  # fmt: skip
 
 
@@ -131,7 +134,8 @@ def evaluation_command(
     return [
         python, "-m", "monai.bundle", "run", "evaluating",
         "--config_file", _config_list(Path(bundle), ("train.yaml", "evaluate.yaml")),
-        "--fold", str(run.fold), "--bundle_root", str(run.folder), *override_args(kept),
+        "--fold", str(run.fold), "--bundle_root", str(run.folder), "--config_dir", str(Path(bundle) / "configs"),
+        *override_args(kept),
     ]  # fmt: skip
 
 

@@ -71,7 +71,7 @@ def check_overrides(overrides: Mapping[str, Any]) -> None:
     if reserved:
         raise ValueError(
             f"--{reserved[0]} is set by the sweep for each run (models with --models, folds with --folds, the run "
-            "folder with --runs_dir/--name, resume automatically); remove it from the bundle overrides."
+            "folder with --runs_dir/--name, the bundle's configs with --bundle, resume automatically); remove it from the bundle overrides."
         )
 
 

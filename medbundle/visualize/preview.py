@@ -82,7 +82,7 @@ def preview_bundle(
 
     parser = ConfigParser()
     parser.read_config(str(Path(bundle) / "configs" / "train.yaml"))
-    parser.update({"dataset_dir": str(dataset_dir), **overrides})
+    parser.update({"dataset_dir": str(dataset_dir), "config_dir": str(Path(bundle) / "configs"), **overrides})
     datalist = parser.get_parsed_content("train#datalist")
     transform = parser.get_parsed_content("validate#preprocessing")
     class_names = parser.get_parsed_content("class_names") if "class_names" in parser else None
