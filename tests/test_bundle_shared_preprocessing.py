@@ -17,7 +17,7 @@ from monai.bundle import ConfigParser
 REPO = Path(__file__).resolve().parents[1]
 BUNDLES = REPO / "bundles"
 #: where each bundle's train.yaml lists labelled items without a K-fold split of a tiny demo set
-LABELLED = {"rsna": "datalist", "chest_xray": "validate#datalist", "isic": "datalist"}
+LABELLED = {"rsna": "datalist", "chest_xray": "validate#datalist", "isic": "datalist", "classify": "validate#datalist"}
 #: the same top-level overrides for both configs, as `--key value` on both command lines
 CASES = [
     ("rsna", {"image_size": [64, 48], "reduced_decode": True}),
@@ -25,19 +25,21 @@ CASES = [
     ("chest_xray", {"image_size": [24, 32], "reduced_decode": True, "clahe": False}),  # JPEGs decoded at 1/2
     ("chest_xray", {"image_size": [48, 48], "reduced_decode": False, "clahe": True}),
     ("isic", {"image_size": [48, 40]}),
+    ("classify", {"image_size": [40, 48], "reduced_decode": True, "rgb": False}),  # a JPEG to reduce
 ]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, Path]:
     """Tiny demo data sets in the real Kaggle layouts."""
-    from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
+    from medbundle.demo import write_chest_xray_demo, write_classify_demo, write_isic_demo, write_rsna_demo
 
     root = tmp_path_factory.mktemp("shared_preprocessing")
     write_rsna_demo(root / "rsna", n_patients=4, n_test_patients=1, image_shape=(600, 480))  # RLE and JPEG 2000
     write_chest_xray_demo(root / "chest_xray", n_train=2, n_val=3, n_test=1, size_range=(160, 240))  # a JPEG to reduce
     write_isic_demo(root / "isic", n_patients=3, n_test=2, lesions_per_patient=(1, 2), size_range=(40, 70))
-    return {task: root / task for task in ("rsna", "chest_xray", "isic")}
+    write_classify_demo(root / "classify", n_patients=25, n_classes=3, n_test=0, size_range=(100, 200))
+    return {task: root / task for task in ("rsna", "chest_xray", "isic", "classify")}
 
 
 def parse(task: str, name: str, overrides: dict) -> ConfigParser:
@@ -76,7 +78,7 @@ def targets(config) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic"])
+@pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic", "classify"])
 def test_the_deterministic_chain_is_declared_once_in_inference_yaml(task):
     configs = BUNDLES / task / "configs"
     inference = ConfigParser.load_config_file(configs / "inference.yaml")
