@@ -49,6 +49,7 @@ PROBE = textwrap.dedent('''
     from medbundle.datacheck import check_dataset
     from medbundle.deploy.spec import load_spec
     from medbundle.ensemble.tasks import get_task as ensemble_task
+    from medbundle.export.bundle_network import bundle_task
     from medbundle.sweep.task_metrics import get_task_metrics
 
     out = sys.argv[1]
@@ -58,6 +59,7 @@ PROBE = textwrap.dedent('''
     found["ensemble"] = ensemble_task("knee_throwaway").name
     found["sweep"] = sorted(get_task_metrics("knee_throwaway").metrics.__name__.split())
     found["deploy"] = load_spec(out + "/export").task
+    found["export"] = bundle_task(out + "/bundle")
     try:
         cli.demo_data("mnist", out + "/none")
     except ValueError as error:
@@ -118,6 +120,9 @@ def test_a_task_file_in_a_folder_is_found_by_every_command_that_lists_tasks(tmp_
         "format_version": 1, "task": "knee_throwaway", "input": {"shape": [None, 3, 32, 32]},
         "output": {"activation": "softmax"}, "class_names": ["a", "b"], "preprocessing": {}}))
     (export / "model.onnx").write_bytes(b"")
+    bundle = tmp_path / "run" / "bundle" / "configs"
+    bundle.mkdir(parents=True)
+    (bundle / "train.yaml").write_text("stored_config:\n  task: knee_throwaway\n")
     env = {**os.environ, TASK_PATH_ENV: str(folder), "PYTHONPATH": str(REPO)}
     run = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "run")], capture_output=True, text=True,
                          env=env, cwd=tmp_path)
@@ -129,6 +134,7 @@ def test_a_task_file_in_a_folder_is_found_by_every_command_that_lists_tasks(tmp_
     assert found["ensemble"] == "knee_throwaway"
     assert found["sweep"] == ["multiclass_metrics"]
     assert found["deploy"] == "knee_throwaway"
+    assert found["export"] == "knee_throwaway"
     assert "'knee_throwaway'" in found["unknown"]
 
 

@@ -19,6 +19,8 @@ import torch
 from monai.bundle import ConfigParser
 from torch import nn
 
+from medbundle.tasks import get_task
+
 __all__ = ["BundleNetwork", "bundle_task", "load_bundle_network"]
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,13 @@ CHECKPOINT_ENTRIES = ("model", "config", "thresholds")
 def bundle_task(bundle: str | Path) -> str:
     """The task a bundle's training stores in its checkpoints (``stored_config#task`` of ``configs/train.yaml``).
 
+    The task must be registered (:mod:`medbundle.tasks`): the export's ``deploy.json`` names it, and the deploy
+    runtime reads only registered tasks.
+
     Raises:
         FileNotFoundError: the bundle has no ``configs/train.yaml``.
         KeyError: ``train.yaml`` stores no task.
+        ValueError: the task is not registered; the message lists the registered ones and how to add one.
     """
     train = Path(bundle) / "configs" / "train.yaml"
     if not train.is_file():
@@ -41,7 +47,7 @@ def bundle_task(bundle: str | Path) -> str:
     parser.read_config(str(train))
     if "stored_config#task" not in parser:
         raise KeyError(f"{train} has no stored_config#task: add `task: <name>` to its stored_config.")
-    return str(parser["stored_config#task"])
+    return get_task(str(parser["stored_config#task"])).name
 
 
 def _file_sha256(path: Path) -> str:
@@ -114,7 +120,7 @@ def load_bundle_network(bundle: str | Path, checkpoint: str | Path) -> BundleNet
     elif stored_task != task:
         raise ValueError(
             f"checkpoint {checkpoint} was trained for task {stored_task!r}, but bundle {bundle} is task {task!r}: "
-            f"export it with the {stored_task} bundle (e.g. --bundle bundles/{stored_task})."
+            f"export it with the {stored_task} bundle (e.g. --bundle bundles/{get_task(stored_task).bundle})."
         )
     parser = ConfigParser()
     parser.read_config(str(config))
