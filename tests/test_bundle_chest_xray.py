@@ -28,6 +28,8 @@ SETTINGS = ["--model", "resnet10t", "--image_size", "[48,48]", "--batch_size", "
             "--stage1_epochs", "2", "--stage1_lr", "1e-3", "--stage2_backbone_lr", "1e-4", "--stage2_head_lr", "1e-3"]
 TINY = [*SETTINGS, "--num_workers", "0"]
 WORKERS = [*SETTINGS, "--num_workers", "1"]  # the fixture's runs: one DataLoader worker
+# one torch thread per run: two test files run at once on two cores, and more threads only spin
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
 def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str]:
@@ -38,8 +40,7 @@ def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str
 
 def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
     command = bundle_command(run_id, configs, *overrides)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
@@ -60,7 +61,8 @@ def trained(tmp_path_factory):
     torch.manual_seed(0)
     torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), weights)
     paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle"), "--pretrained_file", str(weights)]
-    kill_mid_epoch(bundle_command("training", ["train.yaml"], *paths, *WORKERS), root / "stage1.log", epoch=3)
+    command = bundle_command("training", ["train.yaml"], *paths, *WORKERS)
+    kill_mid_epoch(command, root / "stage1.log", epoch=3, env=ENV)
     checkpoint = latest_checkpoint(root / "bundle" / "models" / "fold0")
     assert checkpoint is not None and checkpoint.name == "last_checkpoint_epoch=2.pt", checkpoint
     shutil.copy(checkpoint, root / "after_stage1.pt")

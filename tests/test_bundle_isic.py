@@ -29,6 +29,8 @@ CONFIGS = REPO / "bundles" / "isic" / "configs"
 TINY = ["--model", "resnet10t", "--pretrained", "False", "--image_size", "[48,48]", "--batch_size", "16",
         "--num_workers", "2", "--val_interval", "1", "--min_epochs", "0", "--n_folds", "3", "--learning_rate", "1e-3"]
 TRAINING = [*TINY, "--epochs", "3", "--data_fraction", "0.5"]  # the fixture's run
+# one torch thread per run: two test files run at once on two cores, and more threads only spin
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 
 
 def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str]:
@@ -39,8 +41,7 @@ def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str
 
 def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
     command = bundle_command(run_id, configs, *overrides)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
@@ -91,7 +92,8 @@ def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(trained, tmp_
     killed inside epoch 2, then resumed: it trains the rest only and ends with the same weights and metrics."""
     root, _, _ = trained
     killed = ["--dataset_dir", str(root / "data"), "--bundle_root", str(tmp_path)]
-    kill_mid_epoch(bundle_command("training", ["train.yaml"], *killed, *TRAINING), tmp_path / "killed.log", epoch=2)
+    command = bundle_command("training", ["train.yaml"], *killed, *TRAINING)
+    kill_mid_epoch(command, tmp_path / "killed.log", epoch=2, env=ENV)
     checkpoint = latest_checkpoint(tmp_path / "models" / "fold0")
     assert checkpoint is not None and checkpoint.name != "last_checkpoint_epoch=3.pt"
     result = run_bundle("training", ["train.yaml"], *killed, *TRAINING, "--resume")
