@@ -1,12 +1,15 @@
 """Shared test fixtures: offline timm, the shared real DICOM folder and scanned films, a tiny real MONAI evaluator, a
-fake TensorBoard writer, the benchmark command line."""
+fake TensorBoard writer, the benchmark command line, killing a bundle's training mid-epoch and checking its resume."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -169,3 +172,60 @@ def film_dataset(film_dicoms, tmp_path_factory) -> Path:
                      "view": "MLO", "age": 50, "cancer": 0})  # fmt: skip
     pd.DataFrame(rows).to_csv(root / "train.csv", index=False)
     return root
+
+
+def kill_mid_epoch(
+    command: Sequence[str], log: Path, epoch: int, env: dict | None = None, timeout: float = 300
+) -> None:
+    """Run a bundle's training `command` (output to `log`) and SIGKILL it, DataLoader workers included, while the
+    trainer is inside `epoch`: once its progress log has counted some but not all of that epoch's iterations.
+
+    `env` (default: this environment, offline) must match the uninterrupted run's, thread counts included, for the
+    weights to be comparable bit for bit.
+    """
+    progress = re.compile(rf"SupervisedTrainer epoch {epoch}: \d+% \((\d+)/(\d+) iterations")
+    env = {**(os.environ if env is None else env), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as out:
+        process = subprocess.Popen(list(command), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if any(int(done) < int(total) for done, total in progress.findall(log.read_text())):
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, f"the run ended before epoch {epoch} was interrupted:\n{log.read_text()[-3000:]}"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def trained_epochs(log: str) -> list[int]:
+    """The epochs a training log's trainer completed ("SupervisedTrainer ... Epoch[n] Complete")."""
+    return [int(n) for n in re.findall(r"SupervisedTrainer - INFO - Epoch\[(\d+)\] Complete", log)]
+
+
+def assert_resumed(log: str, checkpoint: Path, epochs: int) -> None:
+    """`log`, the output of a ``--resume`` run, continued from `checkpoint` (``last_checkpoint_epoch=k.pt``) and
+    trained epochs k+1 to `epochs` only: a run that ignored --resume would retrain from epoch 1."""
+    k = int(re.search(r"epoch=(\d+)\.pt$", checkpoint.name).group(1))
+    assert f"resuming from {checkpoint}" in log, log[-3000:]
+    assert trained_epochs(log) == list(range(k + 1, epochs + 1)), f"resumed from epoch {k}:\n{log[-3000:]}"
+
+
+def assert_same_state(expected: object, actual: object, where: str = "checkpoint") -> None:
+    """Two checkpoints (nested dicts, lists, tensors, numbers) are equal bit for bit; the message names the entry."""
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor) and expected.dtype == actual.dtype, where
+        assert torch.equal(expected, actual), f"{where} differs"
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and expected.keys() == actual.keys(), f"{where}: keys differ"
+        for key in expected:
+            assert_same_state(expected[key], actual[key], f"{where}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(actual, (list, tuple)) and len(expected) == len(actual), f"{where}: lengths differ"
+        for i, (a, b) in enumerate(zip(expected, actual)):
+            assert_same_state(a, b, f"{where}[{i}]")
+    else:
+        assert expected == actual, f"{where}: {expected!r} != {actual!r}"

@@ -15,24 +15,33 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from conftest import assert_resumed, assert_same_state, kill_mid_epoch, trained_epochs
 from monai.bundle import ConfigWorkflow
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from medbundle.checkpoints import latest_checkpoint
 from medbundle.data import CHEST_XRAY_CLASSES
 from medbundle.demo import write_chest_xray_demo
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "chest_xray" / "configs"
-TINY = ["--model", "resnet10t", "--image_size", "[48,48]", "--batch_size", "8", "--num_workers", "0",
-        "--epochs", "4", "--stage1_epochs", "2", "--stage1_lr", "1e-3", "--stage2_backbone_lr", "1e-4",
-        "--stage2_head_lr", "1e-3"]
+SETTINGS = ["--model", "resnet10t", "--image_size", "[48,48]", "--batch_size", "8", "--epochs", "4",
+            "--stage1_epochs", "2", "--stage1_lr", "1e-3", "--stage2_backbone_lr", "1e-4", "--stage2_head_lr", "1e-3"]
+TINY = [*SETTINGS, "--num_workers", "0"]
+WORKERS = [*SETTINGS, "--num_workers", "1"]  # the fixture's runs: one DataLoader worker
+# one torch thread per run: two test files run at once on two cores, and more threads only spin
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str]:
+    files = [str(CONFIGS / name) for name in configs]
+    return [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
+            "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
 
 
 def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    files = [str(CONFIGS / name) for name in configs]
-    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
-               "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    command = bundle_command(run_id, configs, *overrides)
+    result = subprocess.run(command, check=False, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
@@ -44,7 +53,8 @@ def backbone_state(state: dict) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Demo data, a timm-format 'pretrained' backbone file, and stage 1 (2 epochs) then a resumed stage 2."""
+    """Demo data, a timm-format 'pretrained' backbone file, and a run killed (SIGKILL) in the first epoch of stage 2,
+    then resumed from the end of stage 1 (2 epochs); one DataLoader worker."""
     root = tmp_path_factory.mktemp("chest")
     data = root / "data"
     write_chest_xray_demo(data, n_train=6, n_val=3, n_test=2, size_range=(64, 96), seed=1)
@@ -52,11 +62,13 @@ def trained(tmp_path_factory):
     torch.manual_seed(0)
     torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), weights)
     paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle"), "--pretrained_file", str(weights)]
-    # the same configuration throughout; the first run stops after stage 1, as if killed at the boundary
-    stage1 = run_bundle("training", ["train.yaml"], *paths, *TINY, "--train#trainer#max_epochs", "2")
-    shutil.copy(root / "bundle" / "models" / "fold0" / "last_checkpoint_epoch=2.pt", root / "after_stage1.pt")
-    stage2 = run_bundle("training", ["train.yaml"], *paths, *TINY, "--resume")
-    return root, paths, weights, stage1.stdout + stage1.stderr, stage2.stdout + stage2.stderr
+    command = bundle_command("training", ["train.yaml"], *paths, *WORKERS)
+    kill_mid_epoch(command, root / "stage1.log", epoch=3, env=ENV)
+    checkpoint = latest_checkpoint(root / "bundle" / "models" / "fold0")
+    assert checkpoint is not None and checkpoint.name == "last_checkpoint_epoch=2.pt", checkpoint
+    shutil.copy(checkpoint, root / "after_stage1.pt")
+    stage2 = run_bundle("training", ["train.yaml"], *paths, *WORKERS, "--resume")
+    return root, paths, weights, (root / "stage1.log").read_text(), stage2.stdout + stage2.stderr
 
 
 def test_stage1_trains_the_head_on_an_unchanged_pretrained_backbone(trained):
@@ -72,7 +84,8 @@ def test_stage1_trains_the_head_on_an_unchanged_pretrained_backbone(trained):
 def test_stage2_resumes_at_the_boundary_with_two_learning_rates(trained):
     root, _, weights, _, log = trained
     ckpt_dir = root / "bundle" / "models" / "fold0"
-    assert "resuming from" in log and "stage 2" in log
+    assert_resumed(log, ckpt_dir / "last_checkpoint_epoch=2.pt", epochs=4)
+    assert "stage 2" in log
     state = torch.load(ckpt_dir / "last_checkpoint_epoch=4.pt", weights_only=True)
     assert state["finetuning"]["stage"] == 2
     assert state["trainer"]["iteration"] // state["trainer"]["epoch_length"] == 4
@@ -85,6 +98,33 @@ def test_stage2_resumes_at_the_boundary_with_two_learning_rates(trained):
     assert best["config"]["class_names"] == list(CHEST_XRAY_CLASSES) and best["config"]["image_size"] == [48, 48]
     events = list((root / "bundle" / "outputs" / "fold0" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and "val_accuracy" in log and "val_auroc_tuberculosis" in log
+
+
+def test_the_killed_and_resumed_run_equals_an_uninterrupted_one(trained, tmp_path):
+    root, paths, _, _, _ = trained
+    uninterrupted = [*paths[:2], "--bundle_root", str(tmp_path), *paths[4:]]
+    log = run_bundle("training", ["train.yaml"], *uninterrupted, *WORKERS)
+    assert trained_epochs(log.stdout + log.stderr) == [1, 2, 3, 4]
+    for name in ("last_checkpoint_epoch=4.pt", "model.pt"):
+        reference = torch.load(tmp_path / "models" / "fold0" / name, weights_only=True)
+        resumed = torch.load(root / "bundle" / "models" / "fold0" / name, weights_only=True)
+        assert_same_state(reference, resumed, name)
+
+
+def assert_metrics_recomputed(out: Path) -> None:
+    """metrics.json's accuracy, macro F1 and macro (one-vs-rest) AUROC equal scikit-learn's on the
+    predictions_image.csv written beside it, with the true classes read from their names."""
+    metrics = json.loads((out / "metrics.json").read_text())["image"]
+    predictions = pd.read_csv(out / "predictions_image.csv")
+    names = list(CHEST_XRAY_CLASSES)
+    probabilities = predictions[[f"prob_{name}" for name in names]].to_numpy()
+    truth = np.array([names.index(name) for name in predictions["label_class"]])
+    predicted = probabilities.argmax(axis=1)
+    assert predictions["pred_class"].tolist() == [names[k] for k in predicted]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-6)
+    assert metrics["macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"), abs=1e-6)
+    auroc = roc_auc_score(truth, probabilities, multi_class="ovr", average="macro", labels=range(len(names)))
+    assert metrics["macro_auroc"] == pytest.approx(auroc, abs=1e-6)
 
 
 def test_evaluate_writes_metrics_predictions_and_confusion_matrix(trained):
@@ -100,8 +140,10 @@ def test_evaluate_writes_metrics_predictions_and_confusion_matrix(trained):
     matrix = pd.read_csv(out / "confusion_matrix.csv", index_col=0)
     assert list(matrix.columns) == list(CHEST_XRAY_CLASSES) and matrix.to_numpy().sum() == 15
     assert (out / "confusion_matrix.png").is_file()
+    assert_metrics_recomputed(out)
     test = run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0", "--eval_split", "test")
     assert json.loads((out / "test" / "metrics.json").read_text())["image"]["n"] == 5 * 2
+    assert_metrics_recomputed(out / "test")
     log = test.stdout + test.stderr  # named for the split evaluated, not the validation fold
     assert "caching test" in log and "per-class test scores" in log and "best metric of test_accuracy" in log
     assert "test_auroc_normal" in log and not re.search(r"\bval_", log) and "caching validation" not in log
@@ -109,7 +151,7 @@ def test_evaluate_writes_metrics_predictions_and_confusion_matrix(trained):
 
 
 def test_inference_predicts_a_folder_to_csv(trained):
-    root, paths, _, _, _ = trained
+    root, _, _, _, _ = trained
     run_bundle("run", ["inference.yaml"], "--bundle_root", str(root / "bundle"), "--input", str(root / "data" / "test"),
                "--num_workers", "0")
     predictions = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "inference" / "predictions_image.csv")
@@ -125,7 +167,7 @@ def test_compare_ranks_every_checkpoint(trained, tmp_path):
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "compare", "--bundle", str(CONFIGS.parent),
                "--runs", str(root), "--out", str(tmp_path), "--dataset_dir", str(root / "data"), "--num_workers", "0",
                "--progress", "False"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "PAGER": "cat"})
     assert result.returncode == 0, result.stderr[-4000:]
     table = pd.read_csv(tmp_path / "compare.csv")

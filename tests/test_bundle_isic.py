@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_resumed, assert_same_state, kill_mid_epoch
 from monai.bundle import ConfigParser, ConfigWorkflow
+from sklearn.metrics import auc, roc_auc_score, roc_curve
 
-from medbundle.checkpoints import stored_thresholds
+from medbundle.checkpoints import latest_checkpoint, stored_thresholds
 from medbundle.data import isic_datalist, split_fold
 from medbundle.demo import write_isic_demo
 
@@ -25,16 +27,21 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "isic" / "configs"
 # two DataLoader workers read the HDF5 file in the real command
 TINY = ["--model", "resnet10t", "--pretrained", "False", "--image_size", "[48,48]", "--batch_size", "16",
-        "--num_workers", "2", "--epochs", "2", "--val_interval", "1", "--min_epochs", "0", "--n_folds", "3",
-        "--learning_rate", "1e-3"]
+        "--num_workers", "2", "--val_interval", "1", "--min_epochs", "0", "--n_folds", "3", "--learning_rate", "1e-3"]
+TRAINING = [*TINY, "--epochs", "3", "--data_fraction", "0.5"]  # the fixture's run
+# one torch thread per run: two test files run at once on two cores, and more threads only spin
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def bundle_command(run_id: str, configs: list[str], *overrides: str) -> list[str]:
+    files = [str(CONFIGS / name) for name in configs]
+    return [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
+            "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
 
 
 def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    files = [str(CONFIGS / name) for name in configs]
-    command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
-               "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    command = bundle_command(run_id, configs, *overrides)
+    result = subprocess.run(command, check=False, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
@@ -42,12 +49,12 @@ def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = T
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Demo data and a 2-epoch run with half the negatives per epoch."""
+    """Demo data and a 3-epoch run with half the negatives per epoch."""
     root = tmp_path_factory.mktemp("isic")
     data = root / "data"
     write_isic_demo(data, n_patients=45, positive_rate=0.08, n_test=8, size_range=(40, 72), seed=2)
     paths = ["--dataset_dir", str(data), "--bundle_root", str(root / "bundle")]
-    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--data_fraction", "0.5")
+    result = run_bundle("training", ["train.yaml"], *paths, *TRAINING)
     return root, paths, result.stdout + result.stderr
 
 
@@ -80,6 +87,37 @@ def test_pos_weight_is_the_split_ratio_with_all_negatives(trained):
     assert float(loss.pos_weight) == pytest.approx((len(train) - n_pos) / n_pos)
 
 
+def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(trained, tmp_path):
+    """The fixture's run is the uninterrupted one; this one, with the same settings and two DataLoader workers, is
+    killed inside epoch 2, then resumed: it trains the rest only and ends with the same weights and metrics."""
+    root, _, _ = trained
+    killed = ["--dataset_dir", str(root / "data"), "--bundle_root", str(tmp_path)]
+    command = bundle_command("training", ["train.yaml"], *killed, *TRAINING)
+    kill_mid_epoch(command, tmp_path / "killed.log", epoch=2, env=ENV)
+    checkpoint = latest_checkpoint(tmp_path / "models" / "fold0")
+    assert checkpoint is not None and checkpoint.name != "last_checkpoint_epoch=3.pt"
+    result = run_bundle("training", ["train.yaml"], *killed, *TRAINING, "--resume")
+    assert_resumed(result.stdout + result.stderr, checkpoint, epochs=3)
+    for name in ("last_checkpoint_epoch=3.pt", "model.pt"):
+        reference = torch.load(root / "bundle" / "models" / "fold0" / name, weights_only=True)
+        resumed = torch.load(tmp_path / "models" / "fold0" / name, weights_only=True)
+        assert_same_state(reference, resumed, name)
+
+
+def challenge_pauc(labels: np.ndarray, predictions: np.ndarray, min_tpr: float = 0.80) -> float:
+    """The ISIC 2024 challenge's scoring code (partial AUC above `min_tpr` TPR), as published."""
+    v_gt = abs(np.asarray(labels) - 1)
+    v_pred = -1.0 * np.asarray(predictions)
+    max_fpr = abs(1 - min_tpr)
+    fpr, tpr, _ = roc_curve(v_gt, v_pred, sample_weight=None)
+    stop = np.searchsorted(fpr, max_fpr, "right")
+    x_interp = [fpr[stop - 1], fpr[stop]]
+    y_interp = [tpr[stop - 1], tpr[stop]]
+    tpr = np.append(tpr[:stop], np.interp(max_fpr, x_interp, y_interp))
+    fpr = np.append(fpr[:stop], max_fpr)
+    return auc(fpr, tpr)
+
+
 def test_evaluate_with_flip_tta_writes_pauc_over_the_whole_validation_fold_to_its_own_folder(trained):
     root, paths, _ = trained
     run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "2", "--tta", "True")
@@ -95,6 +133,14 @@ def test_evaluate_with_flip_tta_writes_pauc_over_the_whole_validation_fold_to_it
     _, val = split_fold(isic_datalist(root / "data"), fold=0, n_splits=3, seed=42)
     predictions = pd.read_csv(out / "predictions_image.csv", dtype={"image_id": str})
     assert predictions["image_id"].tolist() == [item["image_id"] for item in val]  # val_data_fraction 1: every negative
+    # recomputed from the CSV with the challenge's own code and scikit-learn
+    labels, scores = predictions["label"].to_numpy(), predictions["pred"].to_numpy()
+    assert 0 < labels.sum() < len(labels)
+    assert image["pauc"] == pytest.approx(challenge_pauc(labels, scores), abs=1e-6)
+    assert image["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
+    decided = scores >= metrics["threshold"]
+    assert image["sensitivity"] == pytest.approx(decided[labels == 1].mean(), abs=1e-6)
+    assert image["specificity"] == pytest.approx(1 - decided[labels == 0].mean(), abs=1e-6)
 
 
 def test_inference_writes_the_kaggle_submission_and_thresholded_labels(trained):

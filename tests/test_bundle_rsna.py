@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import blank_dicom
+from conftest import assert_resumed, blank_dicom
 from monai.bundle import ConfigWorkflow
+from sklearn.metrics import roc_auc_score
 
 from medbundle.data import rsna_datalist, split_fold
 from medbundle.demo import write_rsna_demo
@@ -30,7 +32,7 @@ def bundle(run_id: str, configs: list[str], *overrides: str) -> subprocess.Compl
     command = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", repr(files),
                "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
 
@@ -85,7 +87,7 @@ def test_resume_continues_epochs_and_best_metric(trained):
     ckpt_dir = root / "bundle" / "models" / "fold0"
     before = torch.load(ckpt_dir / "last_checkpoint_epoch=2.pt", weights_only=True)
     result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "3", "--resume")
-    assert "resuming from" in result.stdout + result.stderr
+    assert_resumed(result.stdout + result.stderr, ckpt_dir / "last_checkpoint_epoch=2.pt", epochs=3)
     after = torch.load(ckpt_dir / "last_checkpoint_epoch=3.pt", weights_only=True)
     assert not (ckpt_dir / "last_checkpoint_epoch=2.pt").exists(), "the resumed-from checkpoint was left behind"
     epochs = [state["trainer"]["iteration"] // state["trainer"]["epoch_length"] for state in (before, after)]
@@ -94,6 +96,26 @@ def test_resume_continues_epochs_and_best_metric(trained):
     if after["validation"]["best_metric_epoch"] != 3:  # no improvement: the restored best must be kept as it was
         assert after["validation"]["best_metric"] == before["validation"]["best_metric"]
         assert after["validation"]["best_metric_epoch"] == before["validation"]["best_metric_epoch"]
+
+
+def official_pfbeta(labels, predictions, beta: float = 1.0) -> float:
+    """The RSNA Screening Mammography competition's probabilistic F-beta, as its host published it."""
+    y_true_count = 0
+    ctp = 0
+    cfp = 0
+    for idx in range(len(labels)):
+        prediction = min(max(predictions[idx], 0), 1)
+        if labels[idx]:
+            y_true_count += 1
+            ctp += prediction
+        else:
+            cfp += prediction
+    beta_squared = beta * beta
+    c_precision = ctp / (ctp + cfp)
+    c_recall = ctp / y_true_count
+    if c_precision > 0 and c_recall > 0:
+        return (1 + beta_squared) * (c_precision * c_recall) / (beta_squared * c_precision + c_recall)
+    return 0
 
 
 def test_evaluate_writes_metrics_and_predictions(trained):
@@ -112,6 +134,18 @@ def test_evaluate_writes_metrics_and_predictions(trained):
     images, breasts = pd.read_csv(out / "predictions_image.csv"), pd.read_csv(out / "predictions_breast.csv")
     assert len(images) > len(breasts) > 0
     assert images["pred"].between(0, 1).all()
+    # recomputed from the CSVs with the competition's pF1 and scikit-learn; a breast is the mean of its images
+    by_breast = images.groupby("breast_id", sort=False).agg(pred=("pred", "mean"), label=("label", "max"))
+    assert by_breast.index.tolist() == breasts["breast_id"].tolist()
+    np.testing.assert_allclose(breasts["pred"], by_breast["pred"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(breasts["label"], by_breast["label"])
+    assert 0 < breasts["label"].sum() < len(breasts)
+    for level, frame in (("image", images), ("breast", breasts)):
+        labels, scores = frame["label"].to_numpy(), frame["pred"].to_numpy()
+        assert metrics[level]["pf1_prob"] == pytest.approx(official_pfbeta(labels, scores), abs=1e-6)
+        assert metrics[level]["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
+        decided = (scores >= metrics["threshold"]).astype(float)
+        assert metrics[level]["pf1_at_threshold"] == pytest.approx(official_pfbeta(labels, decided), abs=1e-6)
 
 
 def test_inference_writes_kaggle_submission(trained):

@@ -6,14 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import torch
+from conftest import assert_resumed, assert_same_state, kill_mid_epoch
 from ignite.engine import Engine
 from monai.handlers import CheckpointLoader
 
+from medbundle.checkpoints import latest_checkpoint
 from medbundle.demo import write_rsna_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,42 +25,35 @@ TINY = ["--backbone", "resnet10t", "--head", "linear", "--image_size", "[64,32]"
 
 def command(data: Path, root: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(CONFIGS / "train.yaml"),
-            "--dataset_dir", str(data), "--bundle_root", str(root), *TINY, *extra]
+            "--logging_file", str(CONFIGS / "logging.conf"), "--dataset_dir", str(data), "--bundle_root", str(root),
+            *TINY, *extra]  # fmt: skip
 
 
-def run(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=ENV)
+def run(cmd: list[str]) -> str:
+    result = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, timeout=600, env=ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
 
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def test_kill_9_mid_epoch_then_resume_continues_bit_for_bit(tmp_path):
+    """rsna without DataLoader workers; chest_xray and isic with them in their bundle tests."""
     data = tmp_path / "data"
     write_rsna_demo(data, n_patients=24, positive_rate=0.15, n_test_patients=0, image_shape=(256, 208), seed=2)
     run(command(data, tmp_path / "reference"))
 
     killed = tmp_path / "killed"
-    first = killed / "models" / "fold0" / "last_checkpoint_epoch=1.pt"
-    process = subprocess.Popen(command(data, killed), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 2
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (killed / "models" / "fold0" / "last_checkpoint_epoch=4.pt").exists()
+    kill_mid_epoch(command(data, killed), tmp_path / "killed.log", epoch=2, env=ENV)
+    checkpoint = latest_checkpoint(killed / "models" / "fold0")
+    assert checkpoint is not None and checkpoint.name != "last_checkpoint_epoch=4.pt"
 
-    run(command(data, killed, "--resume"))
-    reference = torch.load(tmp_path / "reference" / "models" / "fold0" / "last_checkpoint_epoch=4.pt", weights_only=True)
-    resumed = torch.load(killed / "models" / "fold0" / "last_checkpoint_epoch=4.pt", weights_only=True)
-    assert reference["model"].keys() == resumed["model"].keys()
-    different = [k for k in reference["model"] if not torch.equal(reference["model"][k], resumed["model"][k])]
-    assert not different, f"resumed weights differ from the uninterrupted run in {different[:5]}"
-    assert reference["validation"] == resumed["validation"] and reference["thresholds"] == resumed["thresholds"]
-    assert torch.equal(reference["rng"]["torch"], resumed["rng"]["torch"])
+    assert_resumed(run(command(data, killed, "--resume")), checkpoint, epochs=4)
+    for name in ("last_checkpoint_epoch=4.pt", "model.pt"):
+        reference = torch.load(tmp_path / "reference" / "models" / "fold0" / name, weights_only=True)
+        resumed = torch.load(killed / "models" / "fold0" / name, weights_only=True)
+        assert_same_state(reference, resumed, name)
 
 
 KILLED_WHILE_SAVING = """
@@ -92,8 +85,8 @@ engine.run([0], max_epochs=2)
 
 
 def test_sigkill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable(tmp_path):
-    process = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(tmp_path)], capture_output=True, text=True,
-                             timeout=300)
+    process = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(tmp_path)], check=False,
+                             capture_output=True, text=True, timeout=300)
     assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["last_checkpoint_epoch=1.pt"]
     state = torch.load(tmp_path / "last_checkpoint_epoch=1.pt", weights_only=True)

@@ -223,7 +223,7 @@ class PlainImages(torch.utils.data.Dataset):
 def plain_pass(network: torch.nn.Module, loader: Iterable[torch.Tensor], checkpoint: Path,
                write: Callable[[np.ndarray, dict], None]) -> None:
     """Load the weights (the bundle's CheckpointLoader does on every run), predict, activate, write the CSV."""
-    state = torch.load(checkpoint, map_location="cpu")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     network.load_state_dict(state["model"])
     network.eval()
     with torch.inference_mode():
