@@ -125,7 +125,10 @@ def write_film_dicom(png: Path, out: Path, photometric: str, image_id: str, pati
     import cv2
     import numpy as np
     import pydicom
-    from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, JPEG2000Lossless
+    from pydicom.uid import (
+        DigitalMammographyXRayImageStorageForPresentation,
+        JPEG2000Lossless,
+    )
 
     from medbundle.demo.dicom_header import presentation_header
 

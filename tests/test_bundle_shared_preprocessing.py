@@ -32,7 +32,12 @@ CASES = [
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, Path]:
     """Tiny demo data sets in the real Kaggle layouts."""
-    from medbundle.demo import write_chest_xray_demo, write_classify_demo, write_isic_demo, write_rsna_demo
+    from medbundle.demo import (
+        write_chest_xray_demo,
+        write_classify_demo,
+        write_isic_demo,
+        write_rsna_demo,
+    )
 
     root = tmp_path_factory.mktemp("shared_preprocessing")
     write_rsna_demo(root / "rsna", n_patients=4, n_test_patients=1, image_shape=(600, 480))  # RLE and JPEG 2000

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from medbundle import cli
-from medbundle.cli import demo, demo_data, download, norm_stats
+from medbundle.cli import demo, demo_data, norm_stats
 from medbundle.data import CHEST_XRAY_CLASSES, norm_stats_path, read_norm_stats
 from medbundle.demo import write_chest_xray_demo
 
