@@ -76,3 +76,18 @@ def test_a_held_out_csv_is_labelled_in_the_members_stored_class_order(tmp_path):
     items = labelled_datalist("classify", [Member("a", tmp_path / "a.pt", config, {})], tmp_path, csv="test.csv")
     rows = pd.read_csv(tmp_path / "test.csv")
     assert [item["label"] for item in items] == [config["class_names"].index(name) for name in rows["label"]]
+
+
+def test_a_task_with_split_folders_scores_its_test_folder(tmp_path):
+    """classify's evaluate.yaml reads a test class folder; the ensemble scores it as the bundle would."""
+    from medbundle.demo.classify import write_classify_demo
+
+    write_classify_demo(tmp_path, n_patients=30, n_classes=3, layout="split_folders", size_range=(32, 40), seed=1)
+    classes = sorted(path.name for path in (tmp_path / "test").iterdir())
+    config = {"task": "classify", "num_classes": 3, "class_names": classes, "image_size": [32, 32], "model": "resnet10t",
+              "backbone": "resnet10t", "head": "mlp", "head_hidden": 16, "in_chans": 3, "color": False,
+              "reduced_decode": True, "n_folds": 5, "seed": 42, "csv": "labels.csv", "layout": "auto"}
+    items = labelled_datalist("classify", [Member("a", tmp_path / "a.pt", config, {})], tmp_path, eval_split="test")
+    expected = sorted(str(path) for path in (tmp_path / "test").rglob("*") if path.is_file())
+    assert sorted(item["image"] for item in items) == expected
+    assert all(classes[item["label"]] == Path(item["image"]).parent.name for item in items)

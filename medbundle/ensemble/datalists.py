@@ -63,8 +63,9 @@ def labelled_datalist(
         members: the loaded members (their stored ``n_folds``/``seed`` draw the validation fold).
         dataset_dir: the task's data folder.
         task_bundle: the task bundle folder; default :func:`~medbundle.ensemble.task_bundle_dir`.
-        eval_split: ``val`` (the members' validation fold `fold`) or, for chest_xray, a split folder such as
-            ``test``; default the task's (:attr:`EnsembleTask.default_split`).
+        eval_split: ``val`` (the members' validation fold `fold`) or, for a task with split folders
+            (:attr:`EnsembleTask.split_folders`: chest_xray, classify), a folder such as ``test``; default the task's
+            (:attr:`EnsembleTask.default_split`).
         fold: the validation fold with ``eval_split: val``.
         csv: a labelled CSV in the task's layout inside `dataset_dir` (rsna ``train.csv`` columns, isic
             ``train-metadata.csv`` columns); all its rows are scored.
@@ -81,7 +82,7 @@ def labelled_datalist(
     split = eval_split or spec.default_split
     # the members' stored settings (n_folds, seed, ...) as evaluate.yaml would read them from the checkpoint
     overrides = {"dataset_dir": str(dataset_dir), "fold": fold, "ckpt_path": str(members[0].path), "stored": dict(members[0].config)}
-    if spec.default_split == "val":
+    if not spec.split_folders:
         if split != "val":
             raise ValueError(
                 f"task {task} has labels only in its training CSV: use eval_split val (the validation fold), or pass a "

@@ -39,6 +39,8 @@ class EnsembleTask:
             lacks are left out (a task of either kind lists both kinds' entries).
         default_split: the labelled items evaluated by default: the members' validation fold (``val``) or a
             held-out split folder (``test``).
+        split_folders: the task bundle's ``evaluate.yaml`` scores split folders (its ``eval_split``: ``val`` or a
+            folder such as ``test``); False when the only labels are in the training CSV.
         csv_datalist: reads a labelled held-out CSV in the task's layout,
             ``(dataset_dir, csv=..., <inference_keys["images"]>=...)``, and ``class_names=...`` when the members
             store class names; None when the task has no CSV (class folders).
@@ -58,6 +60,7 @@ class EnsembleTask:
     group_key: str | None = None
     table_metrics: tuple[str, ...] = ()
     default_split: str = "val"
+    split_folders: bool = False
     csv_datalist: Callable[..., list[dict]] | None = None
     inference_keys: Mapping[str, str] = field(default_factory=dict)
     submission: Mapping[str, Any] | None = None

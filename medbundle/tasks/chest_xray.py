@@ -30,6 +30,7 @@ TASK = TaskSpec(
         "id_keys": ("image_id",),
         "table_metrics": ("accuracy", "macro_f1", "macro_auroc"),
         "default_split": "test",
+        "split_folders": True,
         "inference_keys": {"images": "input"},
     },
     download=DownloadFacts(handle="khaleddev/lungs-disease-dataset-broken"),

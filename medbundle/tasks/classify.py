@@ -27,5 +27,6 @@ TASK = TaskSpec(
         "table_metrics": ("auroc", "sensitivity", "specificity", "accuracy", "macro_f1", "macro_auroc"),
         "csv_datalist": "medbundle.data.classify:classify_csv_datalist",  # (dataset_dir, csv=...) of a labelled held-out CSV
         "inference_keys": {"images": "input"},
+        "split_folders": True,  # class folders with train/val/test: --eval_split test scores the test folder
     },
 )
