@@ -493,3 +493,19 @@ def test_items_without_patient_ids_are_folded_by_image_as_a_bundle_splits_them()
     partitions, order = _partitions(DatasetFacts(items, "class", ("a", "b"), fold_splits=("train",)), 2, 42)
     expected = grouped_folds([str(i) for i in range(8)], [i % 2 for i in range(8)], n_splits=2, seed=42)
     assert partitions == [f"fold {fold}" for fold in expected] and order == ["fold 0", "fold 1"]
+
+
+# --------------------------------------------------------------------------- classify
+
+
+def test_classify_check_counts_classes_per_fold_of_a_label_csv_with_patients(tmp_path):
+    """`medbundle validate --task classify`: the bundle's own folds over a label CSV, patients kept apart."""
+    from medbundle.demo import write_classify_demo
+
+    write_classify_demo(tmp_path / "data", n_patients=20, n_classes=3, layout="csv", n_test=0, size_range=(32, 40))
+    report = check_dataset("classify", tmp_path / "data", out=tmp_path / "report", n_folds=3, num_workers=0)
+    assert report["ok"] and report["task"] == "classify"
+    labels = pd.read_csv(tmp_path / "data" / "labels.csv")
+    images = pd.read_csv(tmp_path / "report" / "data_check_images.csv")
+    assert len(images) == len(labels) and images["readable"].all()
+    assert images.groupby("patient_id")["partition"].nunique().max() == 1  # a patient sits in one fold
