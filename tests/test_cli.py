@@ -173,7 +173,7 @@ def test_isic_download_without_network_says_to_accept_the_rules(tmp_path):
     assert "kaggle.com/competitions/isic-2024-challenge/rules" in result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic"])
+@pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic", "classify"])
 def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, task):
     import cv2
 
@@ -184,6 +184,9 @@ def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, tas
     elif task == "isic":
         demo_data(task="isic", out=str(data), n_patients=8, positive_rate=0.2, n_test=0)
         size = "[64,64]"
+    elif task == "classify":
+        demo_data(task="classify", out=str(data), n_patients=8, n_classes=2, n_test=0, size_range=(64, 96))
+        size = "[48,48]"
     else:
         write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
         size = "[48,48]"

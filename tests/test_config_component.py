@@ -65,6 +65,7 @@ def test_missing_file_or_id_is_named(shared, tmp_path):
         config_component(shared, "preprocessing", {})
 
 
+@pytest.mark.slow  # pins MONAI's behaviour with two bundle processes (~20 s); the reason config_component exists
 def test_monai_macros_open_their_file_relative_to_the_working_directory(tmp_path):
     """Why config_component exists: ``%configs/inference.yaml#pair`` in a config works only from its bundle folder."""
     configs = tmp_path / "configs"

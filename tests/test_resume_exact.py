@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "rsna" / "configs"
 TINY = ["--backbone", "resnet10t", "--head", "linear", "--image_size", "[64,32]", "--num_workers", "0",
         "--pretrained", "False", "--batch_size", "8", "--pos_per_batch", "2", "--n_folds", "3",
-        "--learning_rate", "0.001", "--epochs", "4", "--min_epochs", "4", "--progress", "False"]
+        "--learning_rate", "0.001", "--epochs", "3", "--min_epochs", "3", "--progress", "False"]
 
 
 def command(data: Path, root: Path, *extra: str) -> list[str]:
@@ -47,10 +47,10 @@ def test_kill_9_mid_epoch_then_resume_continues_bit_for_bit(tmp_path):
     killed = tmp_path / "killed"
     kill_mid_epoch(command(data, killed), tmp_path / "killed.log", epoch=2, env=ENV)
     checkpoint = latest_checkpoint(killed / "models" / "fold0")
-    assert checkpoint is not None and checkpoint.name != "last_checkpoint_epoch=4.pt"
+    assert checkpoint is not None and checkpoint.name != "last_checkpoint_epoch=3.pt"
 
-    assert_resumed(run(command(data, killed, "--resume")), checkpoint, epochs=4)
-    for name in ("last_checkpoint_epoch=4.pt", "model.pt"):
+    assert_resumed(run(command(data, killed, "--resume")), checkpoint, epochs=3)
+    for name in ("last_checkpoint_epoch=3.pt", "model.pt"):
         reference = torch.load(tmp_path / "reference" / "models" / "fold0" / name, weights_only=True)
         resumed = torch.load(killed / "models" / "fold0" / name, weights_only=True)
         assert_same_state(reference, resumed, name)
