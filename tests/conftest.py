@@ -232,3 +232,24 @@ def assert_same_state(expected: object, actual: object, where: str = "checkpoint
             assert_same_state(a, b, f"{where}[{i}]")
     else:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
+
+
+def host_pfbeta(labels, predictions, beta: float = 1.0) -> float:
+    """The RSNA Screening Mammography competition's probabilistic F-beta: its host's reference loop, verbatim apart
+    from formatting (an independent check of medbundle.metrics.pfbeta and of the bundles' metrics.json)."""
+    y_true_count = 0
+    ctp = 0
+    cfp = 0
+    for idx in range(len(labels)):
+        prediction = min(max(predictions[idx], 0), 1)
+        if labels[idx]:
+            y_true_count += 1
+            ctp += prediction
+        else:
+            cfp += prediction
+    beta_squared = beta * beta
+    c_precision = ctp / (ctp + cfp)
+    c_recall = ctp / y_true_count
+    if c_precision > 0 and c_recall > 0:
+        return (1 + beta_squared) * (c_precision * c_recall) / (beta_squared * c_precision + c_recall)
+    return 0

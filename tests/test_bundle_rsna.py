@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import assert_resumed, blank_dicom
+from conftest import assert_resumed, blank_dicom, host_pfbeta
 from monai.bundle import ConfigWorkflow
 from sklearn.metrics import roc_auc_score
 
@@ -98,26 +98,6 @@ def test_resume_continues_epochs_and_best_metric(trained):
         assert after["validation"]["best_metric_epoch"] == before["validation"]["best_metric_epoch"]
 
 
-def official_pfbeta(labels, predictions, beta: float = 1.0) -> float:
-    """The RSNA Screening Mammography competition's probabilistic F-beta, as its host published it."""
-    y_true_count = 0
-    ctp = 0
-    cfp = 0
-    for idx in range(len(labels)):
-        prediction = min(max(predictions[idx], 0), 1)
-        if labels[idx]:
-            y_true_count += 1
-            ctp += prediction
-        else:
-            cfp += prediction
-    beta_squared = beta * beta
-    c_precision = ctp / (ctp + cfp)
-    c_recall = ctp / y_true_count
-    if c_precision > 0 and c_recall > 0:
-        return (1 + beta_squared) * (c_precision * c_recall) / (beta_squared * c_precision + c_recall)
-    return 0
-
-
 def test_evaluate_writes_metrics_and_predictions(trained):
     """No network flags are repeated: backbone, head and image size come from the checkpoint. The crop report of the
     validation split warns loudly when its share kept whole passes crop_fallback_warn."""
@@ -142,10 +122,10 @@ def test_evaluate_writes_metrics_and_predictions(trained):
     assert 0 < breasts["label"].sum() < len(breasts)
     for level, frame in (("image", images), ("breast", breasts)):
         labels, scores = frame["label"].to_numpy(), frame["pred"].to_numpy()
-        assert metrics[level]["pf1_prob"] == pytest.approx(official_pfbeta(labels, scores), abs=1e-6)
+        assert metrics[level]["pf1_prob"] == pytest.approx(host_pfbeta(labels, scores), abs=1e-6)
         assert metrics[level]["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-6)
         decided = (scores >= metrics["threshold"]).astype(float)
-        assert metrics[level]["pf1_at_threshold"] == pytest.approx(official_pfbeta(labels, decided), abs=1e-6)
+        assert metrics[level]["pf1_at_threshold"] == pytest.approx(host_pfbeta(labels, decided), abs=1e-6)
 
 
 def test_inference_writes_kaggle_submission(trained):

@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import host_pfbeta
 
 from medbundle.metrics import aggregate_by_breast, pfbeta
-
-
-def host_pfbeta(labels, predictions, beta):
-    """The competition host's reference loop, verbatim apart from formatting."""
-    y_true_count = 0
-    ctp = 0
-    cfp = 0
-    for idx in range(len(labels)):
-        prediction = min(max(predictions[idx], 0), 1)
-        if labels[idx]:
-            y_true_count += 1
-            ctp += prediction
-        else:
-            cfp += prediction
-    beta_squared = beta * beta
-    c_precision = ctp / (ctp + cfp)
-    c_recall = ctp / y_true_count
-    if c_precision > 0 and c_recall > 0:
-        return (1 + beta_squared) * (c_precision * c_recall) / (beta_squared * c_precision + c_recall)
-    return 0
 
 
 def test_hand_computed_f1():
