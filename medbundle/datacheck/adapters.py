@@ -91,6 +91,29 @@ def breast_crop_facts(image: np.ndarray) -> dict:
     return {f"crop_{key}": record[key] for key in CROP_FACTS}
 
 
+def _binary_csv_items(
+    frame, items: list[dict], id_column: str, extra_columns: tuple[str, ...], names_missing: Callable[[int, str, str], str]
+) -> tuple[list[str], list[dict]]:
+    """Add a binary Kaggle CSV's counted columns, split and class to the datalist `items`; list the rows without one.
+
+    Returns:
+        The counted columns the CSV has, and ``{"image_id", "patient_id", "error"}`` for every CSV row whose image
+        the datalist skipped, the error saying which line names which missing file (`names_missing(line, patient,
+        image)`).
+    """
+    present = [column for column in extra_columns if column in frame.columns]
+    extras = frame.drop_duplicates(id_column).set_index(id_column)[present].to_dict("index")
+    for item in items:
+        item.update(extras[item["image_id"]], split="train", **{"class": str(int(item["label"][0]))})
+    listed = {item["image_id"] for item in items}
+    missing = [
+        {"image_id": image, "patient_id": patient, "error": f"FileNotFoundError: {names_missing(line, patient, image)}"}
+        for line, (patient, image) in enumerate(zip(frame["patient_id"], frame[id_column]), start=2)
+        if image not in listed
+    ]
+    return present, missing
+
+
 def rsna_dataset_facts(
     dataset_dir: str | Path, csv: str = "train.csv", image_dir: str = "train_images"
 ) -> DatasetFacts:
@@ -104,20 +127,10 @@ def rsna_dataset_facts(
     dataset_dir = Path(dataset_dir)
     frame = read_csv_checked(dataset_dir / csv, ["patient_id", "image_id"], dtype=str)
     items = rsna_datalist(dataset_dir, csv=csv, image_dir=image_dir, missing="skip")
-    extra_columns = [column for column in _RSNA_EXTRA_COLUMNS if column in frame.columns]
-    extras = frame.drop_duplicates("image_id").set_index("image_id")[extra_columns].to_dict("index")
-    for item in items:
-        item.update(extras[item["image_id"]], split="train", **{"class": str(int(item["label"][0]))})
-    listed = {item["image_id"] for item in items}
-    missing = [
-        {
-            "image_id": image_id,
-            "patient_id": patient_id,
-            "error": f"FileNotFoundError: {csv} line {line} names {image_dir}/{patient_id}/{image_id}.dcm, which does not exist",
-        }
-        for line, (patient_id, image_id) in enumerate(zip(frame["patient_id"], frame["image_id"]), start=2)
-        if image_id not in listed
-    ]
+    extra_columns, missing = _binary_csv_items(
+        frame, items, "image_id", _RSNA_EXTRA_COLUMNS,
+        lambda line, patient, image: f"{csv} line {line} names {image_dir}/{patient}/{image}.dcm, which does not exist",
+    )  # fmt: skip
     return DatasetFacts(
         items=items,
         class_column="cancer",
@@ -147,20 +160,10 @@ def isic_dataset_facts(
     dataset_dir = Path(dataset_dir)
     frame = read_csv_checked(dataset_dir / csv, ["isic_id", "patient_id"], dtype=str)
     items = isic_datalist(dataset_dir, csv=csv, images=images, missing="skip")
-    extra_columns = [column for column in _ISIC_EXTRA_COLUMNS if column in frame.columns]
-    extras = frame.set_index("isic_id")[extra_columns].to_dict("index")
-    for item in items:
-        item.update(extras[item["image_id"]], split="train", **{"class": str(int(item["label"][0]))})
-    listed = {item["image_id"] for item in items}
-    missing = [
-        {
-            "image_id": isic_id,
-            "patient_id": patient_id,
-            "error": f"FileNotFoundError: {csv} line {line} names isic_id {isic_id}, which has no image in {images}",
-        }
-        for line, (patient_id, isic_id) in enumerate(zip(frame["patient_id"], frame["isic_id"]), start=2)
-        if isic_id not in listed
-    ]
+    extra_columns, missing = _binary_csv_items(
+        frame, items, "isic_id", _ISIC_EXTRA_COLUMNS,
+        lambda line, patient, image: f"{csv} line {line} names isic_id {image}, which has no image in {images}",
+    )  # fmt: skip
     return DatasetFacts(
         items=items,
         class_column="target",
