@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         networks,
         overrides,
         preflight,
+        tracking,
         transforms,
         visualize,
     )
@@ -55,6 +56,7 @@ __all__ = [
     "networks",
     "overrides",
     "preflight",
+    "tracking",
     "transforms",
     "visualize",
 ]

@@ -21,7 +21,11 @@ from medbundle.metrics import (
     confusion,
     multiclass_summary,
 )
-from medbundle.visualize import confusion_matrix_image
+from medbundle.visualize import (
+    confusion_matrix_image,
+    roc_curve_image,
+    roc_curves_image,
+)
 
 __all__ = ["PredictionWriter", "SubmissionWriter", "group_predictions"]
 
@@ -79,6 +83,8 @@ class PredictionWriter(_RankZeroWriter):
       JSON: an undefined metric (NaN) is ``null``.
     - ``confusion_matrix.csv`` and ``confusion_matrix.png`` for multi-class models with labels (rows truth,
       columns prediction, class names on both).
+    - ``roc_curve.png`` (binary, the stored threshold marked) or ``roc_curves.png`` (one-vs-rest per class) with
+      labels, per level (``roc_curve_breast.png``): what a tracked run shows beside its numbers.
 
     Without labels (inference on new images) only the prediction files are written.
 
@@ -165,17 +171,27 @@ class PredictionWriter(_RankZeroWriter):
         return table
 
     def _metrics(self, level: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, Any]:
-        if predictions.ndim == 1:
-            return binary_summary(labels, predictions, self.threshold)
-        names = self._names(predictions)
-        matrix = confusion(labels, predictions, len(names))
         suffix = "" if level == "image" else f"_{level}"
+        if predictions.ndim == 1:
+            summary = binary_summary(labels, predictions, self.threshold)
+            if np.unique(labels).size == 2:
+                title = f"{level}s: AUROC {summary['auroc']:.3f}, threshold {self.threshold:.3g}"
+                self._write_image(f"roc_curve{suffix}.png", roc_curve_image(labels, predictions, title, self.threshold))
+            return summary
+        names = self._names(predictions)
+        curves = {name: (labels == k, predictions[:, k]) for k, name in enumerate(names)}
+        self._write_image(f"roc_curves{suffix}.png", roc_curves_image(curves, f"{level}s: one-vs-rest ROC"))
+        matrix = confusion(labels, predictions, len(names))
         pd.DataFrame(matrix, index=pd.Index(names, name="truth"), columns=names).to_csv(
             self.output_dir / f"confusion_matrix{suffix}.csv"
         )
         image = confusion_matrix_image(matrix, names, f"{level}s: rows truth, columns prediction")
-        cv2.imwrite(str(self.output_dir / f"confusion_matrix{suffix}.png"), image.transpose(1, 2, 0)[..., ::-1])
+        self._write_image(f"confusion_matrix{suffix}.png", image)
         return multiclass_summary(labels, predictions, names)
+
+    def _write_image(self, name: str, image: np.ndarray) -> None:
+        """Write a (3, H, W) RGB plot of :mod:`medbundle.visualize` as a PNG beside metrics.json."""
+        cv2.imwrite(str(self.output_dir / name), image.transpose(1, 2, 0)[..., ::-1])
 
 
 class SubmissionWriter(_RankZeroWriter):
