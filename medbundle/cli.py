@@ -21,6 +21,7 @@ __all__ = [
     "norm_stats",
     "package",
     "preview",
+    "register",
     "tasks",
     "validate",
 ]
@@ -282,6 +283,30 @@ def package(
     return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
 
 
+def register(
+    bundle: str,
+    checkpoint: str,
+    name: str,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    out: str | None = None,
+    parity_images=None,
+) -> str:
+    """Export a trained bundle to ONNX and register it in the MLflow model registry; prints the model's URI.
+
+    ``medbundle register --bundle bundles/rsna --checkpoint bundles/rsna/models/fold0/model.pt --name rsna``
+    adds a version to ``rsna`` whose ``mlflow.pyfunc.load_model("models:/rsna/<version>").predict(paths)`` runs the
+    torch-free :mod:`medbundle.deploy` predictor. The store is ``--tracking_uri``, else ``MLFLOW_TRACKING_URI``,
+    else ``<bundle>/eval/mlruns.db`` (see :func:`medbundle.tracking.registry.register`).
+    """
+    from medbundle.tracking.registry import register as register_model
+
+    registered = register_model(
+        bundle, checkpoint, name, tracking_uri=tracking_uri, experiment=experiment, out=out, parity_images=parity_images
+    )
+    return registered["model_uri"]
+
+
 def tasks() -> str:
     """List the registered tasks (:mod:`medbundle.tasks`): name, bundle folder, what it is, and where it came from.
 
@@ -325,6 +350,7 @@ def main() -> None:
             "ensemble": ensemble,
             "export": export,
             "package": package,
+            "register": register,
             "tasks": tasks,
         },
         command=_fire_command(sys.argv[1:]),

@@ -29,7 +29,7 @@ for ISIC HDF5 members). pydicom and h5py are imported only when such an image is
 
 from __future__ import annotations
 
-from medbundle.deploy.predictor import Item, Predictor, aggregate, item_ids
+from medbundle.deploy.predictor import Item, Predictor, aggregate, flat_row, item_ids
 from medbundle.deploy.preprocess import (
     Preprocessing,
     PreprocessingError,
@@ -47,6 +47,7 @@ __all__ = [
     "PreprocessingError",
     "aggregate",
     "build_preprocessing",
+    "flat_row",
     "item_ids",
     "load_spec",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from medbundle.deploy.predictor import Item, Predictor
+from medbundle.deploy.predictor import Item, Predictor, flat_row
 from medbundle.imaging.decode import DICOM_SUFFIXES, IMAGE_SUFFIXES, RGB_SUFFIXES
 
 __all__ = ["expand_images", "main", "write_csv"]
@@ -71,16 +71,9 @@ def _read_datalist(path: str) -> list[dict[str, str]]:
     return [{key: value for key, value in row.items() if value not in (None, "")} for row in rows]
 
 
-def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
-    """`row` with ``probabilities`` spread into ``prob_<class>`` columns."""
-    flat = {key: value for key, value in row.items() if key != "probabilities"}
-    flat |= {f"prob_{name}": value for name, value in row.get("probabilities", {}).items()}
-    return flat
-
-
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     """Write prediction rows (``probabilities`` as ``prob_<class>`` columns) to a CSV file; None is empty."""
-    flat = [_flat(row) for row in rows]
+    flat = [flat_row(row) for row in rows]
     columns = list(dict.fromkeys(key for row in flat for key in row))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

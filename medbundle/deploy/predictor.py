@@ -13,7 +13,7 @@ import numpy as np
 from medbundle.deploy.preprocess import Preprocessing, build_preprocessing
 from medbundle.deploy.spec import DeploySpec, load_spec
 
-__all__ = ["Item", "Predictor", "aggregate", "item_ids"]
+__all__ = ["Item", "Predictor", "aggregate", "flat_row", "item_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,17 @@ def item_ids(item: Item, meta: Mapping[str, Any] | None = None, group_key: str |
         if patient and laterality:
             fields["breast_id"] = f"{patient}_{laterality}"
     return fields
+
+
+def flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A result of :meth:`Predictor.predict` or :func:`aggregate` with ``probabilities`` spread into ``prob_<class>``.
+
+    These are the columns of ``python -m medbundle.deploy --output_csv``; the multi-class bundles' own
+    ``predictions_image.csv`` names its probabilities the same way.
+    """
+    flat = {key: value for key, value in row.items() if key != "probabilities"}
+    flat |= {f"prob_{name}": value for name, value in row.get("probabilities", {}).items()}
+    return flat
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
