@@ -97,7 +97,7 @@ def test_each_registration_is_a_new_version_in_the_bundle_store_tagged_with_its_
     run = client.get_run(first["run_id"])
     assert expected.items() <= run.data.tags.items() and run.info.run_name == f"register {NAME}"
     experiments = {e.name: e for e in client.search_experiments()}
-    assert set(experiments) >= {"registry", "monai_experiment"}  # the CLI's default: MONAI's, beside training runs
+    assert set(experiments) >= {"registry", "chest_xray"}  # the CLI's default: the task's, beside its tracked runs
     assert experiments["registry"].artifact_location == (bundle / "eval" / "mlruns").as_uri()  # as MONAI's handler
     assert any((bundle / "eval" / "mlruns").iterdir())
 

@@ -3,23 +3,56 @@
 ``python -m monai.bundle run ... --tracking mlflow`` patches MONAI's ``MLFlowHandler`` into a bundle (see
 ``monai.bundle.utils.DEFAULT_MLFLOW_SETTINGS``); this package adds what a team expects of a tracked run on
 top of it, and never stands in training's way when the tracker is missing or unreachable.
+
+Names are imported on first use (PEP 562): the registered model (:mod:`medbundle.tracking.predictor_model`)
+loads this package where no torch is installed, while the recorder needs Ignite (and so torch).
 """
 
-from medbundle.tracking.availability import server_reachable, tracking_disabled
-from medbundle.tracking.params import git_commit, run_params, run_tags
-from medbundle.tracking.recorder import PARENT_RUN_ENV, TrackingRecorder, flat_numbers
-from medbundle.tracking.step import TrackedStep
-from medbundle.tracking.store import bundle_store_uri
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PARENT_RUN_ENV": "recorder",
+    "TrackingRecorder": "recorder",
+    "flat_numbers": "recorder",
+    "TrackedStep": "step",
+    "WandBHandler": "wandb_handler",
+    "bundle_store_uri": "store",
+    "git_commit": "params",
+    "run_params": "params",
+    "run_tags": "params",
+    "server_reachable": "availability",
+    "tracking_disabled": "availability",
+    "default_tracking_uri": "registry",
+    "register": "registry",
+}
 
 __all__ = [
     "PARENT_RUN_ENV",
     "TrackedStep",
     "TrackingRecorder",
+    "WandBHandler",
     "bundle_store_uri",
+    "default_tracking_uri",
     "flat_numbers",
     "git_commit",
+    "register",
     "run_params",
     "run_tags",
     "server_reachable",
     "tracking_disabled",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -32,6 +32,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
+from medbundle.tracking.store import bundle_store_uri
+
 __all__ = ["default_tracking_uri", "register"]
 
 logger = logging.getLogger(__name__)
@@ -58,15 +60,11 @@ def _require_mlflow() -> ModuleType:
 def default_tracking_uri(bundle: str | os.PathLike) -> str:
     """The MLflow store a bundle's models are registered in when none is given.
 
-    ``MLFLOW_TRACKING_URI`` if set, else the SQLite database ``<bundle>/eval/mlruns.db``, which
-    ``mlflow ui --backend-store-uri sqlite:///<bundle>/eval/mlruns.db`` opens. That is the store of MONAI's
-    ``--tracking mlflow`` (``monai.bundle.utils.DEFAULT_MLFLOW_SETTINGS``) for a bundle without an ``output_dir``;
-    medbundle's train configs declare one per fold, so their tracked runs share it only when given this
-    ``tracking_uri``.
+    ``MLFLOW_TRACKING_URI`` if set, else the bundle's own store (:func:`~medbundle.tracking.store.bundle_store_uri`,
+    ``<bundle>/eval/mlruns.db``), where ``--tracking mlflow`` puts its training, evaluation and inference runs:
+    ``mlflow ui --backend-store-uri sqlite:///<bundle>/eval/mlruns.db`` shows them and the registered models together.
     """
-    from monai.utils import path_to_sqlite_uri
-
-    return os.environ.get("MLFLOW_TRACKING_URI") or path_to_sqlite_uri(Path(bundle) / "eval" / "mlruns.db")
+    return os.environ.get("MLFLOW_TRACKING_URI") or bundle_store_uri(bundle)
 
 
 def _experiment_id(mlflow: ModuleType, experiment: str, tracking_uri: str) -> str:
@@ -128,8 +126,8 @@ def register(
         checkpoint: a best model written by its training.
         name: the registered model's name.
         tracking_uri: the MLflow store; default :func:`default_tracking_uri`.
-        experiment: the experiment of the logging run; default MONAI's (``monai_experiment``), beside the bundle's
-            tracked training runs.
+        experiment: the experiment of the logging run; default the checkpoint's task (``rsna``), the experiment of
+            the bundle's tracked runs.
         out: a folder to keep the export in; default a temporary one (the model holds a copy either way).
         parity_images: an image path, or a list of them, in the task's format, to check the export on.
 
@@ -141,8 +139,6 @@ def register(
         medbundle.export.ParityError: the ONNX model disagrees with the eager network (nothing is logged).
     """
     mlflow = _require_mlflow()
-    from monai.bundle.utils import DEFAULT_MLFLOW_SETTINGS
-
     from medbundle.export.exporter import export_bundle
     from medbundle.tracking import predictor_model
 
@@ -158,9 +154,7 @@ def register(
             "checkpoint_sha256": source["checkpoint_sha256"],
         }
         with _using(mlflow, tracking_uri):
-            experiment_id = _experiment_id(
-                mlflow, experiment or DEFAULT_MLFLOW_SETTINGS["configs"]["experiment_name"], tracking_uri
-            )
+            experiment_id = _experiment_id(mlflow, experiment or tags["task"], tracking_uri)
             with mlflow.start_run(experiment_id=experiment_id, run_name=f"register {name}", tags=tags) as run:
                 logged = mlflow.pyfunc.log_model(
                     name="model",
