@@ -33,9 +33,7 @@ def server_reachable(uri: str, timeout: float = 5.0) -> bool:
         return True
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        with socket.create_connection(
-            (parts.hostname or "localhost", port), timeout=timeout
-        ):
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -58,9 +56,7 @@ def tracking_disabled(tracking_uri: str | None = None, tracker: str = "mlflow") 
     A true result other than for a rank above 0 logs one warning that says what to do; training goes on untracked.
     """
     if tracker not in TRACKERS:
-        raise ValueError(
-            f"unknown tracker {tracker!r}: choose one of {sorted(TRACKERS)}."
-        )
+        raise ValueError(f"unknown tracker {tracker!r}: choose one of {sorted(TRACKERS)}.")
     if _rank() > 0:
         return True
     if importlib.util.find_spec(TRACKERS[tracker]) is None:

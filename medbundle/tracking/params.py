@@ -27,9 +27,7 @@ def _is_literal(value: Any) -> bool:
     if isinstance(value, str):
         return not value.startswith(_REFERENCE)
     if isinstance(value, (list, tuple)):
-        return all(
-            not isinstance(v, (dict, list, tuple)) and _is_literal(v) for v in value
-        )
+        return all(not isinstance(v, (dict, list, tuple)) and _is_literal(v) for v in value)
     return value is None or isinstance(value, (bool, int, float))
 
 
@@ -62,11 +60,7 @@ def run_params(
     params: dict[str, str] = {}
     if isinstance(config_file, (str, os.PathLike)) and Path(config_file).is_file():
         config = json.loads(Path(config_file).read_text())
-        params = {
-            _key(k): _text(v)
-            for k, v in config.items()
-            if _is_literal(v) and k not in ("_meta_", "imports")
-        }
+        params = {_key(k): _text(v) for k, v in config.items() if _is_literal(v) and k not in ("_meta_", "imports")}
     for key, value in (resolved or {}).items():
         params[_key(key)] = _text(value)
     return params
@@ -88,9 +82,7 @@ def git_commit(folder: str | os.PathLike = ".") -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def run_tags(
-    tags: Mapping[str, Any], stage: str, parent_run_id: str | None = None
-) -> dict[str, str]:
+def run_tags(tags: Mapping[str, Any], stage: str, parent_run_id: str | None = None) -> dict[str, str]:
     """The run's tags: the bundle's (task, fold, backbone), its stage, the git commit and a sweep's parent run.
 
     ``mlflow.source.git.commit`` and ``mlflow.parentRunId`` are MLflow's own names, so its UI shows the commit

@@ -11,7 +11,7 @@ does nothing unless a tracker was attached to the same engine, and otherwise add
 - when the engine completes: the files of `artifacts` written during this run (training: ``model.pt``;
   evaluation: ``metrics.json``, the prediction CSVs, the ROC and confusion-matrix images) and the numbers of
   ``metrics.json`` as metrics; then it ends the run where MONAI's handler would leave it open (the
-  evaluator's handler of ``evaluate.yaml`` does).
+  evaluator's handler of ``evaluate.yaml`` does, and W&B's handlers all do).
 
 It also serves :class:`~medbundle.tracking.wandb_handler.WandBHandler`, the W&B counterpart of
 ``MLFlowHandler`` (``--tracking tracking/wandb.yaml``).
@@ -47,11 +47,7 @@ def flat_numbers(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out |= flat_numbers(value, f"{name}/")
-        elif (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-        ):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             out[name] = float(value)
     return out
 
@@ -71,9 +67,7 @@ class _MLflowRun:
     """One MLFlowHandler's run, through the handler's own client (MONAI does not use MLflow's active run)."""
 
     def __init__(self, handler: Any, engine: Engine) -> None:
-        handler.start(
-            engine
-        )  # opens (or, after --resume, finds) the run: idempotent, the handler calls it again
+        handler.start(engine)  # opens (or, after --resume, finds) the run: idempotent, the handler calls it again
         self.handler, self.client, self.run_id = (
             handler,
             handler.client,
@@ -87,9 +81,7 @@ class _MLflowRun:
     def log_params(self, params: Mapping[str, str]) -> None:
         import mlflow
 
-        logged = self.client.get_run(
-            self.run_id
-        ).data.params  # a resumed run keeps its first values
+        logged = self.client.get_run(self.run_id).data.params  # a resumed run keeps its first values
         changed = sorted(k for k, v in params.items() if k in logged and logged[k] != v)
         if changed:
             logger.warning(
@@ -97,12 +89,8 @@ class _MLflowRun:
                 self.run_id,
                 changed,
             )
-        new = [
-            mlflow.entities.Param(k, v) for k, v in params.items() if k not in logged
-        ]
-        for start in range(
-            0, len(new), 100
-        ):  # MLflow takes at most 100 parameters per batch
+        new = [mlflow.entities.Param(k, v) for k, v in params.items() if k not in logged]
+        for start in range(0, len(new), 100):  # MLflow takes at most 100 parameters per batch
             self.client.log_batch(self.run_id, params=new[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
@@ -136,7 +124,7 @@ class TrackingRecorder:
     """Add parameters, tags, files and evaluation metrics to the tracker's run of an engine (see the module doc).
 
     Args:
-        stage: ``"train"``, ``"evaluate"`` or ``"inference"``: a tag, and whether the run ends here.
+        stage: ``"train"``, ``"evaluate"`` or ``"inference"``, a tag of the run.
         tags: e.g. ``{"task": "rsna", "fold": 0, "backbone": "efficientnet_b3"}``.
         params: resolved values of the top-level keys that are expressions (``backbone``, ``batch_size``, ...).
         config_file: MONAI's ``save_execute_config`` (the config as run, saved by ``--tracking``).
@@ -158,11 +146,7 @@ class TrackingRecorder:
         self.tags = dict(tags)
         self.params = dict(params or {})
         self.config_file = config_file
-        self.artifacts = (
-            dict(artifacts)
-            if isinstance(artifacts, Mapping)
-            else {str(p): p for p in artifacts}
-        )
+        self.artifacts = dict(artifacts) if isinstance(artifacts, Mapping) else {str(p): p for p in artifacts}
         self.metrics_file = metrics_file
         self.runs: list[Any] = []
         self._started = 0.0
@@ -184,15 +168,10 @@ class TrackingRecorder:
             run.set_tags(tags)
             run.log_params(params)
         if not engine.has_event_handler(self.completed, Events.COMPLETED):
-            engine.add_event_handler(
-                Events.COMPLETED, self.completed
-            )  # after the trackers' own: the files exist
+            engine.add_event_handler(Events.COMPLETED, self.completed)  # after the trackers' own: the files exist
 
     def _files(self) -> Iterator[tuple[Path, str | None]]:
-        if (
-            isinstance(self.config_file, (str, os.PathLike))
-            and Path(self.config_file).is_file()
-        ):
+        if isinstance(self.config_file, (str, os.PathLike)) and Path(self.config_file).is_file():
             yield (
                 Path(self.config_file),
                 None,
@@ -200,17 +179,13 @@ class TrackingRecorder:
         for name, path in self.artifacts.items():
             path = Path(path)
             folder = name if name != str(path) else None
-            files = (
-                sorted(p for p in path.iterdir() if p.is_file())
-                if path.is_dir()
-                else [path]
-            )
+            files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
             for file in files:
                 if file.is_file() and file.stat().st_mtime >= self._started - 1:
                     yield file, folder
 
     def completed(self, engine: Engine) -> None:
-        """Log the run's files and evaluation numbers, and end an evaluation's or an inference's run."""
+        """Log the run's files and evaluation numbers, and end the run."""
         metrics = {}
         if self.metrics_file and Path(self.metrics_file).is_file():
             metrics = flat_numbers(json.loads(Path(self.metrics_file).read_text()))
@@ -220,10 +195,7 @@ class TrackingRecorder:
                 run.log_metrics(metrics)
             for file, folder in files:
                 run.log_artifact(file, folder)
-            if (
-                self.stage != "train"
-            ):  # training's handler ends its own run; a resumed run must stay findable
-                run.end()
+            run.end()  # MONAI's trainer handler has ended an MLflow training run already; the others stay open
         if self.runs:
             logger.info(
                 "tracked run: %d parameters, %d files, %d evaluation numbers",

@@ -15,6 +15,4 @@ def bundle_store_uri(bundle_root: str | os.PathLike) -> str:
     """``sqlite:///<bundle_root>/eval/mlruns.db`` (absolute); run artifacts go to ``<bundle_root>/eval/mlruns``."""
     from monai.utils import path_to_sqlite_uri
 
-    return path_to_sqlite_uri(
-        os.path.join(os.path.abspath(bundle_root), "eval", "mlruns.db")
-    )
+    return path_to_sqlite_uri(os.path.join(os.path.abspath(bundle_root), "eval", "mlruns.db"))
