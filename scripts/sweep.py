@@ -47,6 +47,7 @@ def train(
     time: str = "24:00:00",
     cpus_per_task: int = 8,
     max_parallel: int | None = None,
+    tracking: str | None = None,
     **overrides,
 ) -> None:
     """Train every model on every fold; exit 1 if a run failed.
@@ -66,6 +67,9 @@ def train(
         time: Slurm time limit per run (a run stopped by it resumes when resubmitted).
         cpus_per_task: Slurm CPU cores per run.
         max_parallel: Slurm: at most this many runs at once.
+        tracking: "mlflow": the sweep as one MLflow experiment, a parent run and a child run per (model, fold),
+            in <runs_dir>/<name>/eval/mlruns.db unless --tracking_uri names another store; or a MONAI tracking
+            settings file (tracking/wandb.yaml) for every run. Local launcher.
         overrides: bundle overrides for every run, e.g. --epochs 3 --image_size "[64,64]" --dataset_dir DIR.
     """
     from medbundle.sweep.training import train_sweep
@@ -76,6 +80,8 @@ def train(
     fold_list = [int(f) for f in _names(folds)] or None
     gpu_list = [int(g) for g in _names(gpus)] or None
     if launcher == "slurm":
+        if tracking:
+            raise ValueError("--tracking works with --launcher local only: drop --tracking, or sweep locally.")
         from medbundle.sweep.slurm import slurm_sweep
         from medbundle.sweep.slurm import submit as submit_script
 
@@ -92,7 +98,8 @@ def train(
     if launcher != "local":
         raise ValueError(f"--launcher {launcher!r}: choose local or slurm.")
     try:
-        results = train_sweep(bundle, model_names, fold_list, sweep, gpus=gpu_list, parallel=parallel, nproc=nproc, **overrides)
+        results = train_sweep(bundle, model_names, fold_list, sweep, gpus=gpu_list, parallel=parallel, nproc=nproc,
+                              tracking=tracking, **overrides)  # fmt: skip
     except KeyboardInterrupt:
         print(f"sweep.py train: interrupted; run the same command again to resume {sweep}", file=sys.stderr)
         sys.exit(130)

@@ -33,6 +33,7 @@ __all__ = [
 #: Keys the sweep sets for every run itself; overriding them would break the layout or resume semantics.
 RESERVED_KEYS = (
     "fold", "bundle_root", "resume", "model", "backbone", "ckpt_dir", "output_dir", "config_file", "config_dir",
+    "run_name",
 )  # fmt: skip
 # evaluation must score the whole validation fold, whatever training watched
 _NOT_EVALUATION_KEYS = ("val_data_fraction",)

@@ -102,6 +102,7 @@ class SweepPlan:
         models: every model trained in the sweep so far.
         folds: every fold trained in the sweep so far.
         nproc: processes (GPUs) per run.
+        tracking: a tracked sweep's facts (:mod:`medbundle.sweep.tracking`): tracker, store, experiment, parent run.
     """
 
     bundle: str
@@ -110,6 +111,7 @@ class SweepPlan:
     models: list[str] = field(default_factory=list)
     folds: list[int] = field(default_factory=list)
     nproc: int = 1
+    tracking: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, sweep: str | Path) -> SweepPlan:
@@ -134,6 +136,7 @@ class SweepPlan:
             models=list(dict.fromkeys([*self.models, *other.models])),
             folds=sorted({*self.folds, *other.folds}),
             nproc=other.nproc,
+            tracking=other.tracking or self.tracking,
         )
 
     def write(self, sweep: str | Path) -> None:

@@ -24,6 +24,7 @@ from medbundle.sweep.checkpoint_update import store_oof_threshold
 from medbundle.sweep.layout import SweepPlan
 from medbundle.sweep.oof import OOF_FILE, finished_runs, oof_table
 from medbundle.sweep.task_metrics import Decision, get_task_metrics
+from medbundle.sweep.tracking import log_summary
 
 __all__ = ["markdown_summary", "model_summary", "summarize", "sweep_task"]
 
@@ -131,4 +132,6 @@ def summarize(sweep: str | Path, store: bool = True) -> tuple[str, pd.DataFrame]
         table.to_csv(stream, index=False)
     with atomic_write(sweep / "summary.md", text=True) as stream:
         stream.write(markdown)
+    # a tracked sweep: mean, sd and OOF on its parent run
+    log_summary(SweepPlan.read(sweep).tracking, table, [sweep / "summary.md", sweep / "summary.csv"])
     return markdown, table

@@ -36,6 +36,7 @@ from medbundle.sweep.status import (
     read_status,
     write_status,
 )
+from medbundle.sweep.tracking import end_sweep_run, run_tracking, start_sweep_tracking
 
 __all__ = ["RunResult", "check_overrides", "failure_report", "plan_sweep", "train_run", "train_sweep"]
 
@@ -121,7 +122,7 @@ def _clear_evaluation(run: RunDir) -> None:
 
 def train_run(
     bundle: str | Path, run: RunDir, key: str, overrides: Mapping[str, Any], nproc: int = 1,
-    devices: Sequence[int] | None = None,
+    devices: Sequence[int] | None = None, tracking: Mapping[str, Any] | None = None,
 ) -> RunResult:  # fmt: skip
     """Train one run unless it is finished; resume it when it stopped after a checkpoint.
 
@@ -132,6 +133,7 @@ def train_run(
         overrides: bundle overrides.
         nproc: processes (GPUs) for the run.
         devices: GPU ids for ``CUDA_VISIBLE_DEVICES``; None leaves the environment as it is.
+        tracking: a tracked sweep's facts (``sweep.json``): the run is tracked as a child of the sweep's run.
     """
     action = next_action(run)
     if action is Action.SKIP:
@@ -142,7 +144,9 @@ def train_run(
         return RunResult(run, "busy")
     resume = action is Action.RESUME
     env = {} if devices is None else {"CUDA_VISIBLE_DEVICES": ",".join(map(str, devices))}
-    command = training_command(bundle, run, key, overrides, resume=resume, nproc=nproc)
+    tracked_args, tracked_env = run_tracking(tracking, run.model, run.fold, overrides)
+    env |= tracked_env
+    command = training_command(bundle, run, key, overrides, resume=resume, nproc=nproc) + tracked_args
     run.folder.mkdir(parents=True, exist_ok=True)
     _clear_evaluation(run)
     run.command_file.write_text(f"cd {shlex.quote(os.getcwd())}\n{shell_line(command, env)}\n")
@@ -196,6 +200,7 @@ def train_sweep(
     gpus: Sequence[int] | None = None,
     parallel: int = 1,
     nproc: int = 1,
+    tracking: str | None = None,
     **overrides: Any,
 ) -> list[RunResult]:
     """Train every model on every fold, skipping finished runs and resuming interrupted ones.
@@ -208,15 +213,25 @@ def train_sweep(
         gpus: GPU ids; runs go side by side, each on its own group of `nproc` of them.
         parallel: runs side by side without `gpus` (CPU).
         nproc: processes per run (``torch.distributed.run``, one per GPU).
+        tracking: ``"mlflow"``: one experiment, a parent run for the sweep and a child run per (model, fold)
+            (:mod:`medbundle.sweep.tracking`); a MONAI tracking settings file (``tracking/wandb.yaml``) is passed
+            to every run.
         overrides: bundle overrides for every run, e.g. ``epochs=3``, ``image_size=[64, 64]``.
 
     Returns:
         One result per run, in the order model by model, fold by fold.
     """
     plan, runs = plan_sweep(bundle, models, folds, sweep, nproc, overrides)
+    if tracking:
+        plan.tracking = start_sweep_tracking(tracking, bundle, sweep, plan.overrides, plan.tracking)
+        plan.write(sweep)
     slots = device_slots(gpus, nproc, parallel)
     logger.info("sweep %s: %d runs (%s x folds %s) of %s on %d slot(s)", sweep, len(runs), ",".join(models),
                 sorted({run.fold for run in runs}), bundle, len(slots))  # fmt: skip
-    results = run_parallel(runs, slots, lambda run, slot: train_run(bundle, run, plan.model_key, plan.overrides, nproc, slot))
+    track = plan.tracking if tracking else None
+    results = run_parallel(
+        runs, slots, lambda run, slot: train_run(bundle, run, plan.model_key, plan.overrides, nproc, slot, track)
+    )
+    end_sweep_run(track, failed=any(result.outcome == "failed" for result in results))
     logger.info("%s", failure_report(results))
     return results
