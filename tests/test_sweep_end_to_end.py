@@ -88,7 +88,7 @@ def finished(data):
     """A sweep trained (2 folds side by side), called again, then oof and summary; prints its wall time."""
     folder = data / "runs" / "cv"
     begin = time.monotonic()
-    first = run_script(*sweep_command(data, "cv", "--epochs", "1", "--parallel", "2"))
+    first = run_script(*sweep_command(data, "cv", "--epochs", "1", "--parallel", "2", "--tracking", "mlflow"))
     mtimes = [best(folder, fold).stat().st_mtime_ns for fold in (0, 1)]
     second = run_script(*sweep_command(data, "cv", "--epochs", "1"))
     unchanged = mtimes == [best(folder, fold).stat().st_mtime_ns for fold in (0, 1)]
@@ -126,6 +126,25 @@ def test_out_of_fold_table_summary_and_stored_threshold(finished, data):
     check_out_of_fold_results(data / "data", folder)
     assert "mean ± sd" in outputs["summary"] and "| resnet10t | OOF | " in outputs["summary"]
     assert (folder / "summary.md").read_text().startswith("# Sweep cv (isic)")
+
+
+def test_a_tracked_sweep_is_a_parent_run_with_a_child_per_fold_and_the_summary(finished):
+    mlflow = pytest.importorskip("mlflow")
+    folder, _, _ = finished
+    client = mlflow.MlflowClient(f"sqlite:///{folder / 'eval' / 'mlruns.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("isic").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("stage") == "sweep"]
+    assert [r.info.run_name for r in parents] == ["cv"]
+    parent = parents[0]
+    children = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+                      key=lambda r: r.info.run_name)  # fmt: skip
+    assert [r.info.run_name for r in children] == ["resnet10t-fold0", "resnet10t-fold1"]
+    assert all(r.info.status == "FINISHED" and "val_pauc" in r.data.metrics for r in children)
+    summary = pd.read_csv(folder / "summary.csv", dtype={"fold": str}).set_index("fold")
+    assert parent.data.metrics["resnet10t/oof_pauc"] == pytest.approx(summary.loc["oof", "pauc"])
+    assert parent.data.metrics["resnet10t/sd_auroc"] == pytest.approx(summary.loc["sd", "auroc"])
+    assert parent.data.params["epochs"] == "1"
+    assert json.loads((folder / "sweep.json").read_text())["tracking"]["parent_run_id"] == parent.info.run_id
 
 
 def test_sbatch_task_runs_the_local_command_and_skips_a_finished_run(finished, data):
