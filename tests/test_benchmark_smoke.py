@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from medbundle.demo import write_rsna_demo
 
 
@@ -109,3 +111,12 @@ def test_crop_benchmark_times_the_bundle_crop_and_the_plain_one_on_films_and_dem
     film_crop = rows["scanned films (films)", "BreastCrop"]
     assert film_crop["images"] == film_crop["found"] == 2 and 0.2 < film_crop["median_box"] < 0.8
     assert all(row["ms"] > 0 for row in result["rows"]) and rows["demo digital", "plain"]["over_plain"] == 1
+
+
+def test_tracking_benchmark_times_an_epoch_untracked_with_mlflow_and_with_wandb(run_benchmark):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("wandb")
+    out, result = run_benchmark("tracking", "--epochs", "2", "--n_patients", "6", "--image_size", "[64,32]")
+    assert [row["tracking"] for row in result["rows"]] == ["none", "mlflow", "wandb"]
+    assert result["rows"][0]["ratio"] == 1 and all(row["seconds"] > 0 and row["epochs"] == 2 for row in result["rows"])
+    assert "| mlflow |" in out and "ratio to untracked" in out

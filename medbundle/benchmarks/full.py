@@ -38,6 +38,7 @@ FULL_RUN: list[tuple[str, str, dict[str, Any], str]] = [
     ("export", "export", {"repeats": 5}, "Eager PyTorch against the exported TorchScript and ONNX models."),
     ("realdata", "realdata", {"shared": "../shared/data"},
      "Each bundle trained briefly on the shared real images with ImageNet weights, beside a plain PyTorch + timm loop."),
+    ("tracking", "tracking", {}, "What experiment tracking costs a training epoch: untracked, MLflow and W&B."),
 ]
 
 
