@@ -78,18 +78,34 @@ def server(tmp_path_factory):
     process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+_TRAINED: dict[str, tuple] = {}
+
+
+@pytest.fixture
 def trained(server, tmp_path_factory):
-    """Each task trained at toy size with --tracking mlflow against the server: {task: (root, data, log)}."""
-    out = {}
-    for task, epochs in EPOCHS.items():
-        spec, root = TASKS[task], tmp_path_factory.mktemp(f"tracked_{task}")
-        spec.write_demo(root / "data", **spec.demo_args)
-        overrides = {**spec.overrides, "epochs": epochs, "dataset_dir": root / "data", "bundle_root": root / "b"}
-        log = bundle_run("training", configs(task, "train.yaml"), overrides, "--tracking", "mlflow",
-                         "--tracking_uri", server)  # fmt: skip
-        out[task] = (root, overrides, log)
-    return out
+    """train(task): the task trained at toy size with --tracking mlflow against the server, once per module."""
+
+    def train(task: str) -> tuple[Path, dict, str]:
+        if task not in _TRAINED:
+            spec, root = TASKS[task], tmp_path_factory.mktemp(f"tracked_{task}")
+            spec.write_demo(root / "data", **spec.demo_args)
+            overrides = {**spec.overrides, "epochs": EPOCHS[task], "dataset_dir": root / "data", "bundle_root": root / "b"}
+            log = bundle_run("training", configs(task, "train.yaml"), overrides, "--tracking", "mlflow",
+                             "--tracking_uri", server)  # fmt: skip
+            _TRAINED[task] = (root, overrides, log)
+        return _TRAINED[task]
+
+    return train
+
+
+@pytest.fixture
+def evaluated(trained, server) -> Path:
+    """rsna trained, then evaluated with --tracking mlflow (once per module); its root folder."""
+    root, overrides, _ = trained("rsna")
+    if not (root / "b" / "outputs" / "fold0" / "predictions_image.csv").is_file():
+        bundle_run("evaluating", configs("rsna", "train.yaml", "evaluate.yaml"),
+                   {k: v for k, v in overrides.items() if k != "epochs"}, "--tracking", "mlflow", "--tracking_uri", server)  # fmt: skip
+    return root
 
 
 def only_run(client, experiment: str, name: str):
@@ -107,10 +123,12 @@ def artifacts(client, run_id: str, path: str | None = None) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("task", list(EPOCHS))
+# rsna in the default suite; chest_xray (per-class metrics) and isic with -m slow
+@pytest.mark.parametrize("task", ["rsna", pytest.param("chest_xray", marks=pytest.mark.slow),
+                                  pytest.param("isic", marks=pytest.mark.slow)])  # fmt: skip
 def test_a_training_run_records_parameters_tags_metrics_and_files(task, trained, server):
     client = mlflow.MlflowClient(server)
-    _, overrides, _ = trained[task]
+    _, overrides, _ = trained(task)
     run = only_run(client, task, "fold0-resnet10t")
     assert run.info.status == "FINISHED"
     params = run.data.params
@@ -131,11 +149,8 @@ def test_a_training_run_records_parameters_tags_metrics_and_files(task, trained,
     assert "model/model.pt" in files and any(f.startswith("config_") and f.endswith(".json") for f in files)
 
 
-def test_evaluation_inference_and_the_ensemble_are_runs_with_their_numbers_and_files(trained, server):
-    root, overrides, _ = trained["rsna"]
-    common = {k: v for k, v in overrides.items() if k != "epochs"}
-    bundle_run("evaluating", configs("rsna", "train.yaml", "evaluate.yaml"), common, "--tracking", "mlflow",
-               "--tracking_uri", server)  # fmt: skip
+def test_evaluation_inference_and_the_ensemble_are_runs_with_their_numbers_and_files(evaluated, server):
+    root = evaluated
     bundle_run("inferring", configs("rsna", "inference.yaml"),
                {"dataset_dir": root / "data", "bundle_root": root / "b", "num_workers": 0}, "--tracking", "mlflow",
                "--tracking_uri", server)  # fmt: skip
@@ -155,30 +170,24 @@ def test_evaluation_inference_and_the_ensemble_are_runs_with_their_numbers_and_f
     assert {"metrics.json", "members.csv", "predictions_breast.csv"} <= artifacts(client, ensemble.info.run_id)
 
 
-def test_a_registered_version_predicts_like_the_bundle(trained, server, tmp_path):
+def test_a_registered_version_predicts_like_the_bundle(evaluated, server):
+    """rsna's best checkpoint registered on the server predicts the validation images as its evaluation did."""
     from medbundle.tracking import register
 
-    root, _, _ = trained["chest_xray"]
-    checkpoint = root / "b" / "models" / "fold0" / "model.pt"
-    images = sorted(str(p) for p in (root / "data" / "test").rglob("*") if p.is_file())  # PNG and DICOM
-    bundle_run("inferring", configs("chest_xray", "inference.yaml"),
-               {"bundle_root": root / "b", "dataset_dir": root / "data", "num_workers": 0})  # fmt: skip
-    expected = pd.read_csv(root / "b" / "outputs" / "fold0" / "inference" / "predictions_image.csv", dtype={"image_id": str})
-    registered = register("bundles/chest_xray", checkpoint, "chest_server", tracking_uri=server)
-    assert registered["model_uri"] == "models:/chest_server/1"
+    root = evaluated
+    expected = pd.read_csv(root / "b" / "outputs" / "fold0" / "predictions_image.csv", dtype=str)
+    images = [str(root / "data" / "train_images" / p / f"{i}.dcm") for p, i in zip(expected["patient_id"], expected["image_id"])]
+    registered = register("bundles/rsna", root / "b" / "models" / "fold0" / "model.pt", "rsna_server", tracking_uri=server)
+    assert registered["model_uri"] == "models:/rsna_server/1"
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(server)
     try:
-        got = mlflow.pyfunc.load_model("models:/chest_server/1").predict(images)
+        got = mlflow.pyfunc.load_model("models:/rsna_server/1").predict(images)
     finally:
         mlflow.set_tracking_uri(previous)
         os.environ.pop("MLFLOW_TRACKING_URI", None)
-    expected = expected.sort_values("image_id", ignore_index=True)  # "<class>/<file>", as the sorted paths
-    assert [Path(p).stem for p in images] == [i.rpartition("/")[2] for i in expected["image_id"]] == list(got["image_id"])
-    probabilities = [c for c in expected.columns if c.startswith("prob_")]
-    assert probabilities and len(images) > 0
-    for column in probabilities:
-        assert (expected[column] - got[column]).abs().max() < 1e-4
+    assert list(got["image_id"].astype(str)) == list(expected["image_id"]) and len(images) > 0
+    assert (got["probability"].astype(float) - expected["pred"].astype(float)).abs().max() < 1e-4
 
 
 def test_a_closed_port_warns_once_and_training_goes_on(tmp_path):
