@@ -73,6 +73,11 @@ def _check_pretrained_file_matches(
         )
 
 
+def _default_temperature(module, state_dict, prefix, *args) -> None:
+    """A checkpoint from before temperature scaling (no ``temperature`` entry) loads as uncalibrated (1)."""
+    state_dict.setdefault(prefix + "temperature", torch.ones(()))
+
+
 class TimmClassifier(nn.Module):
     """Image classifier from a timm backbone and a named head, taking images scaled to ``[0, 1]``.
 
@@ -113,6 +118,8 @@ class TimmClassifier(nn.Module):
             ``input_size`` is the pretrained resolution, not an ``img_size`` passed to timm.
         input_mean, input_std: ``(1, in_chans, 1, 1)`` non-persistent buffers applied in ``forward``; 0 and 1
             when ``normalize=False``, so checkpoints never carry them and ``forward`` has a single code path.
+        temperature: a persistent scalar buffer dividing the logits (temperature scaling); 1 until
+            :func:`medbundle.checkpoints.store_temperature` stores the one fitted on the validation split.
 
     Raises:
         FileNotFoundError: when ``pretrained_file`` is given but is not a file.
@@ -192,6 +199,11 @@ class TimmClassifier(nn.Module):
         mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        # temperature scaling (Guo et al. 2017): forward returns logits / temperature. Persistent, so the calibration
+        # fitted on validation (medbundle.checkpoints.store_temperature) travels in model.pt to inference, the
+        # ensemble and the export alike; 1 until fitted, and for checkpoints written before it existed
+        self.register_buffer("temperature", torch.ones(()))
+        self.register_load_state_dict_pre_hook(_default_temperature)
         self._backbone_frozen = False
         self._batchnorm_frozen = False
 
@@ -311,5 +323,6 @@ class TimmClassifier(nn.Module):
         return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_classes)`` of images ``(B, in_chans, H, W)`` scaled to ``[0, 1]``."""
-        return self.head(self.forward_features(x))
+        """Logits ``(B, num_classes)`` of images ``(B, in_chans, H, W)`` scaled to ``[0, 1]``, divided by the
+        stored ``temperature`` (1 unless calibrated)."""
+        return self.head(self.forward_features(x)) / self.temperature
