@@ -19,6 +19,7 @@ from medbundle.handlers.prediction_writer import (
     group_predictions,
 )
 from medbundle.handlers.progress_bar import ProgressBarHandler
+from medbundle.handlers.report_writer import ReportWriter
 from medbundle.handlers.roc_threshold import ROCThresholdHandler
 from medbundle.handlers.sampler_epoch import SamplerEpochHandler
 from medbundle.handlers.two_stage import TwoStageFineTuning
@@ -34,6 +35,7 @@ __all__ = [
     "PredictionWriter",
     "ProgressBarHandler",
     "ROCThresholdHandler",
+    "ReportWriter",
     "SamplerEpochHandler",
     "SubmissionWriter",
     "TwoStageFineTuning",

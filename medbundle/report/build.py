@@ -1,0 +1,306 @@
+"""An evaluation's report: the numbers with intervals, curves at the operating point, calibration, subgroups and
+Grad-CAM evidence, gathered from the files the evaluation wrote and rendered as one page (``report/index.html``).
+
+Everything is read from the evaluation folder (``predictions_image.csv``, ``metrics.json``), the checkpoint
+(thresholds, temperature) and the training run's TensorBoard events, so ``medbundle report --run DIR`` rebuilds a
+page from files alone; ``report/inputs.json`` keeps what else it needs (the checkpoint, the images, the data set).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from medbundle.metrics.bootstrap import bootstrap_interval
+from medbundle.metrics.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    logits_from_probabilities,
+    reliability_bins,
+)
+
+from medbundle.checkpoints import (
+    store_temperature,
+    stored_temperature,
+)
+from medbundle.metrics import aggregate_groups
+from medbundle.report.evidence import evidence_cases
+from medbundle.report.facts import REPORT_FACTS, ReportFacts, headline_metrics
+
+__all__ = ["INPUTS_FILE", "build_report", "rebuild_report"]
+
+logger = logging.getLogger(__name__)
+
+INPUTS_FILE = "inputs.json"
+_THRESHOLD_KEYS = ("pf1_threshold", "roc_threshold")  # the operating point a binary bundle decides at, in order
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _interval(metric, labels, scores, groups, n_resamples: int, seed: int) -> dict[str, Any]:
+    found = bootstrap_interval(metric, labels, scores, groups=groups, n_resamples=n_resamples, seed=seed)
+    return {"estimate": _finite(found.estimate), "low": _finite(found.low), "high": _finite(found.high)}
+
+
+def _curves(labels: np.ndarray, scores: np.ndarray, names: Sequence[str] | None, threshold: float | None) -> list[dict]:
+    """ROC and precision-recall curves (one series per class for a multi-class model), the threshold marked."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    series = {"roc": [], "pr": []}
+    columns = [(None, labels == 1, scores)] if scores.ndim == 1 else [
+        (name, labels == k, scores[:, k]) for k, name in enumerate(names or [])
+    ]  # fmt: skip
+    marker = {"roc": None, "pr": None}
+    for name, truth, score in columns:
+        if truth.all() or not truth.any():
+            continue
+        fpr, tpr, _ = roc_curve(truth, score)
+        precision, recall, _ = precision_recall_curve(truth, score)
+        label = name or "model"
+        series["roc"].append({"name": label, "x": fpr.tolist(), "y": tpr.tolist(), "auc": float(auc(fpr, tpr))})
+        series["pr"].append({"name": label, "x": recall.tolist(), "y": precision.tolist(), "auc": float(auc(recall, precision))})
+        if name is None and threshold is not None:
+            decided = score >= threshold
+            tp, fp = (decided & truth).sum(), (decided & ~truth).sum()
+            sensitivity, fallout = tp / truth.sum(), fp / max((~truth).sum(), 1)
+            text = f"threshold {threshold:.3g}"
+            marker["roc"] = {"x": float(fallout), "y": float(sensitivity), "label": text}
+            marker["pr"] = {"x": float(sensitivity), "y": float(tp / max(tp + fp, 1)), "label": text}
+    titles = {"roc": "ROC curve", "pr": "Precision-recall curve"}
+    return [{"kind": kind, "title": titles[kind], "series": s, "marker": marker[kind]} for kind, s in series.items() if s]
+
+
+def _training_curves(log_dir: str | os.PathLike | None, max_points: int = 400) -> list[dict]:
+    """Every scalar of the training run's TensorBoard events (loss per iteration thinned to `max_points`)."""
+    if not log_dir or not Path(log_dir).is_dir():
+        return []
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    curves = []
+    for tag in sorted(events.Tags().get("scalars", [])):
+        points = events.Scalars(tag)
+        step = max(1, len(points) // max_points)
+        points = points[::step]
+        curves.append({"tag": tag, "steps": [p.step for p in points], "values": [float(p.value) for p in points]})
+    return curves
+
+
+def _subgroups(
+    facts: ReportFacts, table: pd.DataFrame, metadata: pd.DataFrame | None, metric_name: str, metric, scores, labels,
+    overall: float | None, n_resamples: int, seed: int, min_n: int = 10,
+) -> tuple[list[dict], list[str]]:  # fmt: skip
+    """The headline ranking metric per subgroup of each attribute, with intervals; a flag where an interval lies
+    wholly below the overall value."""
+    if metadata is None:
+        return [], []
+    rows, flags = [], []
+    groups = table[facts.group_key].to_numpy() if facts.group_key in table else None
+    for attribute, (column, binning) in facts.attributes.items():
+        if column not in metadata:
+            continue
+        values = metadata[column] if binning is None else binning(metadata[column])
+        values = values.astype(str).replace({"nan": "unknown", "": "unknown"}).to_numpy()
+        for group in sorted(set(values)):
+            mask = values == group
+            row = {"attribute": attribute, "group": group, "n": int(mask.sum()), "metric": metric_name,
+                   "estimate": None, "low": None, "high": None, "flag": False}  # fmt: skip
+            if mask.sum() >= min_n and len(set(labels[mask].tolist())) > 1:
+                sub_groups = None if groups is None else groups[mask]
+                row |= _interval(metric, labels[mask], scores[mask], sub_groups, n_resamples, seed)
+                if overall is not None and row["high"] is not None and row["high"] < overall:
+                    row["flag"] = True
+                    flags.append(f"{attribute} = {group} (n = {row['n']}): {metric_name} {row['estimate']:.3f} "
+                                 f"({row['low']:.3f}–{row['high']:.3f}) lies wholly below the overall {overall:.3f}")  # fmt: skip
+            rows.append(row)
+    return rows, flags
+
+
+def _metadata(facts: ReportFacts, table: pd.DataFrame, dataset_dir, attributes_csv) -> pd.DataFrame | None:
+    """The attributes of each row of `table` (same order), from `attributes_csv` or the data set's metadata CSV."""
+    source, id_column = (attributes_csv, None) if attributes_csv else (None, facts.metadata_id)
+    if source is None and dataset_dir and facts.metadata_csv:
+        source = Path(dataset_dir) / facts.metadata_csv
+    if source is None or not Path(source).is_file():
+        return None
+    frame = pd.read_csv(source, dtype=str, low_memory=False)
+    id_column = id_column or ("image_id" if "image_id" in frame else frame.columns[0])
+    frame = frame.drop_duplicates(id_column).set_index(id_column)
+    ids = table["image_id"].astype(str).str.rpartition("::")[2]
+    return frame.reindex(ids.str.rpartition("/")[2].where(~ids.isin(frame.index), ids)).reset_index(drop=True)
+
+
+def _evidence(cases, images: Mapping[str, str], bundle, checkpoint, out_dir: Path, target_layer) -> list[dict]:
+    """Grad-CAM overlays of the chosen cases (the image the network saw), per section."""
+    from medbundle.explain import explain
+
+    sections = []
+    for title, class_index, rows in cases:
+        items = []
+        paths = [images[str(i)] for i in rows["image_id"] if str(i) in images]
+        if paths:
+            explained = explain(str(bundle), str(checkpoint), paths, str(out_dir / "evidence"), class_index=class_index,
+                                target_layer=target_layer)  # fmt: skip
+            for (_, row), found in zip(rows.iterrows(), explained):
+                items.append({"image_id": str(row["image_id"]), "probability": found.get("probability"),
+                              "label": str(row.get("label_class", row.get("label", ""))), "png": found["png"]})  # fmt: skip
+        sections.append({"section": title, "items": items})
+    return sections
+
+
+def build_report(
+    eval_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    task: str,
+    out_dir: str | os.PathLike | None = None,
+    images: Mapping[str, str] | None = None,
+    bundle: str | os.PathLike | None = None,
+    dataset_dir: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike | None = None,
+    fit: bool = True,
+    calibrate: bool = False,
+    k: int = 3,
+    attributes_csv: str | os.PathLike | None = None,
+    target_layer: str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    title: str | None = None,
+) -> Path:
+    """Write ``<out_dir>/index.html`` and ``report.json`` for an evaluation folder; returns the page's path.
+
+    Args:
+        eval_dir: where the evaluation wrote ``predictions_image.csv`` and ``metrics.json``.
+        checkpoint: the evaluated ``model.pt`` (thresholds, temperature, settings).
+        task: the task (its :data:`~medbundle.report.facts.REPORT_FACTS`).
+        out_dir: the report folder; default ``<eval_dir>/report``.
+        images: ``{image_id: path}`` of the evaluated images, for the Grad-CAM evidence (none without).
+        bundle: the bundle folder (its inference preprocessing makes the image the network saw).
+        dataset_dir: the data set, whose metadata CSV holds the subgroup attributes.
+        log_dir: the training run's TensorBoard folder, for the training curves.
+        fit: fit a temperature on these predictions (the validation split) for the calibration section; False (a
+            test split) shows the stored temperature against none.
+        calibrate: also store the fitted temperature in `checkpoint` (and rescale its thresholds), so inference,
+            the ensemble and the export calibrate; the page's numbers are then the calibrated model's. Not inside a
+            sweep before ``sweep.py summary``: its out-of-fold threshold is chosen on the evaluated probabilities.
+        k: evidence images per section.
+        attributes_csv: a CSV of subgroup attributes (first column or ``image_id``: the image id) instead of the
+            data set's own.
+        target_layer: the Grad-CAM layer; default the backbone family's (:func:`medbundle.explain.target_layer`).
+        n_resamples: bootstrap resamples per interval.
+        seed: the bootstrap's seed.
+        title: the page title; default from the task and the checkpoint.
+    """
+    from medbundle.report.page import render_report
+
+    eval_dir = Path(eval_dir)
+    out_dir = Path(out_dir) if out_dir else eval_dir / "report"
+    facts = REPORT_FACTS.get(task, REPORT_FACTS["classify"])
+    table = pd.read_csv(eval_dir / "predictions_image.csv", dtype={"image_id": str, "patient_id": str, "breast_id": str})
+    if "label" not in table:
+        raise ValueError(f"{eval_dir / 'predictions_image.csv'} has no label column: a report needs a labelled evaluation.")
+    evaluation = json.loads((eval_dir / "metrics.json").read_text()) if (eval_dir / "metrics.json").is_file() else {}
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    config = state.get("config", {})
+    labels = table["label"].to_numpy().astype(int)
+    binary = "pred" in table
+    names = None if binary else [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
+    probabilities = table["pred"].to_numpy(float) if binary else table[[f"prob_{n}" for n in names]].to_numpy(float)
+
+    # calibration: the raw logits (before any stored temperature), the temperature fitted on this split (or the
+    # stored one), ECE both ways; the headline uses what the checkpoint predicts (the new temperature once stored)
+    stored = stored_temperature(state)
+    raw = logits_from_probabilities(probabilities) * stored
+    temperature = fit_temperature(raw, labels) if fit else stored
+    thresholds = {key: float(v) for key, v in state.get("thresholds", {}).items()}
+    if calibrate:
+        thresholds = store_temperature(checkpoint, temperature, fitted_on=str(eval_dir)) or thresholds
+        probabilities = apply_temperature(raw, temperature)
+        logger.info("temperature %.3f fitted on %s and stored in %s", temperature, eval_dir, checkpoint)
+    threshold_key = next((key for key in _THRESHOLD_KEYS if key in thresholds), None)
+    threshold = thresholds.get(threshold_key, 0.5) if binary else 0.5
+    uncalibrated = apply_temperature(raw, 1.0)
+    calibration = {
+        "temperature": float(temperature),
+        "ece_before": _finite(expected_calibration_error(labels, uncalibrated)),
+        "ece_after": _finite(expected_calibration_error(labels, apply_temperature(raw, temperature))),
+        "bins_before": reliability_bins(labels, uncalibrated),
+        "bins_after": reliability_bins(labels, apply_temperature(raw, temperature)),
+    }
+    calibrated = probabilities
+
+    # headline metrics with intervals: images (grouped by the scoring unit) and the task's level
+    groups = table[facts.group_key].to_numpy() if facts.group_key in table else None
+    headline = []
+    for name, metric in headline_metrics(task, binary, threshold, None).items():
+        headline.append({"metric": name, "level": "image", "n": len(table),
+                         **_interval(metric, labels, calibrated, groups, n_resamples, seed)})  # fmt: skip
+    level_labels = level_scores = None
+    if facts.level and facts.level_key in table and binary:
+        ids, level_labels, level_scores = aggregate_groups(
+            table[facts.level_key].tolist(), labels, calibrated, how=evaluation.get("aggregation", "mean")
+        )
+        for name, metric in headline_metrics(task, binary, threshold, facts.level).items():
+            headline.append({"metric": name, "level": facts.level, "n": len(ids),
+                             **_interval(metric, np.asarray(level_labels), np.asarray(level_scores), None, n_resamples, seed)})  # fmt: skip
+
+    # subgroups on the ranking metric at image level
+    rank_name = "AUROC" if binary else "accuracy"
+    rank_metric = headline_metrics(task, binary, threshold, None)[rank_name]
+    overall = next(row["estimate"] for row in headline if row["metric"] == rank_name and row["level"] == "image")
+    metadata = _metadata(facts, table, dataset_dir, attributes_csv)
+    subgroups, flags = _subgroups(facts, table, metadata, rank_name, rank_metric, calibrated, labels, overall,
+                                  n_resamples, seed)  # fmt: skip
+
+    confusion = None
+    if not binary:
+        from medbundle.metrics import confusion as confusion_matrix
+
+        confusion = {"classes": names, "matrix": confusion_matrix(labels, calibrated, len(names)).tolist()}
+    evidence = []
+    if images and bundle is not None:
+        shown = table.assign(pred=calibrated) if binary else table
+        evidence = _evidence(evidence_cases(shown, k, threshold, names), images, bundle, checkpoint, out_dir, target_layer)
+    report = {
+        "title": title or f"{task} evaluation report",
+        "subtitle": " · ".join(str(x) for x in (task, config.get("backbone"), f"{len(table)} images", eval_dir) if x),
+        "flags": flags,
+        "headline": headline,
+        "curves": _curves(labels, calibrated, names, threshold if binary else None),
+        "confusion": confusion,
+        "calibration": calibration,
+        "training": _training_curves(log_dir),
+        "subgroups": subgroups,
+        "evidence": evidence,
+        "notes": [
+            f"95 % intervals: percentile bootstrap, {n_resamples} resamples of "
+            + (f"{facts.group_key}s" if groups is not None else "images") + ", seed " + str(seed),
+            (f"temperature {temperature:.3f} fitted on this split and stored in the checkpoint: the numbers are the "
+             "calibrated model's" if calibrate else f"temperature {temperature:.3f} "
+             + ("fitted on this split (not stored: --calibrate True stores it)" if fit else "as stored in the checkpoint")
+             + f"; the numbers are the checkpoint's as evaluated (its stored temperature {stored:.3f})"),
+        ],
+        "settings": {"checkpoint": str(checkpoint), "evaluation": str(eval_dir), "threshold": threshold if binary else None,
+                     "threshold_key": threshold_key, **{k: v for k, v in evaluation.items() if not isinstance(v, dict)}},
+    }
+    return render_report(report, out_dir)
+
+
+def rebuild_report(run: str | os.PathLike, **changes: Any) -> Path:
+    """``medbundle report --run DIR``: the report of an evaluation folder again, from its ``report/inputs.json``."""
+    path = Path(run) / "report" / INPUTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass --run an evaluation folder whose evaluate.yaml wrote a report.")
+    inputs = {**json.loads(path.read_text()), "calibrate": False, **changes}  # storing again would compound nothing
+    return build_report(**inputs)
