@@ -1,8 +1,10 @@
-"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, the ISIC partial AUC, thresholds and summaries."""
+"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, the ISIC partial AUC, thresholds,
+summaries, bootstrap confidence intervals and calibration."""
 
 from __future__ import annotations
 
 from medbundle.metrics.binary import auroc, binary_summary, sensitivity_specificity
+from medbundle.metrics.bootstrap import Interval, bootstrap_interval
 from medbundle.metrics.grouping import aggregate_groups
 from medbundle.metrics.multiclass import (
     accuracy,
@@ -28,12 +30,14 @@ from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
 
 __all__ = [
     "SCORES",
+    "Interval",
     "Score",
     "accuracy",
     "aggregate_by_breast",
     "aggregate_groups",
     "auroc",
     "binary_summary",
+    "bootstrap_interval",
     "check_key_metric",
     "confusion",
     "get_score",
