@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from medbundle.metrics.binary import auroc, binary_summary, sensitivity_specificity
 from medbundle.metrics.bootstrap import Interval, bootstrap_interval
+from medbundle.metrics.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    logits_from_probabilities,
+    reliability_bins,
+)
 from medbundle.metrics.grouping import aggregate_groups
 from medbundle.metrics.multiclass import (
     accuracy,
@@ -35,13 +42,17 @@ __all__ = [
     "accuracy",
     "aggregate_by_breast",
     "aggregate_groups",
+    "apply_temperature",
     "auroc",
     "binary_summary",
     "bootstrap_interval",
     "check_key_metric",
     "confusion",
+    "expected_calibration_error",
+    "fit_temperature",
     "get_score",
     "log_loss",
+    "logits_from_probabilities",
     "macro_auroc",
     "macro_f1",
     "metric_higher_is_better",
@@ -51,6 +62,7 @@ __all__ = [
     "per_class_sensitivity_specificity",
     "pfbeta",
     "pfbeta_threshold",
+    "reliability_bins",
     "roc_threshold",
     "sensitivity_specificity",
     "split_metric_name",
