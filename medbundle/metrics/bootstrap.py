@@ -122,7 +122,7 @@ def bootstrap_interval(
     estimate = _evaluate(statistic, y, s)
     values = np.full(n_resamples, math.nan)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore")  # the full-data estimate above has shown them once
         for r in range(n_resamples):
             picked_sizes = sizes[drawn[r]]
             # Row positions of the drawn groups in `order`, laid end to end: each group's start, then 0..size-1.
