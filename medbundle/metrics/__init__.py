@@ -1,8 +1,17 @@
-"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, the ISIC partial AUC, thresholds and summaries."""
+"""Metrics for binary and multi-class medical image classification: the RSNA pF-beta, the ISIC partial AUC, thresholds,
+summaries, bootstrap confidence intervals and calibration."""
 
 from __future__ import annotations
 
 from medbundle.metrics.binary import auroc, binary_summary, sensitivity_specificity
+from medbundle.metrics.bootstrap import Interval, bootstrap_interval
+from medbundle.metrics.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    logits_from_probabilities,
+    reliability_bins,
+)
 from medbundle.metrics.grouping import aggregate_groups
 from medbundle.metrics.multiclass import (
     accuracy,
@@ -28,16 +37,22 @@ from medbundle.metrics.thresholds import pfbeta_threshold, roc_threshold
 
 __all__ = [
     "SCORES",
+    "Interval",
     "Score",
     "accuracy",
     "aggregate_by_breast",
     "aggregate_groups",
+    "apply_temperature",
     "auroc",
     "binary_summary",
+    "bootstrap_interval",
     "check_key_metric",
     "confusion",
+    "expected_calibration_error",
+    "fit_temperature",
     "get_score",
     "log_loss",
+    "logits_from_probabilities",
     "macro_auroc",
     "macro_f1",
     "metric_higher_is_better",
@@ -47,6 +62,7 @@ __all__ = [
     "per_class_sensitivity_specificity",
     "pfbeta",
     "pfbeta_threshold",
+    "reliability_bins",
     "roc_threshold",
     "sensitivity_specificity",
     "split_metric_name",
