@@ -277,9 +277,10 @@ def _training(tags: Sequence[Mapping[str, Any]], _: Mapping[str, Any]) -> str:
 
 def _subgroups(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> str:
     ends = [float(row[k]) for row in rows for k in ("low", "high", "estimate") if _finite(row.get(k))]
-    overall = {
-        str(h.get("metric")): h.get("estimate") for h in report.get("headline", ()) if _finite(h.get("estimate"))
-    }
+    overall: dict[str, float] = {}  # the metric's first headline row (its primary level) is the reference
+    for headline in report.get("headline", ()):
+        if _finite(headline.get("estimate")):
+            overall.setdefault(str(headline.get("metric")), float(headline["estimate"]))
     ends += [float(v) for v in overall.values()]
     axis = (min(ends, default=0.0), max(ends, default=1.0))
     if axis[1] - axis[0] < 1e-9:
