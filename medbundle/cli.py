@@ -22,6 +22,7 @@ __all__ = [
     "package",
     "preview",
     "register",
+    "report",
     "tasks",
     "validate",
 ]
@@ -283,6 +284,20 @@ def package(
     return package_command(bundle, checkpoint=checkpoint, out=out, name=name, parity_images=parity_images)
 
 
+def report(run: str, k: int | None = None, n_resamples: int | None = None, target_layer: str | None = None,
+           attributes_csv: str | None = None) -> str:
+    """Rebuild an evaluation's report page from its files; prints the page's path.
+
+    ``medbundle report --run bundles/rsna/outputs/fold0`` reads ``<run>/report/inputs.json`` (written by the
+    evaluation) and writes ``<run>/report/index.html`` and ``report.json`` again, optionally with other settings
+    (``--k``, ``--n_resamples``, ``--target_layer``, ``--attributes_csv``); it never stores a temperature.
+    """
+    from medbundle.report import rebuild_report
+
+    changes = {"k": k, "n_resamples": n_resamples, "target_layer": target_layer, "attributes_csv": attributes_csv}
+    return str(rebuild_report(run, **{key: value for key, value in changes.items() if value is not None}))
+
+
 def register(
     bundle: str,
     checkpoint: str,
@@ -351,6 +366,7 @@ def main() -> None:
             "export": export,
             "package": package,
             "register": register,
+            "report": report,
             "tasks": tasks,
         },
         command=_fire_command(sys.argv[1:]),

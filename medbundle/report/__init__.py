@@ -1,6 +1,23 @@
-"""The evaluation report: a self-contained HTML page with inline SVG charts, and a headless-browser check of it."""
+"""The evaluation report: what a clinician checks (intervals, calibration, subgroups, Grad-CAM evidence) gathered
+from an evaluation's files, rendered as one self-contained HTML page, and a headless-browser check of that page.
+
+``build_report`` / ``rebuild_report`` need torch (the checkpoint, Grad-CAM) and are imported on first use; the page
+itself (``render_report``) and the browser check do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from medbundle.report.browser import check_in_browser
 from medbundle.report.page import render_report
 
-__all__ = ["check_in_browser", "render_report"]
+__all__ = ["build_report", "check_in_browser", "rebuild_report", "render_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("build_report", "rebuild_report"):
+        from medbundle.report import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

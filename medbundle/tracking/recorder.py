@@ -129,7 +129,7 @@ class TrackingRecorder:
         params: resolved values of the top-level keys that are expressions (``backbone``, ``batch_size``, ...).
         config_file: MONAI's ``save_execute_config`` (the config as run, saved by ``--tracking``).
         artifacts: files, or folders whose files, written during this run, are logged (``{"model": path}`` puts
-            them under an artifact folder of that name); `config_file` is always logged.
+            them under an artifact folder of that name, ``"."`` at the top); `config_file` is always logged.
         metrics_file: a JSON of numbers (``metrics.json``) logged as metrics when the engine completes.
     """
 
@@ -178,7 +178,7 @@ class TrackingRecorder:
             )  # the config as run (MONAI's handler logs it only for some engines)
         for name, path in self.artifacts.items():
             path = Path(path)
-            folder = name if name != str(path) else None
+            folder = None if name in (".", str(path)) else name  # "." or a list entry: the run's top level
             files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
             for file in files:
                 if file.is_file() and file.stat().st_mtime >= self._started - 1:
