@@ -19,6 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from medbundle.checkpoints import (
+    store_temperature,
+    stored_temperature,
+)
+from medbundle.metrics import aggregate_groups
 from medbundle.metrics.bootstrap import bootstrap_interval
 from medbundle.metrics.calibration import (
     apply_temperature,
@@ -27,12 +33,6 @@ from medbundle.metrics.calibration import (
     logits_from_probabilities,
     reliability_bins,
 )
-
-from medbundle.checkpoints import (
-    store_temperature,
-    stored_temperature,
-)
-from medbundle.metrics import aggregate_groups
 from medbundle.report.evidence import evidence_cases
 from medbundle.report.facts import REPORT_FACTS, ReportFacts, headline_metrics
 
@@ -112,7 +112,7 @@ def _subgroups(
         if column not in metadata:
             continue
         values = metadata[column] if binning is None else binning(metadata[column])
-        values = values.astype(str).replace({"nan": "unknown", "": "unknown"}).to_numpy()
+        values = values.astype(object).where(values.notna(), "unknown").map(str).replace({"": "unknown", "nan": "unknown"}).to_numpy()
         for group in sorted(set(values)):
             mask = values == group
             row = {"attribute": attribute, "group": group, "n": int(mask.sum()), "metric": metric_name,
@@ -144,13 +144,13 @@ def _metadata(facts: ReportFacts, table: pd.DataFrame, dataset_dir, attributes_c
 
 def _evidence(cases, images: Mapping[str, str], bundle, checkpoint, out_dir: Path, target_layer) -> list[dict]:
     """Grad-CAM overlays of the chosen cases (the image the network saw), per section."""
-    from medbundle.explain import explain
-
     sections = []
     for title, class_index, rows in cases:
         items = []
         paths = [images[str(i)] for i in rows["image_id"] if str(i) in images]
         if paths:
+            from medbundle.explain import explain
+
             explained = explain(str(bundle), str(checkpoint), paths, str(out_dir / "evidence"), class_index=class_index,
                                 target_layer=target_layer)  # fmt: skip
             for (_, row), found in zip(rows.iterrows(), explained):

@@ -31,7 +31,7 @@ def age_band(age: pd.Series) -> pd.Series:
     """Ages as ``<50``, ``50-59``, ``60-69``, ``70+`` (``unknown`` where missing): subgroups large enough to score."""
     bands = pd.cut(pd.to_numeric(age, errors="coerce"), [-np.inf, 50, 60, 70, np.inf], right=False,
                    labels=["<50", "50-59", "60-69", "70+"])  # fmt: skip
-    return bands.astype(str).replace("nan", "unknown")
+    return bands.astype(object).where(bands.notna(), "unknown").map(str)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,14 @@ import numpy as np
 
 from medbundle.io.atomic_file import atomic_write
 from medbundle.io.strict_json import to_strict_json
-from medbundle.report.charts import PALETTE, Series, format_interval, format_number, interval_bar, line_chart
+from medbundle.report.charts import (
+    PALETTE,
+    Series,
+    format_interval,
+    format_number,
+    interval_bar,
+    line_chart,
+)
 
 __all__ = ["render_report"]
 

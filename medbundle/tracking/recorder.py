@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,13 @@ def flat_numbers(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def _handlers_on(engine: Engine) -> Iterator[Any]:
-    """The handler objects whose bound methods `engine` calls (Ignite keeps no other list of them)."""
+    """The handler objects `engine` calls: owners of bound methods and callable objects (Ignite keeps no other list)."""
     seen: set[int] = set()
     for entries in engine._event_handlers.values():
         for function, *_ in entries:
             owner = getattr(function, "__self__", None)
+            if owner is None and not isinstance(function, types.FunctionType):
+                owner = function  # a handler object registered as its own callable
             if owner is not None and id(owner) not in seen:
                 seen.add(id(owner))
                 yield owner
@@ -115,7 +118,8 @@ def _tracked_runs(engine: Engine) -> list[Any]:
     for handler in _handlers_on(engine):
         if type(handler).__name__ == "MLFlowHandler":
             runs.append(_MLflowRun(handler, engine))
-        elif hasattr(handler, "tracked_run"):  # medbundle's WandBHandler
+        elif callable(getattr(type(handler), "tracked_run", None)):  # medbundle's WandBHandler (a class attribute:
+            # objects whose __getattr__ answers every name, such as MONAI's engines, are not trackers)
             runs.append(handler.tracked_run())
     return runs
 
