@@ -48,12 +48,18 @@ def _resolve(model: nn.Module, path: str) -> str:
 
 
 def _last_feature_map(model: nn.Module) -> str:
-    """The last module, in forward order, whose output is a 4-D tensor, for a dummy input of the model's size."""
+    """The last module, in forward order, whose output is a 4-D tensor larger than 1x1 (a pooled map explains
+    nothing), for a dummy input of the model's size; identities, which only pass a map on, are skipped."""
     outputs: list[str] = []
+
+    def record(name: str, output: object) -> None:
+        if torch.is_tensor(output) and output.ndim == 4 and output.shape[-2] * output.shape[-1] > 1:
+            outputs.append(name)
+
     hooks = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: outputs.append(name) if torch.is_tensor(out) and out.ndim == 4 else None)
+        module.register_forward_hook(lambda _module, _input, output, name=name: record(name, output))
         for name, module in model.named_modules()
-        if name
+        if name and not isinstance(module, nn.Identity)
     ]
     config = getattr(model, "pretrained_cfg", None) or {}
     channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 3)
@@ -82,7 +88,7 @@ def target_layer(network: nn.Module) -> str:
 
     Returns:
         The module name from :data:`TARGET_LAYERS` for the backbone's class, else the last module whose output
-        is a 4-D feature map (e.g. ``backbone.layer4`` for a ResNet, ``backbone.stages.3`` for a ConvNeXt).
+        is a 4-D feature map larger than 1x1 (e.g. ``backbone.layer4`` for a ResNet, ``backbone.stages.3`` for a ConvNeXt).
 
     Raises:
         ValueError: the backbone is a token model (ViT, DeiT, Swin, ...) or has no 4-D feature map; the message
