@@ -16,6 +16,7 @@ __all__ = [
     "demo_data",
     "download",
     "ensemble",
+    "explain",
     "export",
     "main",
     "norm_stats",
@@ -272,6 +273,31 @@ def export(bundle: str, checkpoint: str, format: str = "both", out: str = "expor
     return export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images)
 
 
+def explain(
+    bundle: str,
+    checkpoint: str,
+    images=None,
+    *more_images: str,
+    out: str = "explain",
+    target_layer: str | None = None,
+    class_index: int | None = None,
+    batch_size: int = 8,
+) -> list[dict]:
+    """Grad-CAM maps of a trained bundle over the images its network saw: a PNG per image and explain.csv.
+
+    ``medbundle explain --bundle bundles/chest_xray --checkpoint bundles/chest_xray/models/fold0/model.pt --images
+    a.png b.png --out DIR [--target_layer backbone.layer3] [--class_index 2]`` (images may be one folder). See
+    :func:`medbundle.explain.explain`; `more_images` takes the file names after the first one of ``--images``.
+    """
+    from medbundle.explain import explain as explain_images
+
+    if images is None:
+        raise ValueError("pass --images: image files of the bundle's task, or a folder of them.")
+    images = [*([images] if isinstance(images, str) else images), *more_images]
+    return explain_images(bundle, checkpoint, images, out=out, class_index=class_index, target_layer=target_layer,
+                          batch_size=batch_size)  # fmt: skip
+
+
 def package(
     bundle: str, checkpoint: str | None = None, out: str | None = None, name: str | None = None, parity_images=None
 ) -> str:
@@ -363,6 +389,7 @@ def main() -> None:
             "validate": validate,
             "preview": preview,
             "ensemble": ensemble,
+            "explain": explain,
             "export": export,
             "package": package,
             "register": register,

@@ -79,16 +79,20 @@ def write_classify_demo(
 
     Returns:
         Summary dict: ``root``, ``layout``, ``class_names`` (in the bundle's label order), ``n_images``,
-        ``n_patients``, ``formats`` (images per storage format) and, for the csv layout, ``labels_csv``
-        (and ``test_csv``).
+        ``n_patients``, ``formats`` (images per storage format), ``lesions`` (``{image: (row, col, radius)}`` in
+        pixels of the written image, of each ``malignant`` / ``nodule`` blob, e.g. to check that an explanation
+        map points at it) and, for the csv layout, ``labels_csv`` (and ``test_csv``).
     """
     names = _check_args(n_patients, n_classes, layout, n_test, size_range)
     out = Path(out)
     rng = np.random.default_rng(seed)
     records = _plan(rng, names, n_patients, layout, n_test, color)
+    lesions = {}
     for index, record in enumerate(records):
         image_rng = np.random.default_rng([seed, index])
-        image = _render(image_rng, _shape(image_rng, size_range), record["label"], color)
+        image, lesion = _render(image_rng, _shape(image_rng, size_range), record["label"], color)
+        if lesion is not None:
+            lesions[record["image"]] = lesion
         path = out / record["image"]
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_image(image_rng, image, record, path, seed)
@@ -103,6 +107,7 @@ def write_classify_demo(
         "n_images": len(records),
         "n_patients": len({record["patient_id"] for record in records}),
         "formats": {name: sum(record["format"] == name for record in records) for name in sorted({r["format"] for r in records})},
+        "lesions": lesions,
     }
     return summary
 
@@ -169,8 +174,11 @@ def _shape(rng: np.random.Generator, size_range: tuple[int, int]) -> tuple[int, 
 # --------------------------------------------------------------------------- rendering
 
 
-def _render(rng: np.random.Generator, shape: tuple[int, int], label: str, color: bool) -> np.ndarray:
-    """The image in display space, float32 in [0, 1]: (H, W) grey or (H, W, 3) RGB.
+def _render(
+    rng: np.random.Generator, shape: tuple[int, int], label: str, color: bool
+) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """The image in display space, float32 in [0, 1]: (H, W) grey or (H, W, 3) RGB, and the (row, col, radius)
+    of its blob for the classes that have one.
 
     A round field of view with a smooth texture, the class's sign on it, a random exposure; colour images tint
     the background (reddish, as a fundus or skin) and draw the sign in its own hue.
@@ -182,7 +190,7 @@ def _render(rng: np.random.Generator, shape: tuple[int, int], label: str, color:
     field = 1.0 / (1.0 + np.exp(np.clip((np.hypot(yy - cy, xx - cx) - radius) / 2.0, -30, 30)))
     background = field * (0.35 + 0.08 * smooth_noise(rng, shape, 6) + 0.03 * smooth_noise(rng, shape, 20))
     sign = np.zeros(shape, np.float32)
-    _SIGNS[label](rng, sign, (cy, cx, radius), yy, xx)
+    lesion = _SIGNS[label](rng, sign, (cy, cx, radius), yy, xx)
     sign *= field
     if color:
         tint = np.array([rng.uniform(0.85, 1.0), rng.uniform(0.45, 0.6), rng.uniform(0.3, 0.45)], np.float32)
@@ -192,7 +200,7 @@ def _render(rng: np.random.Generator, shape: tuple[int, int], label: str, color:
         image = background + sign
     image = image * rng.uniform(0.85, 1.1) + rng.uniform(0.0, 0.05)
     image += rng.uniform(0.005, 0.015) * rng.standard_normal(image.shape, dtype=np.float32)
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    return np.clip(image, 0.0, 1.0).astype(np.float32), lesion
 
 
 def _point(rng: np.random.Generator, disc: tuple[float, float, float], spread: float = 0.6) -> tuple[float, float]:
@@ -215,12 +223,15 @@ def _sign_clear(rng: np.random.Generator, sign: np.ndarray, disc: tuple, yy: np.
     _specks(rng, sign, disc, yy, xx, int(rng.integers(1, 4)), 0.08, 0.03)
 
 
-def _sign_nodule(rng: np.random.Generator, sign: np.ndarray, disc: tuple, yy: np.ndarray, xx: np.ndarray) -> None:
-    """One bright round blob, a quarter to a third of the field's radius."""
+def _sign_nodule(
+    rng: np.random.Generator, sign: np.ndarray, disc: tuple, yy: np.ndarray, xx: np.ndarray
+) -> tuple[float, float, float]:
+    """One bright round blob, a quarter to a third of the field's radius; returns its (row, col, radius)."""
     _sign_clear(rng, sign, disc, yy, xx)
     y, x = _point(rng, disc, 0.5)
     r = disc[2] * rng.uniform(0.22, 0.33)
     sign += rng.uniform(0.35, 0.5) * np.exp(-((((yy - y) ** 2 + (xx - x) ** 2) / (r * r)) ** 2))
+    return float(y), float(x), float(r)
 
 
 def _sign_streaks(rng: np.random.Generator, sign: np.ndarray, disc: tuple, yy: np.ndarray, xx: np.ndarray) -> None:
