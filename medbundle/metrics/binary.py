@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import confusion_matrix, roc_auc_score
+from scipy.stats import rankdata
 
 from medbundle.metrics.inputs import binary_inputs
 from medbundle.metrics.partial_auc import partial_auc
@@ -39,13 +39,21 @@ def auroc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
             stacklevel=2,
         )
         return float("nan")
-    return float(roc_auc_score(y, s))
+    # the Mann-Whitney statistic with average ranks for ties: exactly sklearn's roc_auc_score (a tie counts one
+    # half), without its input checks, which cost 50x the computation when a report bootstraps it
+    ranks = rankdata(s)
+    positives = y == 1
+    n_positive, n_negative = int(positives.sum()), int(y.size - positives.sum())
+    return float((ranks[positives].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
 
 
 def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[int, int, int, int]:
     """Counts ``(tn, fp, fn, tp)`` of ``scores >= threshold`` against 0/1 ``labels``."""
-    tn, fp, fn, tp = confusion_matrix(labels, scores >= threshold, labels=[0, 1]).ravel()
-    return int(tn), int(fp), int(fn), int(tp)
+    positive, predicted = labels == 1, scores >= threshold  # counted directly: a report bootstraps this 1,000s of times
+    tp = int((positive & predicted).sum())
+    fn = int(positive.sum()) - tp
+    fp = int(predicted.sum()) - tp
+    return labels.size - tp - fn - fp, fp, fn, tp
 
 
 def sensitivity_specificity(labels: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> tuple[float, float]:
