@@ -1,0 +1,113 @@
+"""The evaluation report end to end: a toy bundle trained and evaluated through ``python -m monai.bundle run``, its
+``report/`` read back (intervals, calibration, subgroups, Grad-CAM), opened in headless Chromium, rebuilt by
+``medbundle report``, and ``--calibrate True`` storing a temperature that the next evaluation applies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_tasks import TASKS
+
+from medbundle.metrics.calibration import apply_temperature, logits_from_probabilities
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore:parsing config_file:UserWarning"}
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+def bundle(task: str, run_id: str, names: tuple[str, ...], overrides: dict) -> str:
+    configs = repr([str(REPO / "bundles" / task / "configs" / name) for name in names])
+    flags = [arg for key, value in overrides.items() for arg in (f"--{key}", str(value))]
+    return run("-m", "monai.bundle", "run", run_id, "--config_file", configs, *flags)
+
+
+def trained_and_evaluated(task: str, root: Path, epochs: int = 2) -> tuple[Path, dict]:
+    spec = TASKS[task]
+    spec.write_demo(root / "data", **spec.demo_args)
+    overrides = {**spec.overrides, "epochs": epochs, "dataset_dir": root / "data", "bundle_root": root / "b"}
+    bundle(task, "training", ("train.yaml",), overrides)
+    evaluation = {k: v for k, v in overrides.items() if k != "epochs"}
+    bundle(task, "evaluating", ("train.yaml", "evaluate.yaml"), evaluation)
+    return root / "b" / "outputs" / "fold0", evaluation
+
+
+@pytest.fixture(scope="module")
+def rsna(tmp_path_factory):
+    return trained_and_evaluated("rsna", tmp_path_factory.mktemp("report_rsna"))
+
+
+def test_the_rsna_report_holds_intervals_calibration_subgroups_and_evidence(rsna):
+    folder, _ = rsna
+    report = json.loads((folder / "report" / "report.json").read_text())
+    levels = {(row["metric"], row["level"]) for row in report["headline"]}
+    assert {("pF1", "breast"), ("AUROC", "breast"), ("AUROC", "image"), ("sensitivity", "breast")} <= levels
+    for row in report["headline"]:
+        if row["low"] is not None:
+            assert row["low"] - 1e-9 <= row["estimate"] <= row["high"] + 1e-9, row
+    calibration = report["calibration"]
+    assert calibration["temperature"] > 0 and calibration["ece_after"] <= calibration["ece_before"] + 1e-9
+    assert {row["attribute"] for row in report["subgroups"]} == {"age band", "site", "machine", "view", "density"}
+    overall = next(r["estimate"] for r in report["headline"] if (r["metric"], r["level"]) == ("AUROC", "image"))
+    flagged = [r for r in report["subgroups"] if r["flag"]]
+    assert all(r["high"] < overall for r in flagged) and len(report["flags"]) == len(flagged)
+    assert {curve["kind"] for curve in report["curves"]} == {"roc", "pr"} and report["curves"][0]["marker"]
+    assert any(curve["tag"] == "train_loss" for curve in report["training"])
+    sections = {section["section"]: section["items"] for section in report["evidence"]}
+    assert "most confident true positives" in sections and sum(map(len, sections.values())) > 0
+    assert len(list((folder / "report" / "evidence").glob("*.png"))) == sum(map(len, sections.values()))
+
+
+def test_the_rsna_report_opens_in_a_browser_without_errors(rsna, tmp_path):
+    from medbundle.report.browser import BrowserCheckError, check_in_browser
+
+    folder, _ = rsna
+    try:
+        checked = check_in_browser(folder / "report" / "index.html", tmp_path / "page.png")
+    except BrowserCheckError as error:
+        pytest.skip(str(error).splitlines()[-1])
+    assert checked["console_errors"] == [] and checked["broken_images"] == 0 and not checked["blank"], checked
+    assert checked["network_requests"] == [] and checked["images"] > 0
+
+
+def test_medbundle_report_rebuilds_the_page_from_the_files(rsna):
+    folder, _ = rsna
+    page = folder / "report" / "index.html"
+    page.unlink()
+    out = run("-m", "medbundle", "report", "--run", str(folder), "--k", "1", "--n_resamples", "200")
+    assert str(page) in out and page.is_file()
+    sections = json.loads((folder / "report" / "report.json").read_text())["evidence"]
+    assert all(len(section["items"]) <= 1 for section in sections)
+
+
+def test_calibrate_stores_the_temperature_that_the_next_evaluation_applies(rsna, tmp_path):
+    folder, evaluation = rsna
+    checkpoint = folder.parent.parent / "models" / "fold0" / "model.pt"
+    before = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
+    thresholds = torch.load(checkpoint, weights_only=True)["thresholds"]
+    bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "calibrate": True, "report_k": 0})
+    state = torch.load(checkpoint, weights_only=True)
+    temperature = float(state["model"]["temperature"])
+    report = json.loads((folder / "report" / "report.json").read_text())
+    assert temperature == pytest.approx(report["calibration"]["temperature"]) and temperature != 1.0
+    for key, value in thresholds.items():  # each threshold moved with the scale: the same decisions
+        if key.endswith("_threshold"):
+            assert ((before["pred"] >= value) == (apply_temperature(logits_from_probabilities(before["pred"]), temperature)
+                                                   >= state["thresholds"][key])).all(), key  # fmt: skip
+    bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "report": False})
+    after = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
+    expected = apply_temperature(logits_from_probabilities(before["pred"].to_numpy()), temperature)
+    np.testing.assert_allclose(after["pred"], expected, atol=1e-5)
