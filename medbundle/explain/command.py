@@ -14,9 +14,11 @@ from pathlib import Path
 import cv2
 import torch
 
-from medbundle.ensemble.datalists import image_datalist
+from medbundle.data import image_files_datalist
 from medbundle.explain.overlay import explain_batch
 from medbundle.export import load_bundle_network
+from medbundle.io import IMAGE_SUFFIXES
+from medbundle.tasks import get_task
 
 __all__ = ["CSV_COLUMNS", "explain"]
 
@@ -27,9 +29,8 @@ CSV_COLUMNS = ("image", "image_id", "class", "probability", "png")
 def _datalist(task: str, images: str | Sequence[str]) -> list[dict]:
     """Items ``{"image", "image_id"}`` for image files, or for every image of the task's kind below one folder."""
     paths = [images] if isinstance(images, (str, Path)) else [str(image) for image in images]
-    if len(paths) == 1 and Path(paths[0]).is_dir():
-        return image_datalist(task, image_dir=paths[0])
-    return image_datalist(task, images=paths)
+    suffixes = tuple((get_task(task).ensemble or {}).get("image_suffixes", IMAGE_SUFFIXES))  # the task's image files
+    return image_files_datalist(paths[0] if len(paths) == 1 and Path(paths[0]).is_dir() else paths, suffixes=suffixes)
 
 
 def _probabilities(logits: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,7 @@ loads this package where no torch is installed, while the recorder needs Ignite 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from medbundle.lazy import lazy_exports
 
 _EXPORTS = {
     "PARENT_RUN_ENV": "recorder",
@@ -46,13 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})
