@@ -112,6 +112,7 @@ def compare_checkpoints(
         )
     out = Path(out) if out is not None else bundle / "outputs" / "compare"
     overrides.setdefault("cache_dir", str(bundle / "cache"))
+    overrides.setdefault("report", False)  # a ranking needs each checkpoint's numbers, not a page each (--report True)
     rows = []
     for checkpoint in found:
         name = _run_name(checkpoint, runs)

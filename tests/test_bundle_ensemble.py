@@ -88,7 +88,7 @@ def test_each_member_sees_its_own_image_size_as_its_bundle_evaluation_does(isic)
         out = root / "own" / name
         run(run_id="evaluating", config_file=[str(ISIC_CONFIGS / "train.yaml"), str(ISIC_CONFIGS / "evaluate.yaml")],
             dataset_dir=str(data), ckpt_path=str(checkpoints / name / "fold_0" / "model.pt"), output_dir=str(out),
-            num_workers=0, progress=False)
+            num_workers=0, progress=False, report=False)
         own = pd.read_csv(out / "predictions_image.csv", dtype={"image_id": str})
         assert own["image_id"].tolist() == ensembled["image_id"].tolist()
         np.testing.assert_allclose(ensembled[f"{name}/fold_0"], own["pred"], atol=1e-6)

@@ -182,7 +182,8 @@ def test_two_processes_write_one_run_whose_metrics_equal_one_process(task, tmp_p
     logged = tensorboard_scalars(root / "outputs" / "fold0" / "tensorboard")
     logged[spec.metrics[0]] = last["validation"]["best_metric"]  # the key metric as computed, not as float32
 
-    single = config(task, ["train.yaml", "evaluate.yaml"], {**overrides, "output_dir": str(tmp_path / "single")})
+    single = config(task, ["train.yaml", "evaluate.yaml"], {**overrides, "output_dir": str(tmp_path / "single"),
+                                                                   "report": False})  # fmt: skip
     evaluator = single.get_parsed_content("validate#evaluator")
     evaluator.run()
     assert len(evaluator.data_loader.dataset) == n_val

@@ -17,7 +17,7 @@ import torch
 from medbundle.data import image_files_datalist
 from medbundle.explain.overlay import explain_batch
 from medbundle.export import load_bundle_network
-from medbundle.io import IMAGE_SUFFIXES
+from medbundle.io import HDF5_SEPARATOR, IMAGE_SUFFIXES
 from medbundle.tasks import get_task
 
 __all__ = ["CSV_COLUMNS", "explain"]
@@ -29,6 +29,9 @@ CSV_COLUMNS = ("image", "image_id", "class", "probability", "png")
 def _datalist(task: str, images: str | Sequence[str]) -> list[dict]:
     """Items ``{"image", "image_id"}`` for image files, or for every image of the task's kind below one folder."""
     paths = [images] if isinstance(images, (str, Path)) else [str(image) for image in images]
+    members = [path for path in map(str, paths) if HDF5_SEPARATOR in path]
+    if members:  # "<file.hdf5>::<key>" (isic): the task's reader opens the member; its id is the key
+        return [{"image": path, "image_id": path.rpartition(HDF5_SEPARATOR)[2]} for path in members]
     suffixes = tuple((get_task(task).ensemble or {}).get("image_suffixes", IMAGE_SUFFIXES))  # the task's image files
     return image_files_datalist(paths[0] if len(paths) == 1 and Path(paths[0]).is_dir() else paths, suffixes=suffixes)
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+from sklearn.metrics import f1_score
 
+from medbundle.metrics.binary import auroc
 from medbundle.metrics.inputs import multiclass_inputs
 
 __all__ = [
@@ -40,7 +41,7 @@ def accuracy(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> float:
         The accuracy in ``[0, 1]``.
     """
     y, p = multiclass_inputs(labels, probabilities)
-    return float(accuracy_score(y, p.argmax(axis=1)))
+    return float(np.mean(p.argmax(axis=1) == y))
 
 
 def macro_f1(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> float:
@@ -57,7 +58,14 @@ def macro_f1(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> float:
         The macro F1 in ``[0, 1]``.
     """
     y, p = multiclass_inputs(labels, probabilities)
-    return float(f1_score(y, p.argmax(axis=1), average="macro", zero_division=0.0))
+    predicted = p.argmax(axis=1)
+    present = np.union1d(y, predicted)  # sklearn's labels: those in the truth or the predictions
+    tp = np.array([np.sum((y == k) & (predicted == k)) for k in present], dtype=float)
+    support = np.array([np.sum(y == k) for k in present], dtype=float)
+    guessed = np.array([np.sum(predicted == k) for k in present], dtype=float)
+    denominator = support + guessed  # F1 = 2 TP / (2 TP + FP + FN); 0 where undefined (zero_division=0)
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return float(f1.mean())
 
 
 def ovr_auroc(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> np.ndarray:
@@ -79,7 +87,7 @@ def ovr_auroc(labels: npt.ArrayLike, probabilities: npt.ArrayLike) -> np.ndarray
         if positive.all() or not positive.any():
             undefined.append(k)
         else:
-            aurocs[k] = roc_auc_score(positive, p[:, k])
+            aurocs[k] = auroc(positive, p[:, k])  # medbundle's: sklearn's value without its input checks
     if undefined:
         warnings.warn(
             f"one-vs-rest AUROC is undefined for classes {undefined}: each is absent from the {y.size} labels "
@@ -128,7 +136,9 @@ def confusion(labels: npt.ArrayLike, probabilities: npt.ArrayLike, num_classes: 
         Int array ``(K, K)``.
     """
     y, p = multiclass_inputs(labels, probabilities, num_classes)
-    return confusion_matrix(y, p.argmax(axis=1), labels=range(num_classes))
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y.astype(np.int64), p.argmax(axis=1)), 1)
+    return matrix
 
 
 def _ovr_rates(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
