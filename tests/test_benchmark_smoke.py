@@ -120,3 +120,11 @@ def test_tracking_benchmark_times_an_epoch_untracked_with_mlflow_and_with_wandb(
     assert [row["tracking"] for row in result["rows"]] == ["none", "mlflow", "wandb"]
     assert result["rows"][0]["ratio"] == 1 and all(row["seconds"] > 0 and row["epochs"] == 2 for row in result["rows"])
     assert "| mlflow |" in out and "ratio to untracked" in out
+
+
+def test_evaluation_report_benchmark_times_an_evaluation_with_and_without_its_report(run_benchmark):
+    out, result = run_benchmark("evaluation_report", "--n_images", "60", "--image_size", "[32,32]", "--k", "1",
+                                "--n_resamples", "50")  # fmt: skip
+    assert [row["evaluation"] for row in result["rows"]] == ["without the report", "with the report", "the report alone"]
+    assert result["rows"][0]["seconds"] > 0 and result["rows"][1]["seconds"] > result["rows"][0]["seconds"]
+    assert "| with the report |" in out

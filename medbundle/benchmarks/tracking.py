@@ -3,6 +3,7 @@ bundle's local SQLite store) and with ``--tracking tracking/wandb.yaml`` (W&B of
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import tempfile
@@ -41,7 +42,7 @@ def _run(tracking: str | None, data: Path, root: Path, overrides: dict[str, Any]
     marks = _epoch_seconds(workflow.parser.get_parsed_content("train#trainer"))
     workflow.run()
     workflow.finalize()
-    return [b - a for a, b in zip(marks, marks[1:])]
+    return [b - a for a, b in itertools.pairwise(marks)]
 
 
 def tracking(
@@ -100,8 +101,8 @@ def tracking(
         name="tracking",
         title=title,
         columns=[("tracking", "tracking"), ("seconds", "s per epoch"), ("ratio", "/ untracked"),
-                 ("per_epoch", "every epoch (s)")],  # fmt: skip
+                 ("per_epoch", "every epoch (s)")],
         rows=rows,
         settings={"trackers": list(trackers), "epochs": epochs, "n_patients": n_patients,
-                  "image_size": list(image_size), "num_workers": num_workers},  # fmt: skip
+                  "image_size": list(image_size), "num_workers": num_workers},
     )
