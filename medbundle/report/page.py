@@ -63,7 +63,7 @@ tr.flagged td { background: var(--flag-bg); }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 20px; }
 figure { margin: 0; padding: 12px; border: 1px solid var(--line); border-radius: 6px; background: #ffffff;
   break-inside: avoid; }
-figcaption { font-size: 0.9rem; margin-top: 6px; color: var(--muted); }
+figcaption { font-size: 0.9rem; margin-top: 6px; color: var(--muted); overflow-wrap: anywhere; }
 figcaption b { color: var(--ink); font-weight: 600; }
 svg.chart { width: 100%; height: auto; display: block; }
 .legend { list-style: none; margin: 6px 0 0; padding: 0; font-size: 0.85rem; }
