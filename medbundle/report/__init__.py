@@ -7,17 +7,12 @@ itself (``render_report``) and the browser check do not.
 
 from __future__ import annotations
 
-from typing import Any
-
+from medbundle.lazy import lazy_exports
 from medbundle.report.browser import check_in_browser
 from medbundle.report.page import render_report
 
 __all__ = ["build_report", "check_in_browser", "rebuild_report", "render_report"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in ("build_report", "rebuild_report"):
-        from medbundle.report import build
-
-        return getattr(build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"build_report": "medbundle.report.build", "rebuild_report": "medbundle.report.build"}
+)
