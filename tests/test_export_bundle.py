@@ -61,7 +61,8 @@ def write_checkpoint(task: str, path: Path, seed: int = 0) -> Path:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 1.5)
-    network.temperature.fill_(1.7)  # a calibrated checkpoint: every export and prediction below divides by it
+    network.temperature.fill_(1.7)  # a calibrated checkpoint: every export and prediction below applies both
+    network.logit_bias.fill_(-0.4)
     state = {"model": network.state_dict(), "config": config}
     if config["num_classes"] == 1:
         state["thresholds"] = THRESHOLDS
@@ -118,6 +119,7 @@ def test_deploy_json_holds_the_contract(packaged):
                              "value_range": [0, 1]}
     assert spec["output"]["name"] == "logits" and spec["output"]["shape"] == [None, config["num_classes"]]
     assert spec["output"]["temperature"] == pytest.approx(1.7)  # recorded; the graph applies it
+    assert spec["output"]["logit_bias"] == pytest.approx(-0.4)
     assert spec["files"] == {"ts": "model.ts", "onnx": "model.onnx"}
     assert spec["source"]["config"] == config and spec["source"]["medbundle_version"]
     assert len(spec["source"]["checkpoint_sha256"]) == 64

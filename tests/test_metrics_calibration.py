@@ -14,6 +14,7 @@ from medbundle.metrics import (
     apply_temperature,
     auroc,
     expected_calibration_error,
+    fit_platt,
     fit_temperature,
     logits_from_probabilities,
     reliability_bins,
@@ -56,6 +57,27 @@ def test_binary_temperature_scaling_undoes_overconfidence(overconfident_binary):
     assert expected_calibration_error(labels, after) < 0.5 * expected_calibration_error(labels, before)
     assert expected_calibration_error(labels, after) < 0.03
     assert auroc(labels, after) == auroc(labels, before)
+
+
+def test_platt_scaling_undoes_a_prior_shift_that_a_temperature_cannot():
+    """A model trained on a tenth of the negatives and with the positives weighed up: every logit too high by a
+    constant. Platt's (T, b) finds the generating 1 / 0.5 and -3 again; a temperature alone leaves a large ECE."""
+    rng = np.random.default_rng(3)
+    true_logit = rng.normal(-5.0, 2.0, size=20000)
+    labels = (rng.random(true_logit.size) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    shifted = 2.0 * (true_logit + 3.0)  # the model's logits: over-confident and shifted
+
+    temperature, bias = fit_platt(shifted, labels)
+    assert temperature == pytest.approx(2.0, rel=0.1) and bias == pytest.approx(-3.0, abs=0.3)
+    after = apply_temperature(shifted, temperature, bias)
+    assert expected_calibration_error(labels, after) < 0.01
+    assert expected_calibration_error(labels, apply_temperature(shifted, fit_temperature(shifted, labels))) > 0.05
+    assert auroc(labels, after) == auroc(labels, apply_temperature(shifted, 1.0))
+
+    with pytest.raises(ValueError, match="both classes"):
+        fit_platt(shifted[labels == 0], labels[labels == 0])
+    with pytest.raises(ValueError, match="fit_temperature"):
+        fit_platt(np.zeros((4, 3)), [0, 1, 2, 0])
 
 
 def test_multiclass_temperature_scaling_undoes_overconfidence(overconfident_multiclass):

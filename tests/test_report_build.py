@@ -93,21 +93,21 @@ def test_medbundle_report_rebuilds_the_page_from_the_files(rsna):
     assert all(len(section["items"]) <= 1 for section in sections)
 
 
-def test_calibrate_stores_the_temperature_that_the_next_evaluation_applies(rsna, tmp_path):
+def test_calibrate_stores_the_calibration_that_the_next_evaluation_applies(rsna, tmp_path):
     folder, evaluation = rsna
     checkpoint = folder.parent.parent / "models" / "fold0" / "model.pt"
     before = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
     thresholds = torch.load(checkpoint, weights_only=True)["thresholds"]
     bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "calibrate": True, "report_k": 0})
     state = torch.load(checkpoint, weights_only=True)
-    temperature = float(state["model"]["temperature"])
+    temperature, bias = float(state["model"]["temperature"]), float(state["model"]["logit_bias"])
     report = json.loads((folder / "report" / "report.json").read_text())
     assert temperature == pytest.approx(report["calibration"]["temperature"]) and temperature != 1.0
-    for key, value in thresholds.items():  # each threshold moved with the scale: the same decisions
+    assert bias == pytest.approx(report["calibration"]["bias"]) and bias != 0.0  # binary: Platt scaling
+    calibrated = apply_temperature(logits_from_probabilities(before["pred"].to_numpy()), temperature, bias)
+    for key, value in thresholds.items():  # each threshold moved with the calibration: the same decisions
         if key.endswith("_threshold"):
-            assert ((before["pred"] >= value) == (apply_temperature(logits_from_probabilities(before["pred"]), temperature)
-                                                   >= state["thresholds"][key])).all(), key  # fmt: skip
+            assert ((before["pred"] >= value) == (calibrated >= state["thresholds"][key])).all(), key
     bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "report": False})
     after = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
-    expected = apply_temperature(logits_from_probabilities(before["pred"].to_numpy()), temperature)
-    np.testing.assert_allclose(after["pred"], expected, atol=1e-5)
+    np.testing.assert_allclose(after["pred"], calibrated, atol=1e-5)

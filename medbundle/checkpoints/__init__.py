@@ -9,6 +9,7 @@ The handlers that write checkpoints stay in :mod:`medbundle.handlers`.
 from medbundle.checkpoints.calibration import (
     rescaled_threshold,
     store_temperature,
+    stored_bias,
     stored_temperature,
 )
 from medbundle.checkpoints.resume import latest_checkpoint, resume_from_latest
@@ -29,6 +30,7 @@ __all__ = [
     "rescaled_threshold",
     "resume_from_latest",
     "store_temperature",
+    "stored_bias",
     "stored_aggregation",
     "stored_config",
     "stored_temperature",

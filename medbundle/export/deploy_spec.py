@@ -7,7 +7,8 @@ the sidecar says exactly what ``monai.bundle run`` does. Schema (``format_versio
       "format_version": 1,
       "task": a registered task (medbundle.tasks), e.g. "rsna",
       "input": {"name": "image", "shape": [null, C, H, W], "dtype": "float32", "value_range": [0, 1]},
-      "output": {"name": "logits", "shape": [null, K], "activation": "sigmoid" | "softmax", "temperature": T},
+      "output": {"name": "logits", "shape": [null, K], "activation": "sigmoid" | "softmax", "temperature": T,
+                 "logit_bias": b},
       "class_names": [K names in logit order] | null,
       "thresholds": {"roc_threshold": ..., "pf1_threshold": ..., "auroc": ..., "best_auroc": ...} | {},
       "decision_threshold_key": "pf1_threshold" | "roc_threshold" | null,
@@ -21,8 +22,9 @@ the sidecar says exactly what ``monai.bundle run`` does. Schema (``format_versio
   normalises inside. ``C`` is what the preprocessing reads (1 for grayscale readers even when the backbone has
   an RGB stem: the model repeats the channel itself).
 - ``output``: ``K`` logits per image; ``activation`` turns them into probabilities (the bundle's
-  ``postprocessing``). The logits are already divided by ``temperature`` (the calibration stored in the
-  checkpoint, 1 when none), inside the exported graph: recorded here, never applied again.
+  ``postprocessing``). The logits are already divided by ``temperature`` and shifted by ``logit_bias`` (the
+  calibration stored in the checkpoint, 1 and 0 when none), inside the exported graph: recorded here, never
+  applied again.
 - ``thresholds``: as stored by training (probabilities, ``auroc`` entries are validation scores); ``{}`` for a
   multi-class task. ``decision_threshold_key`` names the one inference binarises at (``probability >=
   threshold`` is positive); ``null`` when the task predicts the arg-max class.
@@ -121,6 +123,7 @@ def deploy_spec(loaded: BundleNetwork, files: Mapping[str, str]) -> dict[str, An
             "shape": [None, num_classes],
             "activation": _activation(parser.get_parsed_content("postprocessing")),
             "temperature": float(getattr(loaded.network, "temperature", 1.0)),
+            "logit_bias": float(getattr(loaded.network, "logit_bias", 0.0)),
         },
         "class_names": None if class_names is None else [str(name) for name in class_names],
         "thresholds": thresholds,

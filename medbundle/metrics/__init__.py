@@ -8,6 +8,7 @@ from medbundle.metrics.bootstrap import Interval, bootstrap_interval
 from medbundle.metrics.calibration import (
     apply_temperature,
     expected_calibration_error,
+    fit_platt,
     fit_temperature,
     logits_from_probabilities,
     reliability_bins,
@@ -49,6 +50,7 @@ __all__ = [
     "check_key_metric",
     "confusion",
     "expected_calibration_error",
+    "fit_platt",
     "fit_temperature",
     "get_score",
     "log_loss",

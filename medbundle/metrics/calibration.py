@@ -6,6 +6,12 @@ cross-entropy is usually over-confident, so the report shows how far its probabi
 (:func:`fit_temperature`, Guo et al., "On Calibration of Modern Neural Networks", ICML 2017). Temperature scaling
 divides every logit by the same ``T > 0``, so it never changes a ranking (AUROC) or an argmax (accuracy).
 
+A temperature cannot move a binary model's probabilities *up or down as a whole*. A model trained on a share of the
+negatives (isic trains on 10 % of them, and weighs the positives up) predicts malignancy far too often on data with
+the real prevalence however its logits are scaled: that is a prior shift, a constant offset of every logit.
+:func:`fit_platt` fits the temperature and that offset together, ``sigmoid(z / T + b)`` (Platt scaling, Platt 1999),
+still monotonic, so rankings and AUROC are unchanged. Multi-class models keep temperature scaling alone.
+
 What is calibrated:
 
 - binary, ``probabilities`` of shape ``(N,)``: P(positive) against the observed positive rate;
@@ -31,7 +37,7 @@ import warnings
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, logsumexp, softmax
 
 from medbundle.metrics.inputs import binary_inputs, multiclass_inputs
@@ -39,6 +45,7 @@ from medbundle.metrics.inputs import binary_inputs, multiclass_inputs
 __all__ = [
     "apply_temperature",
     "expected_calibration_error",
+    "fit_platt",
     "fit_temperature",
     "logits_from_probabilities",
     "reliability_bins",
@@ -206,24 +213,80 @@ def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[
     return temperature
 
 
-def apply_temperature(logits: npt.ArrayLike, temperature: float) -> np.ndarray:
-    """Probabilities of ``logits / temperature``: sigmoid for 1-D binary logits, softmax over classes for ``(N, K)``.
+def fit_platt(
+    logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[float, float] = (0.01, 100.0)
+) -> tuple[float, float]:
+    """The temperature ``T`` and bias ``b`` minimising the NLL of ``sigmoid(logits / T + b)`` (Platt scaling).
+
+    The binary counterpart of :func:`fit_temperature` that also corrects a prior shift (see the module docstring):
+    a logistic regression of the label on the logit with a positive slope ``1 / T``. The NLL is convex in
+    ``(1 / T, b)``, so L-BFGS-B from ``(1, 0)`` finds its one minimum deterministically. Fit it on held-out
+    predictions at the prevalence the model will meet (the whole validation fold, not a subsample of its negatives).
+
+    Args:
+        logits: 1-D logits of a binary model. From probabilities, use :func:`logits_from_probabilities`.
+        labels: 0/1 per row; both classes must occur.
+        bounds: the range searched for ``T``; a fit at its edge warns, as in :func:`fit_temperature`.
+
+    Returns:
+        ``(temperature, bias)``: apply them with ``apply_temperature(logits, temperature, bias)``.
+
+    Raises:
+        ValueError: multi-class or malformed logits, labels that are not 0/1 or hold one class only, or bad bounds.
+    """
+    z = _logit_inputs(logits)
+    if z.ndim != 1:
+        raise ValueError(f"fit_platt calibrates binary (N,) logits, got {z.shape}; use fit_temperature for K classes.")
+    low, high = bounds
+    if not 0.0 < low < high:
+        raise ValueError(f"bounds must satisfy 0 < low < high, got {bounds}; the default (0.01, 100.0) suits logits.")
+    y = binary_inputs(labels, z)[0]
+    if np.unique(y).size < 2:
+        raise ValueError("fit_platt needs both classes among the labels; fit on a split holding positives and negatives.")
+    sign = 2.0 * y - 1.0
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        slope, bias = params
+        margin = sign * (slope * z + bias)
+        weight = -sign * expit(-margin) / z.size  # d(mean log(1 + e^-margin)) / d(slope * z + bias)
+        return float(np.logaddexp(0.0, -margin).mean()), np.array([(weight * z).sum(), weight.sum()])
+
+    result = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+                      bounds=[(1.0 / high, 1.0 / low), (None, None)], options={"ftol": 1e-12, "gtol": 1e-9})  # fmt: skip
+    slope, bias = (float(v) for v in result.x)
+    temperature = 1.0 / slope
+    if math.isclose(temperature, low, rel_tol=1e-3) or math.isclose(temperature, high, rel_tol=1e-3):
+        warnings.warn(
+            f"the fitted temperature {temperature:.4g} sits at the edge of bounds {bounds}: the NLL keeps falling "
+            "beyond it (e.g. perfectly separated classes); fit on more varied held-out data.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return temperature, bias
+
+
+def apply_temperature(logits: npt.ArrayLike, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """Probabilities of ``logits / temperature + bias``: sigmoid for 1-D binary logits, softmax for ``(N, K)``.
 
     Args:
         logits: ``(N,)`` binary or ``(N, K)`` multi-class logits.
-        temperature: ``T > 0``, e.g. from :func:`fit_temperature`; 1 gives the model's own probabilities.
+        temperature: ``T > 0``, e.g. from :func:`fit_temperature` or :func:`fit_platt`; 1 gives the model's own
+            probabilities.
+        bias: the offset of :func:`fit_platt` (binary); added to every logit, so softmax ignores it.
 
     Returns:
         P(positive) ``(N,)`` or class probabilities ``(N, K)`` as float64.
 
     Raises:
-        ValueError: the logits are malformed or ``temperature`` is not a positive finite number.
+        ValueError: the logits are malformed, ``temperature`` is not a positive finite number or ``bias`` not finite.
     """
     if not (math.isfinite(temperature) and temperature > 0.0):
         raise ValueError(
             f"temperature must be a positive finite number, got {temperature}; fit one with fit_temperature."
         )
-    scaled = _logit_inputs(logits) / temperature
+    if not math.isfinite(bias):
+        raise ValueError(f"bias must be a finite number, got {bias}; fit one with fit_platt.")
+    scaled = _logit_inputs(logits) / temperature + bias
     return expit(scaled) if scaled.ndim == 1 else softmax(scaled, axis=1)
 
 

@@ -73,9 +73,10 @@ def _check_pretrained_file_matches(
         )
 
 
-def _default_temperature(module, state_dict, prefix, *args) -> None:
-    """A checkpoint from before temperature scaling (no ``temperature`` entry) loads as uncalibrated (1)."""
+def _default_calibration(module, state_dict, prefix, *args) -> None:
+    """A checkpoint from before calibration (no ``temperature`` / ``logit_bias`` entry) loads as uncalibrated."""
     state_dict.setdefault(prefix + "temperature", torch.ones(()))
+    state_dict.setdefault(prefix + "logit_bias", torch.zeros(()))
 
 
 class TimmClassifier(nn.Module):
@@ -120,6 +121,8 @@ class TimmClassifier(nn.Module):
             when ``normalize=False``, so checkpoints never carry them and ``forward`` has a single code path.
         temperature: a persistent scalar buffer dividing the logits (temperature scaling); 1 until
             :func:`medbundle.checkpoints.store_temperature` stores the one fitted on the validation split.
+        logit_bias: a persistent scalar buffer added after the temperature (Platt's bias, correcting a binary
+            model's prior shift); 0 until stored with the temperature.
 
     Raises:
         FileNotFoundError: when ``pretrained_file`` is given but is not a file.
@@ -199,11 +202,13 @@ class TimmClassifier(nn.Module):
         mean, std = (config["mean"], config["std"]) if normalize else ((0.0,) * in_chans, (1.0,) * in_chans)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        # temperature scaling (Guo et al. 2017): forward returns logits / temperature. Persistent, so the calibration
-        # fitted on validation (medbundle.checkpoints.store_temperature) travels in model.pt to inference, the
-        # ensemble and the export alike; 1 until fitted, and for checkpoints written before it existed
+        # temperature (Guo et al. 2017) and, for binary models, Platt's bias: forward returns logits / temperature +
+        # logit_bias. Persistent, so the calibration fitted on validation (medbundle.checkpoints.store_temperature)
+        # travels in model.pt to inference, the ensemble and the export alike; 1 and 0 until fitted, and for
+        # checkpoints written before they existed
         self.register_buffer("temperature", torch.ones(()))
-        self.register_load_state_dict_pre_hook(_default_temperature)
+        self.register_buffer("logit_bias", torch.zeros(()))
+        self.register_load_state_dict_pre_hook(_default_calibration)
         self._backbone_frozen = False
         self._batchnorm_frozen = False
 
@@ -324,5 +329,5 @@ class TimmClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of images ``(B, in_chans, H, W)`` scaled to ``[0, 1]``, divided by the
-        stored ``temperature`` (1 unless calibrated)."""
-        return self.head(self.forward_features(x)) / self.temperature
+        stored ``temperature`` and shifted by the stored ``logit_bias`` (1 and 0 unless calibrated)."""
+        return self.head(self.forward_features(x)) / self.temperature + self.logit_bias

@@ -22,6 +22,7 @@ import torch
 
 from medbundle.checkpoints import (
     store_temperature,
+    stored_bias,
     stored_temperature,
 )
 from medbundle.metrics import aggregate_groups
@@ -29,6 +30,7 @@ from medbundle.metrics.bootstrap import bootstrap_interval
 from medbundle.metrics.calibration import (
     apply_temperature,
     expected_calibration_error,
+    fit_platt,
     fit_temperature,
     logits_from_probabilities,
     reliability_bins,
@@ -160,6 +162,18 @@ def _evidence(cases, images: Mapping[str, str], bundle, checkpoint, out_dir: Pat
     return sections
 
 
+def _fit_calibration(raw: np.ndarray, labels: np.ndarray, binary: bool) -> tuple[float, float]:
+    """Binary: Platt's temperature and bias (a temperature cannot undo the prior shift of a model trained on a share
+    of the negatives, isic's); multi-class, or a split with one class only: a temperature alone."""
+    if binary and np.unique(labels).size == 2:
+        return fit_platt(raw, labels)
+    return fit_temperature(raw, labels), 0.0
+
+
+def _calibration_name(temperature: float, bias: float, binary: bool) -> str:
+    return f"temperature {temperature:.3f}" + (f" and logit bias {bias:+.3f}" if binary else "")
+
+
 def build_report(
     eval_dir: str | os.PathLike,
     checkpoint: str | os.PathLike,
@@ -218,25 +232,26 @@ def build_report(
     names = None if binary else [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
     probabilities = table["pred"].to_numpy(float) if binary else table[[f"prob_{n}" for n in names]].to_numpy(float)
 
-    # calibration: the raw logits (before any stored temperature), the temperature fitted on this split (or the
-    # stored one), ECE both ways; the headline uses what the checkpoint predicts (the new temperature once stored)
-    stored = stored_temperature(state)
-    raw = logits_from_probabilities(probabilities) * stored
-    temperature = fit_temperature(raw, labels) if fit else stored
+    # calibration: the raw logits (before any stored calibration), the calibration fitted on this split (or the
+    # stored one), ECE both ways; the headline uses what the checkpoint predicts (the new calibration once stored)
+    stored, stored_b = stored_temperature(state), stored_bias(state)
+    raw = (logits_from_probabilities(probabilities) - stored_b) * stored
+    temperature, bias = (_fit_calibration(raw, labels, binary) if fit else (stored, stored_b))
     thresholds = {key: float(v) for key, v in state.get("thresholds", {}).items()}
     if calibrate:
-        thresholds = store_temperature(checkpoint, temperature, fitted_on=str(eval_dir)) or thresholds
-        probabilities = apply_temperature(raw, temperature)
-        logger.info("temperature %.3f fitted on %s and stored in %s", temperature, eval_dir, checkpoint)
+        thresholds = store_temperature(checkpoint, temperature, fitted_on=str(eval_dir), bias=bias) or thresholds
+        probabilities = apply_temperature(raw, temperature, bias)
+        logger.info("temperature %.3f and bias %.3f fitted on %s and stored in %s", temperature, bias, eval_dir, checkpoint)
     threshold_key = next((key for key in _THRESHOLD_KEYS if key in thresholds), None)
     threshold = thresholds.get(threshold_key, 0.5) if binary else 0.5
     uncalibrated = apply_temperature(raw, 1.0)
     calibration = {
         "temperature": float(temperature),
+        "bias": float(bias) if binary else None,
         "ece_before": _finite(expected_calibration_error(labels, uncalibrated)),
-        "ece_after": _finite(expected_calibration_error(labels, apply_temperature(raw, temperature))),
+        "ece_after": _finite(expected_calibration_error(labels, apply_temperature(raw, temperature, bias))),
         "bins_before": reliability_bins(labels, uncalibrated),
-        "bins_after": reliability_bins(labels, apply_temperature(raw, temperature)),
+        "bins_after": reliability_bins(labels, apply_temperature(raw, temperature, bias)),
     }
     calibrated = probabilities
 
@@ -286,10 +301,11 @@ def build_report(
         "notes": [
             f"95 % intervals: percentile bootstrap, {n_resamples} resamples of "
             + (f"{facts.group_key}s" if groups is not None else "images") + ", seed " + str(seed),
-            (f"temperature {temperature:.3f} fitted on this split and stored in the checkpoint: the numbers are the "
-             "calibrated model's" if calibrate else f"temperature {temperature:.3f} "
+            (f"{_calibration_name(temperature, bias, binary)} fitted on this split and stored in the checkpoint: the "
+             "numbers are the calibrated model's" if calibrate else _calibration_name(temperature, bias, binary) + " "
              + ("fitted on this split (not stored: --calibrate True stores it)" if fit else "as stored in the checkpoint")
-             + f"; the numbers are the checkpoint's as evaluated (its stored temperature {stored:.3f})"),
+             + "; the numbers are the checkpoint's as evaluated (its stored "
+             + _calibration_name(stored, stored_b, binary) + ")"),
         ],
         "settings": {"checkpoint": str(checkpoint), "evaluation": str(eval_dir), "threshold": threshold if binary else None,
                      "threshold_key": threshold_key, **{k: v for k, v in evaluation.items() if not isinstance(v, dict)}},

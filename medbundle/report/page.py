@@ -223,6 +223,7 @@ def _confusion(confusion: Mapping[str, Any], _: Mapping[str, Any]) -> str:
 def _calibration(calibration: Mapping[str, Any], _: Mapping[str, Any]) -> str:
     stats = [
         ("Temperature", calibration.get("temperature")),
+        ("Logit bias", calibration.get("bias")),
         ("ECE before", calibration.get("ece_before")),
         ("ECE after", calibration.get("ece_after")),
     ]
@@ -386,8 +387,9 @@ _SECTIONS = (
     _Section(
         "calibration",
         "Calibration",
-        "Whether predicted probabilities match observed frequencies, before and after temperature scaling; ECE is "
-        "the expected calibration error (lower is better).",
+        "Whether predicted probabilities match observed frequencies, before and after calibration (a temperature; "
+        "for a binary model with a logit bias too, Platt scaling, which also undoes the prior shift of training on a "
+        "share of the negatives); ECE is the expected calibration error (lower is better).",
         _calibration,
     ),
     _Section(
