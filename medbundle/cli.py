@@ -316,7 +316,7 @@ def report(run: str, k: int | None = None, n_resamples: int | None = None, targe
 
     ``medbundle report --run bundles/rsna/outputs/fold0`` reads ``<run>/report/inputs.json`` (written by the
     evaluation) and writes ``<run>/report/index.html`` and ``report.json`` again, optionally with other settings
-    (``--k``, ``--n_resamples``, ``--target_layer``, ``--attributes_csv``); it never stores a temperature.
+    (``--k``, ``--n_resamples``, ``--target_layer``, ``--attributes_csv``); it never stores a calibration.
     """
     from medbundle.report import rebuild_report
 

@@ -31,7 +31,7 @@ class ReportWriter:
         datalist: the evaluated items (``image``, ``image_id``), for the evidence images.
         dataset_dir: the data set (its metadata CSV holds the subgroup attributes).
         log_dir: the training run's TensorBoard folder.
-        calibrate: fit the temperature here and store it in `checkpoint` (the validation split only).
+        calibrate: fit the calibration here (temperature; binary: and logit bias) and store it in `checkpoint` (the validation split only).
         enabled: False writes no report.
         options: further :func:`~medbundle.report.build_report` arguments (``k``, ``attributes_csv``,
             ``target_layer``, ``n_resamples``).
