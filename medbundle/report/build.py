@@ -119,7 +119,7 @@ def _subgroups(
             mask = values == group
             row = {"attribute": attribute, "group": group, "n": int(mask.sum()), "metric": metric_name,
                    "estimate": None, "low": None, "high": None, "flag": False}  # fmt: skip
-            if mask.sum() >= min_n and len(set(labels[mask].tolist())) > 1:
+            if mask.sum() >= min_n and (metric_name != "AUROC" or len(set(labels[mask].tolist())) > 1):
                 sub_groups = None if groups is None else groups[mask]
                 row |= _interval(metric, labels[mask], scores[mask], sub_groups, n_resamples, seed)
                 if overall is not None and row["high"] is not None and row["high"] < overall:
@@ -130,18 +130,21 @@ def _subgroups(
     return rows, flags
 
 
-def _metadata(facts: ReportFacts, table: pd.DataFrame, dataset_dir, attributes_csv) -> pd.DataFrame | None:
-    """The attributes of each row of `table` (same order), from `attributes_csv` or the data set's metadata CSV."""
+def _metadata(facts: ReportFacts, table: pd.DataFrame, dataset_dir, attributes_csv, images) -> pd.DataFrame | None:
+    """The attributes of each row of `table` (same order), from `attributes_csv` or the data set's metadata CSV, and
+    those the task derives from the files (:attr:`ReportFacts.derived`)."""
     source, id_column = (attributes_csv, None) if attributes_csv else (None, facts.metadata_id)
     if source is None and dataset_dir and facts.metadata_csv:
         source = Path(dataset_dir) / facts.metadata_csv
+    derived = facts.derived(table["image_id"], images).reset_index(drop=True) if facts.derived else None
     if source is None or not Path(source).is_file():
-        return None
+        return derived
     frame = pd.read_csv(source, dtype=str, low_memory=False)
     id_column = id_column or ("image_id" if "image_id" in frame else frame.columns[0])
     frame = frame.drop_duplicates(id_column).set_index(id_column)
     ids = table["image_id"].astype(str).str.rpartition("::")[2]
-    return frame.reindex(ids.str.rpartition("/")[2].where(~ids.isin(frame.index), ids)).reset_index(drop=True)
+    joined = frame.reindex(ids.str.rpartition("/")[2].where(~ids.isin(frame.index), ids)).reset_index(drop=True)
+    return joined if derived is None else pd.concat([derived.drop(columns=joined.columns, errors="ignore"), joined], axis=1)
 
 
 def _evidence(cases, images: Mapping[str, str], bundle, checkpoint, out_dir: Path, target_layer) -> list[dict]:
@@ -274,7 +277,7 @@ def build_report(
     rank_name = "AUROC" if binary else "accuracy"
     rank_metric = headline_metrics(task, binary, threshold, None)[rank_name]
     overall = next(row["estimate"] for row in headline if row["metric"] == rank_name and row["level"] == "image")
-    metadata = _metadata(facts, table, dataset_dir, attributes_csv)
+    metadata = _metadata(facts, table, dataset_dir, attributes_csv, images)
     subgroups, flags = _subgroups(facts, table, metadata, rank_name, rank_metric, calibrated, labels, overall,
                                   n_resamples, seed)  # fmt: skip
 

@@ -6,6 +6,7 @@ patient's lesions (isic) are not independent evidence, and resampling them one b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,9 +23,11 @@ from medbundle.metrics import (
     sensitivity_specificity,
 )
 
-__all__ = ["REPORT_FACTS", "ReportFacts", "age_band", "headline_metrics"]
+__all__ = ["REPORT_FACTS", "ReportFacts", "age_band", "file_attributes", "headline_metrics"]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+logger = logging.getLogger(__name__)
+_SIZE_BANDS = (512, 1024, 2048)  # long side in pixels
 
 
 def age_band(age: pd.Series) -> pd.Series:
@@ -32,6 +35,41 @@ def age_band(age: pd.Series) -> pd.Series:
     bands = pd.cut(pd.to_numeric(age, errors="coerce"), [-np.inf, 50, 60, 70, np.inf], right=False,
                    labels=["<50", "50-59", "60-69", "70+"])  # fmt: skip
     return bands.astype(object).where(bands.notna(), "unknown").map(str)
+
+
+def _size_band(long_side: float) -> str:
+    if not np.isfinite(long_side):
+        return "unknown"
+    low = max((edge for edge in _SIZE_BANDS if edge <= long_side), default=0)
+    high = min((edge for edge in _SIZE_BANDS if edge > long_side), default=None)
+    return f"{low}+ px" if high is None else f"{low}-{high - 1} px"
+
+
+def file_attributes(image_ids: pd.Series, images: Mapping[str, str] | None) -> pd.DataFrame:
+    """Attributes a class-folder data set carries in its files rather than in a CSV (chest_xray).
+
+    ``source folder``: the folder below the class folder, where images are nested as
+    ``<split>/<Class>/<source>/<file>`` (the layout of a data set merged from several collections; ``image_id`` is
+    ``<split>/<Class>/<source>/<stem>``). ``native size``: the long side of the file as stored, in bands; merged
+    radiograph collections differ by hospital and scanner in exactly this (the seed's data set mixes 512 x 512,
+    1790 x 1140 and 2297 x 2032 films), so a model that learned the source shows here. Read from the file header
+    (PIL opens lazily); a file it cannot read is ``unknown``. A column that would hold one value only is left out.
+    """
+    from PIL import Image
+
+    parts = image_ids.astype(str).str.split("/")
+    columns = {"source_folder": parts.map(lambda p: p[2] if len(p) > 3 else None)}
+    if images:
+        sizes = []
+        for image_id in image_ids.astype(str):
+            try:
+                with Image.open(images[image_id]) as image:
+                    sizes.append(float(max(image.size)))
+            except (KeyError, OSError, ValueError):
+                sizes.append(float("nan"))
+        columns["native_size"] = pd.Series([_size_band(v) for v in sizes], index=image_ids.index)
+    frame = pd.DataFrame(columns)
+    return frame[[name for name in frame if frame[name].nunique(dropna=True) > 1]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +83,8 @@ class ReportFacts:
         attributes: ``{subgroup name: (metadata column, how to bin it)}``, read from `metadata_csv`.
         metadata_csv: the data set's CSV beside the images holding the attributes, joined on `metadata_id`.
         metadata_id: its image id column.
+        derived: attributes from the evaluated files themselves, ``derived(image_ids, {image_id: path})`` (columns
+            named in `attributes`), joined to the CSV's where both exist.
     """
 
     group_key: str | None = "patient_id"
@@ -53,6 +93,7 @@ class ReportFacts:
     attributes: Mapping[str, tuple[str, Callable[[pd.Series], pd.Series] | None]] = field(default_factory=dict)
     metadata_csv: str | None = None
     metadata_id: str = "image_id"
+    derived: Callable[[pd.Series, Mapping[str, str] | None], pd.DataFrame] | None = None
 
 
 REPORT_FACTS: dict[str, ReportFacts] = {
@@ -66,7 +107,10 @@ REPORT_FACTS: dict[str, ReportFacts] = {
         attributes={"sex": ("sex", None), "age band": ("age_approx", age_band),
                     "anatomical site": ("anatom_site_general", None)},
     ),
-    "chest_xray": ReportFacts(),
+    "chest_xray": ReportFacts(
+        attributes={"source folder": ("source_folder", None), "native size": ("native_size", None)},
+        derived=file_attributes,
+    ),
     "classify": ReportFacts(),
 }
 
