@@ -15,6 +15,7 @@
     python scripts/benchmark.py realdata --shared ../shared/data   # each bundle on real images beside a plain loop
     python scripts/benchmark.py tracking   # seconds per epoch with --tracking mlflow / W&B against untracked
     python scripts/benchmark.py evaluation_report   # an evaluation of 1,000 demo images with and without its report
+    python scripts/benchmark.py tabular --boosters "[lightgbm,xgboost,catboost]"   # isic's second-stage trees per fold
     python scripts/benchmark.py full --out_dir benchmark_results/full   # all of them, then BENCHMARKS.md
 
 Every subcommand prints one markdown table and writes the same rows, its settings and the machine as JSON to
@@ -46,6 +47,7 @@ COMMANDS = {  # subcommand: module of medbundle.benchmarks holding the function 
     "realdata": "realdata",
     "tracking": "tracking",
     "evaluation_report": "evaluation_report",
+    "tabular": "tabular",
 }
 RESULTS = Path("benchmark_results")
 

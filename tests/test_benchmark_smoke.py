@@ -128,3 +128,13 @@ def test_evaluation_report_benchmark_times_an_evaluation_with_and_without_its_re
     assert [row["evaluation"] for row in result["rows"]] == ["without the report", "with the report", "the report alone"]
     assert result["rows"][0]["seconds"] > 0 and result["rows"][1]["seconds"] > result["rows"][0]["seconds"]
     assert "| with the report |" in out
+
+
+def test_tabular_benchmark_tables_fit_time_memory_and_out_of_fold_auroc_per_fold(run_benchmark):
+    pytest.importorskip("lightgbm")
+    out, result = run_benchmark("tabular", "--n_rows", "3000", "--n_patients", "60", "--n_positive", "30",
+                                "--folds", "2", "--boosters", "[lightgbm]", "--threads", "1")
+    assert "| booster | fold | training rows | fit s | predict s | peak MB | AUROC | pAUC (TPR > 0.8) |" in out
+    assert [row["fold"] for row in result["rows"]] == ["0", "1", "all (out-of-fold)"]
+    assert all(row["fit_s"] > 0 and row["peak_mb"] >= 0 for row in result["rows"])
+    assert result["rows"][-1]["auroc"] > 0.6 and result["settings"]["table"].endswith(":synthetic_features")
