@@ -24,6 +24,8 @@ __all__ = [
     "preview",
     "register",
     "report",
+    "tabular",
+    "tabular_predict",
     "tasks",
     "validate",
 ]
@@ -262,15 +264,17 @@ def ensemble(
                             num_workers=num_workers, weights=weights, tta=tta)
 
 
-def export(bundle: str, checkpoint: str, format: str = "both", out: str = "export", parity_images=None) -> dict:
+def export(bundle: str, checkpoint: str, format: str = "both", out: str = "export", parity_images=None,
+           tabular: str | None = None) -> dict:  # fmt: skip
     """Export a trained bundle to TorchScript and/or ONNX with deploy.json, after a parity check.
 
     ``medbundle export --bundle bundles/rsna --checkpoint bundles/rsna/models/fold0/model.pt --format ts|onnx|both
-    --out DIR`` (see :func:`medbundle.export.export_bundle`).
+    --out DIR`` (see :func:`medbundle.export.export_bundle`); isic: ``--tabular runs/isic_tabular`` adds the second
+    stage (:class:`medbundle.deploy.stacked.StackedPredictor`).
     """
     from medbundle.export.command import export as export_command
 
-    return export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images)
+    return export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images, tabular=tabular)
 
 
 def explain(
@@ -322,6 +326,44 @@ def report(run: str, k: int | None = None, n_resamples: int | None = None, targe
 
     changes = {"k": k, "n_resamples": n_resamples, "target_layer": target_layer, "attributes_csv": attributes_csv}
     return str(rebuild_report(run, **{key: value for key, value in changes.items() if value is not None}))
+
+
+def tabular(
+    dataset_dir: str,
+    oof: str,
+    out: str = "runs/isic_tabular",
+    csv: str = "train-metadata.csv",
+    boosters=None,
+    seeds=None,
+    neg_per_pos: float | None = 100.0,
+    image_weight: float = 0.25,
+    models=None,
+    threads: int | None = None,
+) -> str:
+    """isic's second stage: gradient-boosted trees on the lesion metadata and the image model's out-of-fold score.
+
+    ``medbundle tabular --dataset_dir D --oof runs/isic5 --out runs/isic_tabular`` trains LightGBM, XGBoost and
+    CatBoost (``--boosters lightgbm,xgboost``: a subset) on the image sweep's folds and writes the models,
+    ``report.md`` / ``report.json`` (out-of-fold pAUC and AUROC of image, tabular, tabular+image and blend) and
+    ``oof.csv``; prints the report's path. ``--seeds 0,1,2`` bags, ``--neg_per_pos`` samples the negatives,
+    ``--models`` picks the sweep's models whose scores are averaged. See :func:`medbundle.tabular.train_tabular`.
+    """
+    from medbundle.tabular import train_tabular
+    from medbundle.tabular.command import tabular_options
+
+    train_tabular(dataset_dir, oof, out, csv=csv, neg_per_pos=neg_per_pos, image_weight=image_weight, threads=threads,
+                  **tabular_options(boosters, models, seeds))  # fmt: skip
+    return str(Path(out) / "report.md")
+
+
+def tabular_predict(model: str, dataset_dir: str, image_scores: str, csv: str = "test-metadata.csv",
+                    out: str | None = None) -> str:  # fmt: skip
+    """Write isic's ``submission.csv`` from the second stage: ``medbundle tabular_predict --model runs/isic_tabular
+    --dataset_dir D --image_scores bundles/ensemble/outputs/isic/inference/submission.csv`` (the test images'
+    scores); rows in the test CSV's order. Prints the submission's path."""
+    from medbundle.tabular.command import predict_submission
+
+    return str(predict_submission(model, dataset_dir, image_scores, csv=csv, out=out))
 
 
 def register(
@@ -394,6 +436,8 @@ def main() -> None:
             "package": package,
             "register": register,
             "report": report,
+            "tabular": tabular,
+            "tabular_predict": tabular_predict,
             "tasks": tasks,
         },
         command=_fire_command(sys.argv[1:]),
