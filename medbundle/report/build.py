@@ -194,6 +194,7 @@ class _Model:
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
+    """An evaluation's prediction CSV, ids as text; a report needs its labels."""
     table = pd.read_csv(path, dtype={"image_id": str, "patient_id": str, "breast_id": str})
     if "label" not in table:
         raise ValueError(f"{path} has no label column: a report needs a labelled evaluation.")
@@ -228,7 +229,7 @@ def _ensemble_model(eval_dir: Path, checkpoint: str | os.PathLike | None, task: 
     return _Model(
         table=model_table(_read_predictions(eval_dir / "predictions_image.csv"), task),
         thresholds=thresholds,
-        threshold_key=next(iter(thresholds), None),
+        threshold_key="ensemble_threshold" if thresholds else None,
         temperature=1.0,
         description=f"ensemble of {len(evaluation.get('members', {}))} members ({evaluation.get('strategy')})",
         source={"evidence member": str(checkpoint)} if checkpoint else {},
