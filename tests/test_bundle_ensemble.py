@@ -3,6 +3,7 @@ command, against a hand computation; chest_xray and rsna runs over saved tiny me
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import torch
 from monai.bundle import run, verify_metadata
 from sklearn.metrics import roc_auc_score
 
+from medbundle.cli import report as report_command
 from medbundle.data import CHEST_XRAY_CLASSES
 from medbundle.demo import write_chest_xray_demo, write_isic_demo, write_rsna_demo
 from medbundle.ensemble import ensemble
@@ -49,7 +51,7 @@ def run_parallel(commands: list[list[str]]) -> None:
 @pytest.fixture(scope="module")
 def isic(tmp_path_factory):
     """Two resnet10t members trained for one epoch on fold 0, laid out as <root>/<model>/fold_0/model.pt, and
-    the ensemble bundle run over them with soft and with hard_weighted voting."""
+    the ensemble bundle run over them with soft voting (and its report) and with hard_weighted voting."""
     root = tmp_path_factory.mktemp("ensemble")
     data = root / "data"
     write_isic_demo(data, n_patients=24, positive_rate=0.15, n_test=6, size_range=(40, 64), seed=5)
@@ -64,10 +66,11 @@ def isic(tmp_path_factory):
     for name in SIZES:
         (checkpoints / name / "fold_0").mkdir(parents=True)
         shutil.copy(root / "train" / name / "models" / "fold0" / "model.pt", checkpoints / name / "fold_0" / "model.pt")
-    common = ["--task", "isic", "--checkpoints", str(checkpoints), "--dataset_dir", str(data), "--num_workers", "0"]
+    common = ["--task", "isic", "--checkpoints", str(checkpoints), "--dataset_dir", str(data), "--num_workers", "0",
+              "--report_k", "1", "--report_resamples", "50"]
     run_parallel([
         bundle_command("evaluating", [CONFIGS / "evaluate.yaml"], *common, "--strategy", strategy,
-                       "--output_dir", str(root / strategy))
+                       "--output_dir", str(root / strategy), "--report", str(strategy == "soft"))
         for strategy in ("soft", "hard_weighted")
     ])
     return root, data, checkpoints
@@ -136,6 +139,28 @@ def test_hard_weighted_is_the_auroc_weighted_fraction_of_own_threshold_votes(isi
     np.testing.assert_allclose(member_columns(predictions), member_columns(soft))
 
 
+def test_the_report_is_the_ensembles_and_medbundle_report_rebuilds_it(isic):
+    root, _, checkpoints = isic
+    folder = root / "soft" / "report"
+    report = json.loads((folder / "report.json").read_text())
+    metrics = json.loads((root / "soft" / "metrics.json").read_text())
+    auroc = next(row["estimate"] for row in report["headline"] if (row["metric"], row["level"]) == ("AUROC", "image"))
+    assert auroc == pytest.approx(metrics["image"]["auroc"]) and report["settings"]["threshold"] == metrics["threshold"]
+    assert [row["member"] for row in report["members"]] == ["r40/fold_0", "r48/fold_0", "ensemble"]
+    evidence = checkpoints / "r40" / "fold_0" / "model.pt"  # the first member by path explains
+    assert f"evidence maps: member {evidence} " in " ".join(report["notes"])
+    shown = sum(len(section["items"]) for section in report["evidence"])
+    assert 0 < shown <= 3 and len(list((folder / "evidence").glob("*.png"))) == shown
+    for name in SIZES:  # nothing stored in the members: each is still the file its training wrote
+        assert filecmp.cmp(checkpoints / name / "fold_0" / "model.pt", root / "train" / name / "models" / "fold0" / "model.pt",
+                           shallow=False)  # fmt: skip
+    (folder / "index.html").unlink()
+    assert report_command(run=str(root / "soft"), k=0, n_resamples=20) == str(folder / "index.html")  # medbundle report
+    assert "ensemble of 2 members (soft)" in (folder / "index.html").read_text()
+    rebuilt = json.loads((folder / "report.json").read_text())
+    assert rebuilt["members"] == report["members"] and not any(section["items"] for section in rebuilt["evidence"])
+
+
 def test_command_predicts_image_files_like_the_ensemble_inference_bundle(isic, tmp_path):
     _, data, checkpoints = isic
     images = tmp_path / "crops"
@@ -167,7 +192,8 @@ def test_console_command_takes_several_images_after_one_flag(isic, tmp_path):
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "ensemble", "--task", "isic",
                "--checkpoints", str(checkpoints), "--images", *map(str, files), "--strategy", "hard_weighted",
                "--output_csv", str(tmp_path / "out.csv")]
-    result = subprocess.run(command, cwd=REPO, env={**ENV, "PAGER": "cat"}, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=REPO, env={**ENV, "PAGER": "cat"}, capture_output=True, text=True, timeout=300,
+                            check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = pd.read_csv(tmp_path / "out.csv", dtype={"image_id": str})
     assert rows["image_id"].tolist() == [f.stem for f in files] and rows["ensemble"].between(0, 1).all()
@@ -194,7 +220,7 @@ def test_chest_xray_weighted_mean_on_the_test_folder(chest):
     out = chest / "out"
     run(run_id="evaluating", config_file=str(CONFIGS / "evaluate.yaml"), task="chest_xray",
         checkpoints=str(chest / "checkpoints"), dataset_dir=str(chest / "data"), output_dir=str(out),
-        strategy="weighted_mean", weights=[1.0, 3.0], num_workers=0)
+        strategy="weighted_mean", weights=[1.0, 3.0], num_workers=0, report_k=0, report_resamples=20)
     predictions = pd.read_csv(out / "predictions_image.csv")
     assert len(predictions) == 2 * len(CHEST_XRAY_CLASSES) and predictions["image_id"].str.startswith("test/").all()
     names = list(CHEST_XRAY_CLASSES)
@@ -206,6 +232,8 @@ def test_chest_xray_weighted_mean_on_the_test_folder(chest):
     assert table.loc["ensemble", "accuracy"] == pytest.approx(np.mean(expected.argmax(1) == predictions["label"]))
     assert set(table.columns) >= {"accuracy", "macro_f1", "macro_auroc"}
     assert pd.read_csv(out / "inference" / "predictions_image.csv")["pred_class"].isin(names).all()
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["confusion"]["classes"] == names and np.sum(report["confusion"]["matrix"]) == len(predictions)
     files = sorted((chest / "data" / "test").rglob("*.*"))[:3]
     written = ensemble(task="chest_xray", checkpoints=str(chest / "checkpoints"), images=f"[{','.join(map(str, files))}]",
                        strategy="max", output_csv=str(chest / "command.csv"))  # a list as the shell passes it to fire
@@ -242,7 +270,7 @@ def test_rsna_members_vote_per_breast_and_the_submission_has_one_row_per_test_br
     out = rsna / "out"
     common = {"task": "rsna", "checkpoints": str(rsna / "checkpoints"), "dataset_dir": str(rsna / "data"), "num_workers": 0}
     run(run_id="evaluating", config_file=str(CONFIGS / "evaluate.yaml"), output_dir=str(out), strategy="hard_weighted",
-        **common)
+        report_k=0, report_resamples=20, **common)
     images = pd.read_csv(out / "predictions_image.csv", dtype=str)
     breasts = pd.read_csv(out / "predictions_breast.csv", dtype={"breast_id": str})
     members = ["narrow/fold_0", "wide/fold_0"]
@@ -254,6 +282,9 @@ def test_rsna_members_vote_per_breast_and_the_submission_has_one_row_per_test_br
     table = pd.read_csv(out / "members.csv").set_index("member")
     assert {"pf1_at_threshold", "pf1_prob", "auroc"} <= set(table.columns)
     np.testing.assert_allclose(table["threshold"], [0.55, 0.45, 0.5])
+    report = json.loads((out / "report" / "report.json").read_text())
+    pf1 = next(row["estimate"] for row in report["headline"] if (row["metric"], row["level"]) == ("pF1", "breast"))
+    assert pf1 == pytest.approx(table.loc["ensemble", "pf1_prob"])  # the ensemble's breast votes
     run(run_id="run", config_file=str(CONFIGS / "inference.yaml"), output_dir=str(rsna / "inference"), **common)
     submission = pd.read_csv(rsna / "inference" / "submission.csv", dtype=str)
     test = pd.read_csv(rsna / "data" / "test.csv", dtype=str)

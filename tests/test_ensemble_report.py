@@ -13,9 +13,11 @@ from medbundle.ensemble import (
     Member,
     MemberPredictions,
     combine_predictions,
+    model_table,
     prediction_table,
     write_evaluation,
 )
+from medbundle.report import build_report
 
 BREASTS = ["p1_L", "p1_L", "p1_R", "p2_L", "p2_L", "p2_R"]
 RSNA_LABELS = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 1.0])
@@ -144,3 +146,50 @@ def test_a_task_whose_data_set_decides_the_kind_reads_it_from_its_members(tmp_pa
     assert multiclass.threshold is None and multiclass.class_names == names
     table = write_evaluation(multiclass, tmp_path / "multiclass").set_index("member")
     assert table.loc["ensemble", "accuracy"] == pytest.approx(0.75) and "auroc" not in table
+
+
+def headline(report: dict) -> dict:
+    return {(row["metric"], row["level"]): row["estimate"] for row in report["headline"]}
+
+
+def test_the_report_is_the_ensembles_own_breast_votes_at_its_threshold(tmp_path):
+    """hard_weighted votes on breast means: the breast level is the ensemble's predictions_breast.csv, not the mean of
+    its image votes; the members table beside it; the ensemble stores no temperature."""
+    write_evaluation(combine_predictions(rsna_predictions(), rsna_members(), "rsna", "hard_weighted"), tmp_path)
+    images = model_table(pd.read_csv(tmp_path / "predictions_image.csv"), "rsna")
+    assert list(images.columns) == ["image_id", "breast_id", "label", "pred"]
+    page = build_report(tmp_path, None, "rsna", ensemble=True, n_resamples=20)
+    report = json.loads((page.parent / "report.json").read_text())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    found = headline(report)
+    assert found["AUROC", "image"] == pytest.approx(metrics["image"]["auroc"])
+    assert found["AUROC", "breast"] == pytest.approx(metrics["breast"]["auroc"])
+    assert found["pF1", "breast"] == pytest.approx(metrics["breast"]["pf1_prob"]) == pytest.approx(0.8)  # not 0.737
+    assert report["settings"]["threshold"] == 0.5 and report["settings"]["threshold_key"] == "ensemble_threshold"
+    assert [row["member"] for row in report["members"]] == ["a", "b", "ensemble"]
+    assert "ensemble of 2 members (hard_weighted)" in report["subtitle"] and report["evidence"] == []
+    assert '<section id="members">' in page.read_text()
+    with pytest.raises(ValueError, match="stores no temperature"):
+        build_report(tmp_path, None, "rsna", ensemble=True, calibrate=True)
+    with pytest.raises(ValueError, match="no 'ensemble'"):
+        model_table(pd.read_csv(tmp_path / "predictions_image.csv").drop(columns="ensemble"), "rsna")
+
+
+def test_a_multiclass_ensembles_report_reads_its_class_columns(tmp_path):
+    names = ["Normal", "Tuberculosis", "Corona Virus Disease"]
+    config = {"task": "chest_xray", "backbone": "resnet10t", "image_size": [32, 32], "num_classes": 3, "class_names": names}
+    members = [Member("a", Path("a"), config, {}), Member("b", Path("b"), config, {})]
+    rng = np.random.default_rng(0)
+    a, b = rng.dirichlet(np.ones(3), size=(2, 12))
+    predictions = MemberPredictions(pd.DataFrame({"image_id": [f"i{k}" for k in range(12)]}), np.arange(12) % 3,
+                                    {"a": a, "b": b})  # fmt: skip
+    write_evaluation(combine_predictions(predictions, members, "chest_xray"), tmp_path)
+    table = model_table(pd.read_csv(tmp_path / "predictions_image.csv"), "chest_xray")
+    assert list(table.columns) == ["image_id", "label", "label_class", *[f"prob_{n}" for n in names]]
+    np.testing.assert_allclose(table[[f"prob_{n}" for n in names]], (a + b) / 2, rtol=1e-6)
+    report = json.loads((build_report(tmp_path, None, "chest_xray", ensemble=True, n_resamples=20).parent
+                         / "report.json").read_text())  # fmt: skip
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert headline(report)["accuracy", "image"] == pytest.approx(metrics["image"]["accuracy"])
+    assert report["confusion"]["classes"] == names and np.sum(report["confusion"]["matrix"]) == 12
+    assert report["settings"]["threshold"] is None

@@ -42,6 +42,12 @@ def full_report(tmp_path: Path) -> dict:
             {"metric": "AUROC", "level": "breast", "estimate": 0.8712, "low": 0.802, "high": 0.925, "n": 66},
             {"metric": "pF1", "level": "image", "estimate": float("nan"), "low": float("nan"), "high": 0.3, "n": 264},
         ],
+        "members": [
+            {"member": "effnet/fold0", "model": "efficientnet_b3", "image_size": "512x256", "threshold": 0.31,
+             "auroc": 0.8523},
+            {"member": "ensemble", "model": "soft <mean>", "image_size": float("nan"), "threshold": 0.3,
+             "auroc": float("nan")},
+        ],
         "curves": [
             {
                 "kind": "roc",
@@ -153,6 +159,8 @@ def test_every_section_rendered(rendered: tuple[Path, dict]) -> None:
     assert "n/a (n/a–0.300)" in html  # NaN shown as n/a
     assert "validation (AUC 0.871)" in html and "validation (AUC n/a)" in html
     assert "threshold 0.314" in html
+    assert '<td class="num">0.852</td>' in html and "<td>soft &lt;mean&gt;</td>" in html  # members: numbers, text
+    assert "<td>512x256</td>" in html and "<td>soft &lt;mean&gt;</td><td></td>" in html  # a missing text: blank
     assert html.count('<tr class="flagged">') == 1
     assert html.count("<img ") == 3
     assert html.count('<svg class="chart"') == 2 + 1 + 3  # curves, reliability, training

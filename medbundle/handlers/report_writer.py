@@ -25,7 +25,8 @@ class ReportWriter:
 
     Args:
         eval_dir: the folder PredictionWriter writes to.
-        checkpoint: the evaluated ``model.pt``.
+        checkpoint: the evaluated ``model.pt``; an ensemble's evaluation (``ensemble=True`` among `options`): the
+            member whose Grad-CAM maps show the evidence.
         task: the bundle's task.
         bundle: the bundle folder (Grad-CAM preprocesses with its inference chain).
         datalist: the evaluated items (``image``, ``image_id``), for the evidence images.
@@ -34,7 +35,7 @@ class ReportWriter:
         calibrate: fit the calibration here (temperature; binary: and logit bias) and store it in `checkpoint` (the validation split only).
         enabled: False writes no report.
         options: further :func:`~medbundle.report.build_report` arguments (``k``, ``attributes_csv``,
-            ``target_layer``, ``n_resamples``).
+            ``target_layer``, ``n_resamples``, ``ensemble``).
     """
 
     def __init__(

@@ -4,6 +4,10 @@ Grad-CAM evidence, gathered from the files the evaluation wrote and rendered as 
 Everything is read from the evaluation folder (``predictions_image.csv``, ``metrics.json``), the checkpoint
 (thresholds, temperature) and the training run's TensorBoard events, so ``medbundle report --run DIR`` rebuilds a
 page from files alone; ``report/inputs.json`` keeps what else it needs (the checkpoint, the images, the data set).
+
+An ensemble's evaluation (``bundles/ensemble``) is reported the same way: its own columns of the prediction files
+read in a single model's schema, its threshold from ``metrics.json``, no stored temperature, its members table, and
+one member's checkpoint for the Grad-CAM evidence (an ensemble has no single network to explain).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,9 +182,100 @@ def _calibration_name(temperature: float, bias: float, binary: bool) -> str:
     return f"temperature {temperature:.3f}" + (f" and logit bias {bias:+.3f}" if binary else "")
 
 
+@dataclass(frozen=True)
+class _Model:
+    """What the report reads about the evaluated model besides its predictions: one checkpoint's, or an ensemble's.
+
+    Args:
+        table: the image rows in a single model's schema (``label``, ``pred`` or ``prob_<class>``, the ids).
+        thresholds: the stored binary operating points by key; `threshold_key` is the one decided at.
+        threshold_key: the key of the decision threshold, None for none (0.5).
+        temperature: the temperature the evaluated probabilities already carry (1: none).
+        bias: the logit bias they carry after it (0: none).
+        description: the model in the subtitle (a backbone, the ensemble and its strategy).
+        source: the settings rows naming where the model came from.
+        notes: notes of its own.
+        members: an ensemble's members table (one row per member and one for the ensemble).
+        level_table: the rows of the task's level in the schema of `table` where the evaluation scored that level
+            itself (an ensemble votes per breast); None aggregates the image rows.
+    """
+
+    table: pd.DataFrame
+    thresholds: dict[str, float]
+    threshold_key: str | None
+    temperature: float
+    bias: float
+    description: str | None
+    source: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    members: list[dict] | None = None
+    level_table: pd.DataFrame | None = None
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """An evaluation's prediction CSV, ids as text; a report needs its labels."""
+    table = pd.read_csv(path, dtype={"image_id": str, "patient_id": str, "breast_id": str})
+    if "label" not in table:
+        raise ValueError(f"{path} has no label column: a report needs a labelled evaluation.")
+    return table
+
+
+def _checkpoint_model(eval_dir: Path, checkpoint: str | os.PathLike) -> _Model:
+    """A task bundle's evaluation of `checkpoint`: its thresholds, stored temperature and backbone."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    thresholds = {key: float(v) for key, v in state.get("thresholds", {}).items()}
+    return _Model(
+        table=_read_predictions(eval_dir / "predictions_image.csv"),
+        thresholds=thresholds,
+        threshold_key=next((key for key in _THRESHOLD_KEYS if key in thresholds), None),
+        temperature=stored_temperature(state),
+        bias=stored_bias(state),
+        description=state.get("config", {}).get("backbone"),
+        source={"checkpoint": str(checkpoint)},
+    )
+
+
+def _ensemble_model(eval_dir: Path, checkpoint: str | os.PathLike | None, task: str, evaluation: Mapping) -> _Model:
+    """An ensemble bundle's evaluation: its columns of the prediction files, its threshold and members table;
+    `checkpoint`, one member's, only explains (the Grad-CAM evidence)."""
+    from medbundle.ensemble import model_table
+
+    level = REPORT_FACTS.get(task, REPORT_FACTS["classify"]).level
+    level_path = eval_dir / f"predictions_{level}.csv"
+    members = eval_dir / "members.csv"
+    thresholds = {"ensemble_threshold": float(evaluation["threshold"])} if "threshold" in evaluation else {}
+    evidence = (f"evidence maps: member {checkpoint} (Grad-CAM of one network: the probabilities on them are that "
+                "member's; the ensemble's probabilities chose the cases)") if checkpoint else "no evidence maps"  # fmt: skip
+    return _Model(
+        table=model_table(_read_predictions(eval_dir / "predictions_image.csv"), task),
+        thresholds=thresholds,
+        threshold_key="ensemble_threshold" if thresholds else None,
+        temperature=1.0,
+        bias=0.0,
+        description=f"ensemble of {len(evaluation.get('members', {}))} members ({evaluation.get('strategy')})",
+        source={"evidence member": str(checkpoint)} if checkpoint else {},
+        notes=[evidence],
+        members=pd.read_csv(members).to_dict("records") if members.is_file() else None,
+        level_table=model_table(_read_predictions(level_path), task) if level and level_path.is_file() else None,
+    )
+
+
+def _calibration_note(fitted: str, stored: str, fit: bool, calibrate: bool, ensemble: bool) -> str:
+    """Where the calibration section's calibration (`fitted`, e.g. "temperature 1.2 and logit bias -3.0") comes from,
+    and whether the page's numbers carry it."""
+    if calibrate:
+        return f"{fitted} fitted on this split and stored in the checkpoint: the numbers are the calibrated model's"
+    if ensemble:
+        where = "fitted on the ensemble's probabilities of this split" if fit else "(none)"
+        return (f"{fitted} {where} for the calibration section only: an ensemble stores no calibration and its "
+                "members' checkpoints are left as they are; the numbers are the ensemble's as evaluated")  # fmt: skip
+    return (f"{fitted} " + ("fitted on this split (not stored: --calibrate True stores it)" if fit else "as stored in the checkpoint")
+            + f"; the numbers are the checkpoint's as evaluated (its stored {stored})")  # fmt: skip
+
+
 def build_report(
     eval_dir: str | os.PathLike,
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None,
     task: str,
     out_dir: str | os.PathLike | None = None,
     images: Mapping[str, str] | None = None,
@@ -194,12 +290,14 @@ def build_report(
     n_resamples: int = 1000,
     seed: int = 0,
     title: str | None = None,
+    ensemble: bool = False,
 ) -> Path:
     """Write ``<out_dir>/index.html`` and ``report.json`` for an evaluation folder; returns the page's path.
 
     Args:
         eval_dir: where the evaluation wrote ``predictions_image.csv`` and ``metrics.json``.
-        checkpoint: the evaluated ``model.pt`` (thresholds, temperature, settings).
+        checkpoint: the evaluated ``model.pt`` (thresholds, temperature, settings); with `ensemble`, the member whose
+            Grad-CAM maps show the evidence (None: no maps).
         task: the task (its :data:`~medbundle.report.facts.REPORT_FACTS`).
         out_dir: the report folder; default ``<eval_dir>/report``.
         images: ``{image_id: path}`` of the evaluated images, for the Grad-CAM evidence (none without).
@@ -218,18 +316,27 @@ def build_report(
         n_resamples: bootstrap resamples per interval.
         seed: the bootstrap's seed.
         title: the page title; default from the task and the checkpoint.
+        ensemble: `eval_dir` is an ensemble bundle's evaluation: report the ensemble's probabilities (its columns of
+            ``predictions_<level>.csv``) at its threshold in ``metrics.json``, with its members table; the ensemble
+            stores no temperature, so `calibrate` is refused.
+
+    Raises:
+        ValueError: the predictions have no labels, or `calibrate` is asked of an ensemble.
     """
     from medbundle.report.page import render_report
 
     eval_dir = Path(eval_dir)
     out_dir = Path(out_dir) if out_dir else eval_dir / "report"
     facts = REPORT_FACTS.get(task, REPORT_FACTS["classify"])
-    table = pd.read_csv(eval_dir / "predictions_image.csv", dtype={"image_id": str, "patient_id": str, "breast_id": str})
-    if "label" not in table:
-        raise ValueError(f"{eval_dir / 'predictions_image.csv'} has no label column: a report needs a labelled evaluation.")
     evaluation = json.loads((eval_dir / "metrics.json").read_text()) if (eval_dir / "metrics.json").is_file() else {}
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    config = state.get("config", {})
+    if ensemble and calibrate:
+        raise ValueError(f"{eval_dir} is an ensemble's evaluation, which stores no temperature: leave calibrate False "
+                         "(calibrate each member with its own bundle's evaluate.yaml --calibrate True).")  # fmt: skip
+    if ensemble:
+        model = _ensemble_model(eval_dir, checkpoint, task, evaluation)
+    else:
+        model = _checkpoint_model(eval_dir, checkpoint)
+    table = model.table
     labels = table["label"].to_numpy().astype(int)
     binary = "pred" in table
     names = None if binary else [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
@@ -237,15 +344,15 @@ def build_report(
 
     # calibration: the raw logits (before any stored calibration), the calibration fitted on this split (or the
     # stored one), ECE both ways; the headline uses what the checkpoint predicts (the new calibration once stored)
-    stored, stored_b = stored_temperature(state), stored_bias(state)
+    stored, stored_b = model.temperature, model.bias
     raw = (logits_from_probabilities(probabilities) - stored_b) * stored
     temperature, bias = (_fit_calibration(raw, labels, binary) if fit else (stored, stored_b))
-    thresholds = {key: float(v) for key, v in state.get("thresholds", {}).items()}
+    thresholds = model.thresholds
     if calibrate:
         thresholds = store_temperature(checkpoint, temperature, fitted_on=str(eval_dir), bias=bias) or thresholds
         probabilities = apply_temperature(raw, temperature, bias)
         logger.info("temperature %.3f and bias %.3f fitted on %s and stored in %s", temperature, bias, eval_dir, checkpoint)
-    threshold_key = next((key for key in _THRESHOLD_KEYS if key in thresholds), None)
+    threshold_key = model.threshold_key
     threshold = thresholds.get(threshold_key, 0.5) if binary else 0.5
     uncalibrated = apply_temperature(raw, 1.0)
     calibration = {
@@ -264,13 +371,15 @@ def build_report(
     for name, metric in headline_metrics(task, binary, threshold, None).items():
         headline.append({"metric": name, "level": "image", "n": len(table),
                          **_interval(metric, labels, calibrated, groups, n_resamples, seed)})  # fmt: skip
-    level_labels = level_scores = None
     if facts.level and facts.level_key in table and binary:
-        ids, level_labels, level_scores = aggregate_groups(
-            table[facts.level_key].tolist(), labels, calibrated, how=evaluation.get("aggregation", "mean")
-        )
+        if model.level_table is not None:
+            level_labels, level_scores = model.level_table["label"].to_numpy(int), model.level_table["pred"].to_numpy()
+        else:
+            _, level_labels, level_scores = aggregate_groups(
+                table[facts.level_key].tolist(), labels, calibrated, how=evaluation.get("aggregation", "mean")
+            )
         for name, metric in headline_metrics(task, binary, threshold, facts.level).items():
-            headline.append({"metric": name, "level": facts.level, "n": len(ids),
+            headline.append({"metric": name, "level": facts.level, "n": len(level_labels),
                              **_interval(metric, np.asarray(level_labels), np.asarray(level_scores), None, n_resamples, seed)})  # fmt: skip
 
     # subgroups on the ranking metric at image level
@@ -287,16 +396,17 @@ def build_report(
 
         confusion = {"classes": names, "matrix": confusion_matrix(labels, calibrated, len(names)).tolist()}
     evidence = []
-    if images and bundle is not None:
+    if images and bundle is not None and checkpoint is not None:
         shown = table.assign(pred=calibrated) if binary else table
         evidence = _evidence(evidence_cases(shown, k, threshold, names), images, bundle, checkpoint, out_dir, target_layer)
     report = {
         "title": title or f"{task} evaluation report",
-        "subtitle": " · ".join(str(x) for x in (task, config.get("backbone"), f"{len(table)} images", eval_dir) if x),
+        "subtitle": " · ".join(str(x) for x in (task, model.description, f"{len(table)} images", eval_dir) if x),
         "flags": flags,
         "headline": headline,
         "curves": _curves(labels, calibrated, names, threshold if binary else None),
         "confusion": confusion,
+        "members": model.members,
         "calibration": calibration,
         "training": _training_curves(log_dir),
         "subgroups": subgroups,
@@ -304,13 +414,11 @@ def build_report(
         "notes": [
             f"95 % intervals: percentile bootstrap, {n_resamples} resamples of "
             + (f"{facts.group_key}s" if groups is not None else "images") + ", seed " + str(seed),
-            (f"{_calibration_name(temperature, bias, binary)} fitted on this split and stored in the checkpoint: the "
-             "numbers are the calibrated model's" if calibrate else _calibration_name(temperature, bias, binary) + " "
-             + ("fitted on this split (not stored: --calibrate True stores it)" if fit else "as stored in the checkpoint")
-             + "; the numbers are the checkpoint's as evaluated (its stored "
-             + _calibration_name(stored, stored_b, binary) + ")"),
+            _calibration_note(_calibration_name(temperature, bias, binary), _calibration_name(stored, stored_b, binary),
+                              fit, calibrate, ensemble),
+            *model.notes,
         ],
-        "settings": {"checkpoint": str(checkpoint), "evaluation": str(eval_dir), "threshold": threshold if binary else None,
+        "settings": {**model.source, "evaluation": str(eval_dir), "threshold": threshold if binary else None,
                      "threshold_key": threshold_key, **{k: v for k, v in evaluation.items() if not isinstance(v, dict)}},
     }
     return render_report(report, out_dir)

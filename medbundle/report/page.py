@@ -1,10 +1,10 @@
 """The evaluation report as one self-contained HTML page, with its numbers beside it as strict JSON.
 
-``render_report`` turns a report dict (headline metrics with intervals, curves, confusion matrix, calibration,
-training curves, subgroups, Grad-CAM evidence, notes and settings) into ``index.html`` that opens from disk with
-no network: system fonts, inline CSS, charts as inline SVG, images as ``data:`` URIs, no JavaScript. Every
-section is optional except the title; absent or empty sections are left out. ``report.json`` holds the same
-numbers, images replaced by their file names (or left out where they came as bytes or arrays).
+``render_report`` turns a report dict (headline metrics with intervals, an ensemble's members, curves, confusion
+matrix, calibration, training curves, subgroups, Grad-CAM evidence, notes and settings) into ``index.html`` that
+opens from disk with no network: system fonts, inline CSS, charts as inline SVG, images as ``data:`` URIs, no
+JavaScript. Every section is optional except the title; absent or empty sections are left out. ``report.json``
+holds the same numbers, images replaced by their file names (or left out where they came as bytes or arrays).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def render_report(report: Mapping[str, Any], out_dir: str | Path) -> Path:
 
     Args:
         report: the evaluation report; ``title`` is required, every other section (``subtitle``, ``flags``,
-            ``headline``, ``curves``, ``confusion``, ``calibration``, ``training``, ``subgroups``,
+            ``headline``, ``members``, ``curves``, ``confusion``, ``calibration``, ``training``, ``subgroups``,
             ``evidence``, ``notes``, ``settings``) is rendered where present and skipped where absent or empty.
             Evidence images (``png``) may be a file path, PNG bytes or an (H, W, 3) uint8 RGB array.
         out_dir: the folder to write into; created if missing.
@@ -159,6 +159,25 @@ def _headline(rows: Sequence[Mapping[str, Any]], _: Mapping[str, Any]) -> str:
         '<table><thead><tr><th>Metric</th><th>Level</th><th class="num">Value (95 % CI)</th>'
         f'<th class="num">n</th></tr></thead><tbody>{body}</tbody></table>'
     )
+
+
+def _members(rows: Sequence[Mapping[str, Any]], _: Mapping[str, Any]) -> str:
+    """One row per member and one for the ensemble, columns as they come; numbers to 3 decimals, a missing text
+    (the ensemble's image size) left blank."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    numeric = {c: all(isinstance(row.get(c), numbers.Real) and not isinstance(row.get(c), bool) for row in rows)
+               for c in columns}  # fmt: skip
+    align = {c: ' class="num"' if numeric[c] else "" for c in columns}
+
+    def cell(value: Any, number: bool) -> str:
+        if number:
+            return format_number(value)
+        return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else escape(str(value))
+
+    head = "".join(f"<th{align[c]}>{escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td{align[c]}>{cell(row.get(c), numeric[c])}</td>" for c in columns) + "</tr>"
+                   for row in rows)  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _curves(curves: Sequence[Mapping[str, Any]], _: Mapping[str, Any]) -> str:
@@ -369,6 +388,13 @@ _SECTIONS = (
         "Overall performance with 95 % bootstrap confidence intervals; n is the number of units (breasts, images or "
         "patients) the metric is computed over.",
         _headline,
+    ),
+    _Section(
+        "members",
+        "Members",
+        "An ensemble's members beside the ensemble (last row), on the task's metrics at the level it is scored at; "
+        "binary rows decide at their own threshold.",
+        _members,
     ),
     _Section(
         "curves",
