@@ -137,4 +137,4 @@ def test_tabular_benchmark_tables_fit_time_memory_and_out_of_fold_auroc_per_fold
     assert "| booster | fold | training rows | fit s | predict s | peak MB | AUROC | pAUC (TPR > 0.8) |" in out
     assert [row["fold"] for row in result["rows"]] == ["0", "1", "all (out-of-fold)"]
     assert all(row["fit_s"] > 0 and row["peak_mb"] >= 0 for row in result["rows"])
-    assert result["rows"][-1]["auroc"] > 0.6 and result["settings"]["table"].endswith(":synthetic_features")
+    assert result["rows"][-1]["auroc"] > 0.6 and result["settings"]["table"].endswith(":isic_features")

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from planted_features import synthetic_features
 
-from medbundle.benchmarks.tabular import synthetic_features
 from medbundle.metrics.binary import auroc
 from medbundle.tabular import BOOSTERS, MANIFEST, BaggedModel, bag_rows, fit_bagged
 

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from planted_features import synthetic_features
 
-from medbundle.benchmarks.tabular import synthetic_features
 from medbundle.metrics.binary import auroc
 from medbundle.tabular import BOOSTERS, available_boosters, default_threads, get_booster
 

@@ -19,7 +19,7 @@ import pytest
 
 from medbundle.data.folds import grouped_folds
 from medbundle.demo import write_isic_demo
-from medbundle.tabular.image_scores import oof_image_scores, test_image_scores
+from medbundle.tabular.image_scores import image_scores_of_test, oof_image_scores
 from medbundle.tabular.model import TabularModel, blend_scores
 
 pytest.importorskip("lightgbm")
@@ -41,7 +41,7 @@ def image_scores(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tabular")
-    write_isic_demo(root / "data", n_patients=90, positive_rate=0.06, n_test=25, size_range=(24, 32), seed=4)
+    write_isic_demo(root / "data", n_patients=90, positive_rate=0.06, n_test=25, size_range=(32, 40), seed=4)
     train = pd.read_csv(root / "data" / "train-metadata.csv", dtype={"isic_id": str, "patient_id": str})
     rng = np.random.default_rng(0)
     oof = pd.DataFrame({"fold": grouped_folds(train["patient_id"].tolist(), train["target"], n_splits=3),
@@ -91,7 +91,7 @@ def test_the_submission_follows_the_test_csv_and_equals_the_model_folder_predict
     test = pd.read_csv(root / "data" / "test-metadata.csv", dtype={"isic_id": str, "patient_id": str})
     assert submission.columns.tolist() == ["isic_id", "target"]
     assert submission["isic_id"].tolist() == test["isic_id"].tolist()
-    expected = TabularModel.load(root / "tabular").predict(test, test_image_scores(root / "test_scores.csv"))
+    expected = TabularModel.load(root / "tabular").predict(test, image_scores_of_test(root / "test_scores.csv"))
     np.testing.assert_allclose(submission["target"], expected["target"], atol=1e-12)
     assert submission["target"].between(0, 1).all() and submission["target"].nunique() > 1
 

@@ -12,32 +12,25 @@ from medbundle.benchmarks.common import PeakRSS
 from medbundle.benchmarks.report import Report
 from medbundle.tabular.bagging import NEG_PER_POS
 
-__all__ = ["synthetic_features", "tabular"]
+__all__ = ["isic_features", "tabular"]
 
 
-def synthetic_features(
-    n_rows: int, n_patients: int, n_positive: int, n_features: int = 150, missing: float = 0.05, seed: int = 0
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """A float32 feature table with a planted signal: (features, 0/1 labels, patient per row).
+def isic_features(n_rows: int, n_patients: int, n_positive: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The features ``medbundle tabular`` trains on, of a synthetic ISIC 2024 table: (features, labels, patients).
 
-    Features are standard normal, named ``x000``...; exactly `n_positive` rows are positive, drawn without
-    replacement with odds ``exp(2 x000 + x001 + x002 / 1.5 + ...)`` (the first five features, weights 2 / (1 + i)),
-    so ``x000`` carries the most signal. A `missing` share of cells is NaN. Rows are spread over `n_patients`
-    uniformly. It times the trees at the real ISIC 2024 size without the metadata; any function of the same
-    signature and return (a real feature builder) can replace it in :func:`tabular`.
+    The metadata is :func:`~medbundle.tabular.synthetic_isic_table` (rows resampled from the rendered demo, the
+    malignant ones standing out among their patient's lesions); the image score is a mediocre image model's, drawn
+    from the label (AUROC about 0.8); the matrix is :func:`~medbundle.tabular.fit_features` with that score, so the
+    trees are timed on the real feature count, NaN cells and per-patient columns.
     """
+    from medbundle.tabular import fit_features, synthetic_isic_table
+
+    frame = synthetic_isic_table(n_rows=n_rows, n_patients=n_patients, n_positive=n_positive, seed=seed)
+    labels = frame["target"].to_numpy(np.int8)
     rng = np.random.default_rng(seed)
-    values = rng.standard_normal((n_rows, n_features), dtype=np.float32)
-    informative = min(5, n_features)
-    risk = values[:, :informative].astype(np.float64) @ (2.0 / (1.0 + np.arange(informative)))
-    # Gumbel top-k: the k largest of risk + Gumbel noise are a draw without replacement with odds exp(risk)
-    positives = np.argpartition(-(risk + rng.gumbel(size=n_rows)), n_positive - 1)[:n_positive]
-    labels = np.zeros(n_rows, np.int8)
-    labels[positives] = 1
-    values[rng.random((n_rows, n_features), dtype=np.float32) < missing] = np.nan
-    columns = [f"x{i:03d}" for i in range(n_features)]
-    patients = rng.integers(n_patients, size=n_rows)
-    return pd.DataFrame(values, columns=columns, copy=False), labels, patients
+    frame["image_score"] = 1.0 / (1.0 + np.exp(-(1.2 * labels + rng.normal(0.0, 1.0, labels.size) - 3.0)))
+    _, matrix = fit_features(frame, image_score="image_score")
+    return matrix, labels, frame["patient_id"].to_numpy()
 
 
 def tabular(
@@ -49,14 +42,14 @@ def tabular(
     seeds: int = 1,
     neg_per_pos: float | None = NEG_PER_POS,
     threads: int | None = None,
-    table: str | Callable = "medbundle.benchmarks.tabular:synthetic_features",
+    table: str | Callable = "medbundle.benchmarks.tabular:isic_features",
 ) -> Report:
     """Fit time, peak memory and out-of-fold AUROC of each booster on each patient-grouped fold.
 
         python scripts/benchmark.py tabular --boosters "[lightgbm,xgboost,catboost]" --folds 5
 
-    The table is ISIC 2024's size (401,059 lesions of 1,042 patients, 400 malignant; 150 float32 features with a
-    planted signal and 5 % missing cells, :func:`synthetic_features`). The folds are the image model's
+    The table is ISIC 2024's size (401,059 lesions of 1,042 patients, 400 malignant) and its features are those
+    ``medbundle tabular`` builds, with an image score (:func:`isic_features`: 280 float32 columns). The folds are the image model's
     (:func:`~medbundle.data.folds.grouped_folds`: patients whole, labels stratified). Each fit is
     :func:`~medbundle.tabular.fit_bagged` with the library's default settings: every positive of the training folds
     and `neg_per_pos` negatives per positive, `seeds` bagged models. Memory is the fit's peak resident memory above
@@ -70,7 +63,7 @@ def tabular(
         neg_per_pos: negatives drawn per positive, or None for every negative.
         threads: threads per fit; default the cores this process may use.
         table: ``(n_rows, n_patients, n_positive) -> (features, labels, patients)``, or its
-            ``"package.module:function"``, e.g. a real ISIC feature builder in place of the synthetic table.
+            ``"package.module:function"``.
     """
     from medbundle.data.folds import grouped_folds
     from medbundle.metrics.binary import auroc

@@ -8,7 +8,7 @@ from typing import Any
 
 from medbundle.data.columns import dataset_folder, read_csv_checked
 from medbundle.io.atomic_file import atomic_write
-from medbundle.tabular.image_scores import test_image_scores
+from medbundle.tabular.image_scores import image_scores_of_test
 from medbundle.tabular.model import TabularModel
 
 __all__ = ["predict_submission", "tabular_options"]
@@ -49,7 +49,7 @@ def predict_submission(
     """
     folder = dataset_folder(dataset_dir, f"{csv} (the Kaggle isic-2024-challenge test metadata)")
     frame = read_csv_checked(folder / csv, ["isic_id", "patient_id"], dtype={"isic_id": str, "patient_id": str})
-    scored = TabularModel.load(model).predict(frame, test_image_scores(image_scores), source=str(folder / csv))
+    scored = TabularModel.load(model).predict(frame, image_scores_of_test(image_scores), source=str(folder / csv))
     out = Path(out or model)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in (("predictions.csv", scored), ("submission.csv", scored[["isic_id", "target"]])):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from medbundle.sweep.oof import OOF_FILE, oof_table
 
-__all__ = ["IMAGE_SCORE", "oof_image_scores", "test_image_scores"]
+__all__ = ["IMAGE_SCORE", "image_scores_of_test", "oof_image_scores"]
 
 IMAGE_SCORE = "image_score"
 
@@ -67,7 +67,7 @@ def oof_image_scores(sweep: str | Path, models: Sequence[str] | None = None) -> 
     })  # fmt: skip
 
 
-def test_image_scores(path: str | Path) -> pd.Series:
+def image_scores_of_test(path: str | Path) -> pd.Series:
     """``isic_id`` -> image score from the ensemble's ``submission.csv`` (``isic_id,target``) or a predictions file
     with ``image_id`` and ``pred`` (a task bundle's or the ensemble's ``predictions_image.csv``: its ``pred``).
 

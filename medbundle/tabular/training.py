@@ -198,9 +198,9 @@ def report_markdown(report: dict) -> str:
     lines = [
         "# isic second stage: gradient-boosted trees on the metadata and the image score",
         "",
-        f"Out of fold over {report['n_lesions']:,} lesions ({report['n_positive']} malignant, {report['n_patients']:,}"
-        f" patients), folds {report['folds']} of the image model's sweep `{settings['oof']}`. pAUC: the ISIC 2024 "
-        f"partial AUC above {settings['min_tpr']:.0%} TPR (max {1 - settings['min_tpr']:.2f}).",
+        (f"Out of fold over {report['n_lesions']:,} lesions ({report['n_positive']} malignant, "
+         f"{report['n_patients']:,} patients), folds {report['folds']} of the image model's sweep `{settings['oof']}`. "
+         f"pAUC: the ISIC 2024 partial AUC above {settings['min_tpr']:.0%} TPR (max {1 - settings['min_tpr']:.2f})."),
         "",
         "| model | pAUC | AUROC | what |",
         "|---|---|---|---|",
@@ -213,8 +213,8 @@ def report_markdown(report: dict) -> str:
         "|---|---|---|",
         *(f"| {name} | {v['pauc']:.4f} | {v['auroc']:.4f} |" for name, v in report["boosters"].items()),
         "",
-        f"Settings: boosters {', '.join(settings['boosters'])}; seeds {settings['seeds']}; negatives per positive "
-        f"{settings['neg_per_pos']}; image weight in the blend {settings['image_weight']}.",
+        (f"Settings: boosters {', '.join(settings['boosters'])}; seeds {settings['seeds']}; negatives per positive "
+         f"{settings['neg_per_pos']}; image weight in the blend {settings['image_weight']}."),
         "",
         "Top features of tabular+image (mean share of the gain over boosters and folds):",
         "",
