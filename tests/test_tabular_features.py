@@ -215,3 +215,11 @@ def test_feature_table_lists_every_engineered_feature() -> None:
     assert len(table) == 2 + len(ENGINEERED)
     assert table[2].startswith("| `lesion_size_ratio` | `tbp_lv_minorAxisMM / clin_size_long_diam_mm` |")
     assert 30 <= len(ENGINEERED) <= 45
+
+
+def test_the_isic_guide_documents_the_features_as_the_code_builds_them() -> None:
+    """bundles/isic/docs/README.md embeds feature_table_markdown(): a formula changed here must be changed there."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "bundles" / "isic" / "docs" / "README.md").read_text()
+    assert feature_table_markdown() in guide

@@ -40,6 +40,7 @@ FULL_RUN: list[tuple[str, str, dict[str, Any], str]] = [
      "Each bundle trained briefly on the shared real images with ImageNet weights, beside a plain PyTorch + timm loop."),
     ("tracking", "tracking", {}, "What experiment tracking costs a training epoch: untracked, MLflow and W&B."),
     ("evaluation_report", "evaluation_report", {}, "What the evaluation report costs an evaluation of 1,000 images."),
+    ("tabular", "tabular", {}, "isic's second stage: each booster on each fold of a table of the real ISIC 2024 size."),
 ]
 
 
