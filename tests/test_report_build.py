@@ -111,3 +111,23 @@ def test_calibrate_stores_the_calibration_that_the_next_evaluation_applies(rsna,
     bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "report": False})
     after = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
     np.testing.assert_allclose(after["pred"], calibrated, atol=1e-5)
+
+
+def test_a_subgroup_of_too_few_patients_gets_no_interval_and_no_flag():
+    """Ten lesions of one patient: resampling that patient gives an interval of zero width; it must not be flagged."""
+    from medbundle.metrics import auroc
+    from medbundle.report.build import _subgroups
+    from medbundle.report.facts import REPORT_FACTS
+
+    rng = np.random.default_rng(0)
+    labels = np.tile([0, 1], 30)
+    scores = np.clip(labels * 0.6 + rng.random(60) * 0.5, 0, 1)
+    scores[:10] = rng.random(10)  # the one patient's lesions: ranked badly
+    table = pd.DataFrame({"image_id": [str(i) for i in range(60)],
+                          "patient_id": ["solo"] * 10 + [f"p{i // 2}" for i in range(50)]})  # fmt: skip
+    metadata = pd.DataFrame({"sex": ["unknown-sex"] * 10 + ["female"] * 26 + ["male"] * 24})
+    rows, flags = _subgroups(REPORT_FACTS["isic"], table, metadata, "AUROC", auroc, scores, labels, 0.95, 50, 0)
+    solo = next(row for row in rows if row["group"] == "unknown-sex")
+    assert solo["estimate"] is not None and solo["low"] is None and not solo["flag"] and "1 patient_ids" in solo["note"]
+    assert not any("unknown-sex" in flag for flag in flags)
+    assert all(row["low"] is not None for row in rows if row["group"] != "unknown-sex")

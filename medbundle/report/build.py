@@ -107,10 +107,13 @@ def _training_curves(log_dir: str | os.PathLike | None, max_points: int = 400) -
 
 def _subgroups(
     facts: ReportFacts, table: pd.DataFrame, metadata: pd.DataFrame | None, metric_name: str, metric, scores, labels,
-    overall: float | None, n_resamples: int, seed: int, min_n: int = 10,
+    overall: float | None, n_resamples: int, seed: int, min_n: int = 10, min_groups: int = 5,
 ) -> tuple[list[dict], list[str]]:  # fmt: skip
     """The headline ranking metric per subgroup of each attribute, with intervals; a flag where an interval lies
-    wholly below the overall value."""
+    wholly below the overall value.
+
+    A subgroup of fewer than `min_groups` scoring units (patients, breasts) gets its estimate but no interval and no
+    flag: resampling one or two patients gives an interval of zero width, a certainty the data do not hold."""
     if metadata is None:
         return [], []
     rows, flags = [], []
@@ -120,13 +123,15 @@ def _subgroups(
             continue
         values = metadata[column] if binning is None else binning(metadata[column])
         values = values.astype(object).where(values.notna(), "unknown").map(str).replace({"": "unknown", "nan": "unknown"}).to_numpy()
-        for group in sorted(set(values)):
+        for group in sorted(set(values), key=lambda g: (g == "unknown", g.lstrip("<"))):  # "<50" before "50-59"
             mask = values == group
             row = {"attribute": attribute, "group": group, "n": int(mask.sum()), "metric": metric_name,
                    "estimate": None, "low": None, "high": None, "flag": False}  # fmt: skip
             if mask.sum() >= min_n and (metric_name != "AUROC" or len(set(labels[mask].tolist())) > 1):
                 sub_groups = None if groups is None else groups[mask]
                 row |= _interval(metric, labels[mask], scores[mask], sub_groups, n_resamples, seed)
+                if sub_groups is not None and len(set(sub_groups.tolist())) < min_groups:
+                    row |= {"low": None, "high": None, "note": f"{len(set(sub_groups.tolist()))} {facts.group_key}s: no interval"}
                 if overall is not None and row["high"] is not None and row["high"] < overall:
                     row["flag"] = True
                     flags.append(f"{attribute} = {group} (n = {row['n']}): {metric_name} {row['estimate']:.3f} "

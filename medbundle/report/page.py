@@ -329,7 +329,7 @@ def _subgroups(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> 
                 f"{opening}<td>{escape(str(row.get('group', '')))}{mark}</td>"
                 f"<td>{escape(str(row.get('metric', '')))}</td>"
                 f'<td class="num">{_count(row.get("n"))}</td>'
-                f'<td class="num">{format_interval(row.get("estimate"), row.get("low"), row.get("high"))}</td>'
+                f'<td class="num">{_subgroup_value(row)}</td>'
                 f"<td>{bar}</td></tr>"
             )
     scale = f"axis {format_number(axis[0])} to {format_number(axis[1])}"
@@ -337,6 +337,13 @@ def _subgroups(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> 
         '<table><thead><tr><th>Group</th><th>Metric</th><th class="num">n</th><th class="num">Value (95 % CI)</th>'
         f"<th>Interval ({escape(scale)}; dashed: overall)</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _subgroup_value(row: Mapping[str, Any]) -> str:
+    """The estimate with its interval, or with the reason it has none (too few patients to resample)."""
+    if row.get("note"):
+        return f"{format_number(row.get('estimate'))} <small>({escape(str(row['note']))})</small>"
+    return escape(format_interval(row.get("estimate"), row.get("low"), row.get("high")))
 
 
 def _evidence(sections: Sequence[Mapping[str, Any]], _: Mapping[str, Any]) -> str:
