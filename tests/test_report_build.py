@@ -131,3 +131,13 @@ def test_a_subgroup_of_too_few_patients_gets_no_interval_and_no_flag():
     assert solo["estimate"] is not None and solo["low"] is None and not solo["flag"] and "1 patient_ids" in solo["note"]
     assert not any("unknown-sex" in flag for flag in flags)
     assert all(row["low"] is not None for row in rows if row["group"] != "unknown-sex")
+
+
+def test_the_page_decides_at_the_threshold_the_evaluation_used():
+    """isic decides at roc_threshold (its evaluate.yaml threshold_key), rsna at pf1_threshold: metrics.json says which."""
+    from medbundle.report.build import _decision_key
+
+    stored = {"roc_threshold": 0.41, "pf1_threshold": 0.50, "auroc": 0.41}
+    assert _decision_key(stored, {"threshold": 0.41}) == "roc_threshold"
+    assert _decision_key(stored, {"threshold": 0.50}) == "pf1_threshold"
+    assert _decision_key(stored, {}) == "pf1_threshold"  # an evaluation that did not say: the first stored key

@@ -225,14 +225,26 @@ def _read_predictions(path: Path) -> pd.DataFrame:
     return table
 
 
-def _checkpoint_model(eval_dir: Path, checkpoint: str | os.PathLike) -> _Model:
-    """A task bundle's evaluation of `checkpoint`: its thresholds, stored temperature and backbone."""
+def _decision_key(thresholds: Mapping[str, float], evaluation: Mapping[str, Any]) -> str | None:
+    """The key of the threshold the evaluation decided at (its ``metrics.json`` ``threshold``: the bundle's
+    ``threshold_key``, e.g. isic's ``roc_threshold``), else the first stored of :data:`_THRESHOLD_KEYS`."""
+    decided = evaluation.get("threshold")
+    if isinstance(decided, (int, float)):
+        keys = [key for key in (*_THRESHOLD_KEYS, *sorted(thresholds)) if key.endswith("threshold") and key in thresholds]
+        match = next((key for key in keys if math.isclose(thresholds[key], decided, rel_tol=1e-6, abs_tol=1e-9)), None)
+        if match:
+            return match
+    return next((key for key in _THRESHOLD_KEYS if key in thresholds), None)
+
+
+def _checkpoint_model(eval_dir: Path, checkpoint: str | os.PathLike, evaluation: Mapping[str, Any]) -> _Model:
+    """A task bundle's evaluation of `checkpoint`: its thresholds, stored calibration and backbone."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     thresholds = {key: float(v) for key, v in state.get("thresholds", {}).items()}
     return _Model(
         table=_read_predictions(eval_dir / "predictions_image.csv"),
         thresholds=thresholds,
-        threshold_key=next((key for key in _THRESHOLD_KEYS if key in thresholds), None),
+        threshold_key=_decision_key(thresholds, evaluation),
         temperature=stored_temperature(state),
         bias=stored_bias(state),
         description=state.get("config", {}).get("backbone"),
@@ -340,7 +352,7 @@ def build_report(
     if ensemble:
         model = _ensemble_model(eval_dir, checkpoint, task, evaluation)
     else:
-        model = _checkpoint_model(eval_dir, checkpoint)
+        model = _checkpoint_model(eval_dir, checkpoint, evaluation)
     table = model.table
     labels = table["label"].to_numpy().astype(int)
     binary = "pred" in table
