@@ -17,30 +17,9 @@ def network(seed: int = 0) -> TimmClassifier:
     return TimmClassifier("resnet10t", num_classes=1, in_chans=1, head="linear").eval()
 
 
-def test_a_stored_temperature_divides_the_logits_and_keeps_each_decision(tmp_path):
-    net = network()
-    path = tmp_path / "model.pt"
-    thresholds = {"pf1_threshold": 0.3, "roc_threshold": 0.62}
-    torch.save({"model": net.state_dict(), "thresholds": thresholds, "config": {"task": "rsna"}}, path)
-    images = torch.rand(16, 1, 32, 32)
-    with torch.no_grad():
-        before = torch.sigmoid(net(images)).squeeze(1).numpy()
-    stored = store_temperature(path, 2.5)
-    state = torch.load(path, weights_only=True)
-    assert stored_temperature(state) == pytest.approx(2.5) and state["config"]["temperature"] == pytest.approx(2.5)
-    calibrated = network(1)
-    calibrated.load_state_dict(state["model"])
-    with torch.no_grad():
-        after = torch.sigmoid(calibrated(images)).squeeze(1).numpy()
-    logit = np.log(before / (1 - before))
-    np.testing.assert_allclose(after, 1 / (1 + np.exp(-logit / 2.5)), rtol=1e-5)
-    for key, threshold in thresholds.items():
-        assert ((before >= threshold) == (after >= stored[key])).all(), key
-    again = store_temperature(path, 1.25)  # replaces, does not compound
-    assert again["roc_threshold"] == pytest.approx(rescaled_threshold(0.62, 1.0, 1.25))
-
-
-def test_a_stored_bias_shifts_the_calibrated_logits_and_keeps_each_decision(tmp_path):
+@pytest.mark.parametrize("calibrations", [[(2.5, 0.0)], [(2.0, 1.5), (0.8, -3.0)]], ids=["temperature", "platt-twice"])
+def test_a_stored_calibration_scales_and_shifts_the_logits_and_keeps_each_decision(tmp_path, calibrations):
+    """The last calibration stored replaces the earlier ones; each threshold moves so every decision stays."""
     net = network()
     path = tmp_path / "model.pt"
     thresholds = {"pf1_threshold": 0.3, "roc_threshold": 0.62}
@@ -48,19 +27,21 @@ def test_a_stored_bias_shifts_the_calibrated_logits_and_keeps_each_decision(tmp_
     images = torch.rand(16, 1, 32, 32)
     with torch.no_grad():
         logit = net(images).squeeze(1).numpy()
-    first = store_temperature(path, 2.0, bias=1.5)
-    stored = store_temperature(path, 0.8, bias=-3.0)  # from one calibration to another: decisions still kept
+    for temperature, bias in calibrations:
+        stored = store_temperature(path, temperature, bias=bias)
     state = torch.load(path, weights_only=True)
-    assert stored_bias(state) == pytest.approx(-3.0) and state["config"]["logit_bias"] == pytest.approx(-3.0)
+    assert stored_temperature(state) == pytest.approx(temperature) and stored_bias(state) == pytest.approx(bias)
+    assert state["config"]["temperature"] == pytest.approx(temperature)
+    assert state["config"]["logit_bias"] == pytest.approx(bias)
     calibrated = network(1)
     calibrated.load_state_dict(state["model"])
     with torch.no_grad():
         after = torch.sigmoid(calibrated(images)).squeeze(1).numpy()
-    np.testing.assert_allclose(after, 1 / (1 + np.exp(-(logit / 0.8 - 3.0))), rtol=1e-5)
+    np.testing.assert_allclose(after, 1 / (1 + np.exp(-(logit / temperature + bias))), rtol=1e-5)
     before = 1 / (1 + np.exp(-logit))
     for key, threshold in thresholds.items():
         assert ((before >= threshold) == (after >= stored[key])).all(), key
-        assert first[key] != pytest.approx(stored[key])
+        assert stored[key] == pytest.approx(rescaled_threshold(threshold, 1.0, temperature, 0.0, bias))
 
 
 def test_a_checkpoint_from_before_calibration_loads_uncalibrated():

@@ -171,6 +171,17 @@ def _negative_log_likelihood(z: np.ndarray, y: np.ndarray, temperature: float) -
     return float((logsumexp(scaled, axis=1) - scaled[np.arange(y.size), y]).mean())
 
 
+def _warn_at_edge(temperature: float, bounds: tuple[float, float]) -> None:
+    """Warn when a fit stopped at a bound of the temperature: the optimum lies beyond it."""
+    if any(math.isclose(temperature, edge, rel_tol=1e-3) for edge in bounds):
+        warnings.warn(
+            f"the fitted temperature {temperature:.4g} sits at the edge of bounds {bounds}: the NLL keeps falling "
+            "beyond it (e.g. perfectly separated classes, or one class only); fit on more varied held-out data.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[float, float] = (0.01, 100.0)) -> float:
     """The temperature ``T`` that minimises the NLL of ``logits / T`` (temperature scaling, Guo et al. 2017).
 
@@ -203,13 +214,7 @@ def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[
         options={"xatol": 1e-6},
     )
     temperature = math.exp(result.x)
-    if math.isclose(temperature, low, rel_tol=1e-3) or math.isclose(temperature, high, rel_tol=1e-3):
-        warnings.warn(
-            f"the fitted temperature {temperature:.4g} sits at the edge of bounds {bounds}: the NLL keeps falling "
-            "beyond it (e.g. perfectly separated classes, or one class only); fit on more varied held-out data.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    _warn_at_edge(temperature, bounds)
     return temperature
 
 
@@ -255,13 +260,7 @@ def fit_platt(
                       bounds=[(1.0 / high, 1.0 / low), (None, None)], options={"ftol": 1e-12, "gtol": 1e-9})  # fmt: skip
     slope, bias = (float(v) for v in result.x)
     temperature = 1.0 / slope
-    if math.isclose(temperature, low, rel_tol=1e-3) or math.isclose(temperature, high, rel_tol=1e-3):
-        warnings.warn(
-            f"the fitted temperature {temperature:.4g} sits at the edge of bounds {bounds}: the NLL keeps falling "
-            "beyond it (e.g. perfectly separated classes); fit on more varied held-out data.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    _warn_at_edge(temperature, bounds)
     return temperature, bias
 
 
