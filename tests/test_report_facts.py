@@ -32,3 +32,18 @@ def test_an_attribute_with_one_value_is_left_out():
 
 def test_age_bands():
     assert age_band(pd.Series([35, 55, 65, 80, None])).tolist() == ["<50", "50-59", "60-69", "70+", "unknown"]
+
+
+def test_the_native_size_of_a_dicom_radiograph_comes_from_its_header(tmp_path):
+    import pydicom
+
+    from medbundle.demo import write_chest_xray_demo
+    from medbundle.report.facts import _long_side
+
+    write_chest_xray_demo(tmp_path, n_train=2, n_val=2, n_test=2, size_range=(64, 80), seed=1)
+    dicoms = sorted(tmp_path.rglob("*.dcm"))
+    assert dicoms, "the chest demo writes some DICOM radiographs"
+    for path in dicoms:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        assert _long_side(str(path)) == max(header.Rows, header.Columns)
+    assert np.isnan(_long_side(str(tmp_path / "absent.dcm"))) and np.isnan(_long_side(None))

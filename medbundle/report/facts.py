@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,24 @@ def _size_band(long_side: float) -> str:
     return f"{low}+ px" if high is None else f"{low}-{high - 1} px"
 
 
+def _long_side(path: str | None) -> float:
+    """The long side in pixels of an image file from its header (DICOM: Rows / Columns), NaN if unreadable."""
+    from PIL import Image
+
+    from medbundle.imaging.decode import DICOM_SUFFIXES
+
+    try:
+        if path is not None and Path(path).suffix.lower() in DICOM_SUFFIXES:
+            import pydicom
+
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            return float(max(int(header.Rows), int(header.Columns)))
+        with Image.open(path) as image:
+            return float(max(image.size))
+    except (AttributeError, OSError, TypeError, ValueError):
+        return float("nan")
+
+
 def file_attributes(image_ids: pd.Series, images: Mapping[str, str] | None) -> pd.DataFrame:
     """Attributes a class-folder data set carries in its files rather than in a CSV (chest_xray).
 
@@ -53,20 +72,12 @@ def file_attributes(image_ids: pd.Series, images: Mapping[str, str] | None) -> p
     ``<split>/<Class>/<source>/<stem>``). ``native size``: the long side of the file as stored, in bands; merged
     radiograph collections differ by hospital and scanner in exactly this (the seed's data set mixes 512 x 512,
     1790 x 1140 and 2297 x 2032 films), so a model that learned the source shows here. Read from the file header
-    (PIL opens lazily); a file it cannot read is ``unknown``. A column that would hold one value only is left out.
+    (PIL opens lazily; DICOM: Rows and Columns); a file it cannot read is ``unknown``. A column that would hold one value only is left out.
     """
-    from PIL import Image
-
     parts = image_ids.astype(str).str.split("/")
     columns = {"source_folder": parts.map(lambda p: p[2] if len(p) > 3 else None)}
     if images:
-        sizes = []
-        for image_id in image_ids.astype(str):
-            try:
-                with Image.open(images[image_id]) as image:
-                    sizes.append(float(max(image.size)))
-            except (KeyError, OSError, ValueError):
-                sizes.append(float("nan"))
+        sizes = [_long_side(images.get(image_id)) for image_id in image_ids.astype(str)]
         columns["native_size"] = pd.Series([_size_band(v) for v in sizes], index=image_ids.index)
     frame = pd.DataFrame(columns)
     return frame[[name for name in frame if frame[name].nunique(dropna=True) > 1]]
