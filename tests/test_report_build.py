@@ -128,7 +128,7 @@ def test_a_subgroup_of_too_few_patients_gets_no_interval_and_no_flag():
     metadata = pd.DataFrame({"sex": ["unknown-sex"] * 10 + ["female"] * 26 + ["male"] * 24})
     rows, flags = _subgroups(REPORT_FACTS["isic"], table, metadata, "AUROC", auroc, scores, labels, 0.95, 50, 0)
     solo = next(row for row in rows if row["group"] == "unknown-sex")
-    assert solo["estimate"] is not None and solo["low"] is None and not solo["flag"] and "1 patient_ids" in solo["note"]
+    assert solo["estimate"] is not None and solo["low"] is None and not solo["flag"] and "1 patient: no interval" == solo["note"]
     assert not any("unknown-sex" in flag for flag in flags)
     assert all(row["low"] is not None for row in rows if row["group"] != "unknown-sex")
 

@@ -130,8 +130,10 @@ def _subgroups(
             if mask.sum() >= min_n and (metric_name != "AUROC" or len(set(labels[mask].tolist())) > 1):
                 sub_groups = None if groups is None else groups[mask]
                 row |= _interval(metric, labels[mask], scores[mask], sub_groups, n_resamples, seed)
-                if sub_groups is not None and len(set(sub_groups.tolist())) < min_groups:
-                    row |= {"low": None, "high": None, "note": f"{len(set(sub_groups.tolist()))} {facts.group_key}s: no interval"}
+                units = None if sub_groups is None else len(set(sub_groups.tolist()))
+                if units is not None and units < min_groups:
+                    unit = facts.group_key.removesuffix("_id")
+                    row |= {"low": None, "high": None, "note": f"{units} {unit}{'s' if units > 1 else ''}: no interval"}
                 if overall is not None and row["high"] is not None and row["high"] < overall:
                     row["flag"] = True
                     flags.append(f"{attribute} = {group} (n = {row['n']}): {metric_name} {row['estimate']:.3f} "

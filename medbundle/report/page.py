@@ -308,7 +308,7 @@ def _subgroups(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any]) -> 
     for headline in report.get("headline", ()):
         if _finite(headline.get("estimate")):
             overall.setdefault(str(headline.get("metric")), float(headline["estimate"]))
-    ends += [float(v) for v in overall.values()]
+    ends += [value for name, value in overall.items() if any(str(row.get("metric")) == name for row in rows)]
     axis = (min(ends, default=0.0), max(ends, default=1.0))
     if axis[1] - axis[0] < 1e-9:
         axis = (axis[0] - 0.05, axis[1] + 0.05)
