@@ -154,8 +154,20 @@ def test_unknown_and_missing_categories_give_zeros(
     np.testing.assert_array_equal(sex, [[0, 1], [0, 0], [0, 0]])  # female, male
     location = matrix[[c for c in matrix if c.startswith("tbp_lv_location__")]].to_numpy()
     assert not location.any()
-    assert "new.csv: 1 row(s) have a sex that the training frame did not have (e.g. 'unknown-sex')" in caplog.text
+    assert "new.csv: 1 row(s) have a sex that the training frame did not have, or had on too few rows (e.g. " \
+        "'unknown-sex')" in caplog.text
     assert "1 row(s) have a tbp_lv_location" in caplog.text
+
+
+def test_a_category_value_on_too_few_training_rows_gets_no_column(train: pd.DataFrame) -> None:
+    """A free-text column (real_isic's attribution names each image's source id) must not become a column per row."""
+    frame = train.assign(attribution=[f"source id {k}" for k in range(len(train))])
+    frame.loc[frame.index[:12], "attribution"] = "a common source"
+    spec, matrix = fit_features(frame)
+    assert spec.categories["attribution"] == ("a common source",)
+    assert [c for c in matrix if c.startswith("attribution__")] == ["attribution__a_common_source"]
+    assert matrix["attribution__a_common_source"].sum() == 12
+    assert fit_features(frame, min_category_count=1)[0].categories["attribution"].__len__() == len(train) - 11
 
 
 def test_per_patient_z_score_rank_and_count_by_hand() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "ENGINEERED",
     "IMAGE_SCORE",
     "NUMERIC_COLUMNS",
+    "MIN_CATEGORY_COUNT",
     "PATIENT_COLUMN",
     "PATIENT_COUNT",
     "Engineered",
@@ -52,6 +53,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PATIENT_COLUMN = "patient_id"
+MIN_CATEGORY_COUNT = 10  # training rows a category value needs for a one-hot column of its own
 CATEGORICAL_COLUMNS = (
     "sex", "anatom_site_general", "tbp_tile_type", "tbp_lv_location", "tbp_lv_location_simple", "attribution",
 )  # fmt: skip
@@ -208,14 +210,19 @@ def feature_table_markdown() -> str:
 
 
 def fit_features(
-    frame: pd.DataFrame, image_score: str | None = None, source: str | None = None
-) -> tuple[FeatureSpec, pd.DataFrame]:
+    frame: pd.DataFrame, image_score: str | None = None, source: str | None = None,
+    min_category_count: int = MIN_CATEGORY_COUNT,
+) -> tuple[FeatureSpec, pd.DataFrame]:  # fmt: skip
     """Learn the feature spec on training rows and return it with their feature matrix.
 
     Args:
         frame: training metadata (``train-metadata.csv``); train-only columns are ignored.
         image_score: the column of `frame` holding the image model's score (out-of-fold on training rows), or None.
         source: the CSV `frame` was read from, named in errors.
+        min_category_count: a category value gets a one-hot column only if at least this many training rows have
+            it; rarer ones are zeros like a missing value. A column per rare value is noise for the trees, and a
+            free-text column would get a column per row (``../shared/data/real_isic``'s ``attribution`` names each
+            image's source id: 1,000 columns for 1,000 lesions without this).
 
     Returns:
         The spec and the float32 matrix, indexed like `frame`; :func:`make_features` gives the same on `frame`.
@@ -227,7 +234,10 @@ def fit_features(
         )
     _check_columns(frame, (PATIENT_COLUMN, *NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS), image_score, source)
     texts = _category_texts(frame, (*CATEGORICAL_COLUMNS, COMBINED_SITE))
-    categories = {column: tuple(sorted(values.dropna().unique())) for column, values in texts.items()}
+    categories = {}
+    for column, values in texts.items():
+        counts = values.value_counts()
+        categories[column] = tuple(sorted(counts.index[counts >= min_category_count]))
     engineered = tuple(ENGINEERED)
     columns = _column_names(NUMERIC_COLUMNS, engineered, categories, image_score)
     spec = FeatureSpec(NUMERIC_COLUMNS, engineered, categories, image_score, columns)
@@ -375,7 +385,8 @@ def _one_hot(text: pd.Series, column: str, vocabulary: Sequence[str], source: st
     if unseen.any():
         examples = sorted(text[unseen].unique())[:3]
         logger.warning(
-            "%s: %d row(s) have a %s that the training frame did not have (e.g. %s); their one-hot %s columns are 0",
+            "%s: %d row(s) have a %s that the training frame did not have, or had on too few rows (e.g. %s); their "
+            "one-hot %s columns are 0",
             source or "make_features",
             int(unseen.sum()),
             column,
