@@ -270,11 +270,18 @@ def export(bundle: str, checkpoint: str, format: str = "both", out: str = "expor
 
     ``medbundle export --bundle bundles/rsna --checkpoint bundles/rsna/models/fold0/model.pt --format ts|onnx|both
     --out DIR`` (see :func:`medbundle.export.export_bundle`); isic: ``--tabular runs/isic_tabular`` adds the second
-    stage (:class:`medbundle.deploy.stacked.StackedPredictor`).
+    stage (:class:`medbundle.tabular.StackedPredictor`).
     """
     from medbundle.export.command import export as export_command
 
-    return export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images, tabular=tabular)
+    if tabular is not None and format == "ts":
+        raise ValueError("--tabular needs the ONNX export that the torch-free predictor runs: use --format onnx or both.")
+    result = export_command(bundle, checkpoint, format=format, out=out, parity_images=parity_images)
+    if tabular is not None:
+        from medbundle.tabular import add_tabular_stage
+
+        result["files"] = {**result["files"], "tabular": str(add_tabular_stage(out, tabular))}
+    return result
 
 
 def explain(

@@ -123,13 +123,15 @@ def test_the_torch_free_predictor_scores_a_lesion_from_its_crop_and_metadata_as_
     pytest.importorskip("onnxruntime")
     from test_export_bundle import write_checkpoint
 
-    from medbundle.deploy.stacked import StackedPredictor
-    from medbundle.export.command import export
+    from medbundle.cli import export
+    from medbundle.tabular import StackedPredictor
 
     root, _ = trained
     checkpoint = write_checkpoint("isic", tmp_path / "model.pt")
     files = export(str(REPO / "bundles" / "isic"), str(checkpoint), format="onnx", out=str(tmp_path / "export"),
                    tabular=str(root / "tabular"))["files"]  # fmt: skip
+    with pytest.raises(ValueError, match="--format onnx"):
+        export(str(REPO / "bundles" / "isic"), str(checkpoint), format="ts", out=str(tmp_path / "ts"), tabular="x")
     assert Path(files["tabular"]) == tmp_path / "export" / "tabular"
     test = pd.read_csv(root / "data" / "test-metadata.csv", dtype={"isic_id": str, "patient_id": str})
     images = {isic_id: f"{root / 'data' / 'test-image.hdf5'}::{isic_id}" for isic_id in test["isic_id"]}

@@ -40,6 +40,7 @@ from medbundle.ensemble.tasks import EnsembleTask, get_task
 from medbundle.handlers import PredictionWriter, SubmissionWriter
 from medbundle.io.strict_json import to_strict_json
 from medbundle.metrics import aggregate_groups, binary_summary, multiclass_summary
+from medbundle.report.ensemble_table import ENSEMBLE, model_table
 
 __all__ = [
     "EnsemblePredictions",
@@ -54,7 +55,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ENSEMBLE = "ensemble"  # the ensemble's row and column name
 
 
 @dataclass
@@ -208,26 +208,6 @@ def prediction_table(ensemble: EnsemblePredictions, level: str = "image") -> pd.
     else:
         table[f"{ENSEMBLE}_class"] = [names[k] for k in data.ensemble.argmax(1)]
     return table
-
-
-def model_table(table: pd.DataFrame, task: str) -> pd.DataFrame:
-    """The ensemble's rows of a written ``predictions_<level>.csv`` in a single model's schema, so that what reads a
-    task bundle's evaluation (the report) reads the ensemble's: its id and label columns, ``ensemble`` as ``pred``
-    (binary) or ``ensemble:<class>`` as ``prob_<class>``; the members' columns and the decision left out.
-
-    Raises:
-        ValueError: `table` has no ensemble column (it is not an ensemble's prediction table).
-    """
-    scores = {"pred": ENSEMBLE} if ENSEMBLE in table else {
-        f"prob_{column.removeprefix(ENSEMBLE + ':')}": column for column in table if column.startswith(ENSEMBLE + ":")
-    }  # fmt: skip
-    if not scores:
-        raise ValueError(
-            f"this prediction table (columns {list(table.columns)}) has no {ENSEMBLE!r} or '{ENSEMBLE}:<class>' "
-            "column: it is not an ensemble evaluation's; read it as a single model's."
-        )
-    keep = [column for column in table if column in {*get_task(task).id_keys, "label", "label_class"}]
-    return table[keep].assign(**{name: table[column] for name, column in scores.items()})
 
 
 def _summary(ensemble: EnsemblePredictions, labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> dict:

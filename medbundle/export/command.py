@@ -26,14 +26,12 @@ def export(
     format: str = "both",
     out: str = "export",
     parity_images: str | Sequence[str] | None = None,
-    tabular: str | None = None,
 ) -> dict[str, Any]:
     """Export a trained bundle to TorchScript and/or ONNX with deploy.json, after checking parity.
 
     Example::
 
         medbundle export --bundle bundles/rsna --checkpoint bundles/rsna/models/fold0/model.pt --format both
-        medbundle export --bundle bundles/isic --checkpoint ... --tabular runs/isic_tabular   # with the trees
 
     Args:
         bundle: the bundle folder.
@@ -41,23 +39,14 @@ def export(
         format: "ts", "onnx" or "both".
         out: output folder.
         parity_images: an image path, or a list of them, in the task's format, to compare the exports on.
-        tabular: isic: the folder ``medbundle tabular`` wrote, copied to ``<out>/tabular`` so that
-            :class:`medbundle.deploy.stacked.StackedPredictor` scores a lesion from its crop and metadata row.
 
     Returns:
         The written files and the largest logit difference per format, input and batch size.
     """
     if format not in _FORMAT_CHOICES:
         raise ValueError(f"--format {format!r}: choose one of {sorted(_FORMAT_CHOICES)}.")
-    if tabular is not None and format == "ts":
-        raise ValueError("--tabular needs the ONNX export that the torch-free predictor runs: use --format onnx or both.")
     result = export_bundle(bundle, checkpoint, _FORMAT_CHOICES[format], out, _paths(parity_images))
-    files = dict(result["files"])
-    if tabular is not None:
-        from medbundle.deploy.stacked import add_tabular_stage
-
-        files["tabular"] = str(add_tabular_stage(out, tabular))
-    return {"files": files, "max_abs_diff": result["parity"]["max_abs_diff"]}
+    return {"files": result["files"], "max_abs_diff": result["parity"]["max_abs_diff"]}
 
 
 def package(

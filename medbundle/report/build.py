@@ -40,6 +40,7 @@ from medbundle.metrics.calibration import (
     logits_from_probabilities,
     reliability_bins,
 )
+from medbundle.report.ensemble_table import model_table
 from medbundle.report.evidence import evidence_cases
 from medbundle.report.facts import REPORT_FACTS, ReportFacts, headline_metrics
 
@@ -257,8 +258,6 @@ def _checkpoint_model(eval_dir: Path, checkpoint: str | os.PathLike, evaluation:
 def _ensemble_model(eval_dir: Path, checkpoint: str | os.PathLike | None, task: str, evaluation: Mapping) -> _Model:
     """An ensemble bundle's evaluation: its columns of the prediction files, its threshold and members table;
     `checkpoint`, one member's, only explains (the Grad-CAM evidence)."""
-    from medbundle.ensemble import model_table
-
     level = REPORT_FACTS.get(task, REPORT_FACTS["classify"]).level
     level_path = eval_dir / f"predictions_{level}.csv"
     members = eval_dir / "members.csv"

@@ -5,7 +5,8 @@
 - :mod:`~medbundle.tabular.boosters` / :mod:`~medbundle.tabular.bagging`: LightGBM, XGBoost and CatBoost, seed-bagged
   on negative subsamples, saved in a form the torch-free predictor loads;
 - :mod:`~medbundle.tabular.training`: ``medbundle tabular``, cross-validated on the image model's folds, with the
-  out-of-fold report; :mod:`~medbundle.tabular.model`: a trained folder that scores new lesions.
+  out-of-fold report; :mod:`~medbundle.tabular.model`: a trained folder that scores new lesions;
+  :mod:`~medbundle.tabular.stacked`: both stages without torch, from an export folder.
 
 Needs the optional extra ``pip install 'medbundle[tabular]'``; nothing here imports torch, and names are imported
 on first use, so the deploy runtime loads only what it scores with.
@@ -40,19 +41,23 @@ _EXPORTS = {
     "train_tabular": "medbundle.tabular.training",
     "TabularModel": "medbundle.tabular.model",
     "blend_scores": "medbundle.tabular.model",
+    "StackedPredictor": "medbundle.tabular.stacked",
+    "add_tabular_stage": "medbundle.tabular.stacked",
 }
 __all__ = [
     "BOOSTERS",
+    "BaggedModel",
+    "Booster",
     "CATEGORICAL_COLUMNS",
     "ENGINEERED",
+    "Engineered",
+    "FeatureSpec",
     "MANIFEST",
     "NEG_PER_POS",
     "NUMERIC_COLUMNS",
-    "BaggedModel",
-    "Booster",
-    "Engineered",
-    "FeatureSpec",
+    "StackedPredictor",
     "TabularModel",
+    "add_tabular_stage",
     "available_boosters",
     "bag_rows",
     "blend_scores",

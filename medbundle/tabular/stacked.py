@@ -3,7 +3,7 @@
 An isic export folder gets the second stage with ``medbundle export ... --tabular runs/isic_tabular`` (or
 :func:`add_tabular_stage`): the folder ``medbundle tabular`` wrote is copied to ``<export>/tabular``. Then::
 
-    from medbundle.deploy.stacked import StackedPredictor
+    from medbundle.tabular import StackedPredictor
 
     predictor = StackedPredictor("exports/isic")
     rows = predictor.predict(metadata, images)   # metadata: DataFrame of test-metadata rows; images: isic_id -> crop
