@@ -54,7 +54,7 @@ def train(
 
     Args:
         bundle: the bundle folder, e.g. bundles/isic.
-        models: comma-separated model presets (--model), or backbones for a bundle without presets (rsna).
+        models: comma-separated model presets (--model), or timm backbones (--backbone: names that are no preset; rsna).
         folds: comma-separated folds; default all n_folds.
         name: the sweep's folder name under runs_dir; default the bundle's name.
         runs_dir: the folder holding sweeps.

@@ -48,6 +48,12 @@ def test_training_command_one_process_and_resume():
                            "--resume", "True"]  # fmt: skip
 
 
+def test_a_model_name_that_is_no_preset_trains_as_a_backbone():
+    run = RunDir(Path("runs/cv"), "tf_efficientnet_lite0", 0)
+    command = training_command("bundles/isic", run, "model", {"pretrained_file": "lite0.pth"})
+    assert command[command.index("--backbone") + 1] == "tf_efficientnet_lite0" and "--model" not in command
+
+
 def test_training_command_with_nproc_uses_torchrun_and_the_multi_gpu_overlay():
     run = RunDir(Path("runs/cv"), "efficientnet_b3", 0)
     command = training_command("bundles/rsna", run, "backbone", {}, nproc=4)

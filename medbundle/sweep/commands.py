@@ -101,7 +101,9 @@ def training_command(
     Args:
         bundle: the bundle folder.
         run: the run; its folder becomes ``bundle_root``, its model the value of `key`, its fold ``fold``.
-        key: ``model`` or ``backbone`` (:func:`model_key`).
+        key: ``model`` or ``backbone`` (:func:`model_key`). A model name that is not a preset of
+            :data:`medbundle.networks.MODEL_PRESETS` (e.g. ``tf_efficientnet_lite0``) is passed as ``--backbone``: the
+            bundle then trains it at its own input size with batch 32, as ``--backbone`` alone does.
         overrides: further bundle overrides, e.g. ``{"epochs": 3, "image_size": [64, 64]}``.
         resume: continue from the newest last checkpoint (``--resume True``).
         nproc: processes per run; above 1, ``torch.distributed.run --standalone`` with the bundle's
@@ -109,6 +111,10 @@ def training_command(
         python: the interpreter.
     """
     bundle = Path(bundle)
+    if key == "model":
+        from medbundle.networks.presets import MODEL_PRESETS
+
+        key = "model" if run.model in MODEL_PRESETS else "backbone"  # a timm name without a preset: its own defaults
     if nproc > 1:
         launcher = [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"]
         configs = _config_list(bundle, ("train.yaml", "multi_gpu_train.yaml"))

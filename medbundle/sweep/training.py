@@ -90,7 +90,7 @@ def plan_sweep(
             used for another bundle.
     """
     if not models:
-        raise ValueError("no models: pass --models NAME[,NAME...] (presets of the bundle, or backbones for rsna).")
+        raise ValueError("no models: pass --models NAME[,NAME...] (presets of the bundle, or timm backbone names).")
     check_overrides(overrides)
     n_folds = bundle_n_folds(bundle, overrides)
     folds = list(range(n_folds)) if folds is None else [int(f) for f in folds]
@@ -207,7 +207,7 @@ def train_sweep(
 
     Args:
         bundle: the bundle folder, e.g. ``bundles/isic``.
-        models: model presets (``--model``) or, for a bundle without presets (rsna), backbones (``--backbone``).
+        models: model presets (``--model``), or timm backbones (``--backbone``: names that are no preset, and rsna's).
         folds: the validation folds; default all ``n_folds``.
         sweep: the sweep folder ``<runs_dir>/<name>``.
         gpus: GPU ids; runs go side by side, each on its own group of `nproc` of them.
