@@ -87,6 +87,7 @@ def test_pos_weight_is_the_split_ratio_with_all_negatives(trained):
     assert float(loss.pos_weight) == pytest.approx((len(train) - n_pos) / n_pos)
 
 
+@pytest.mark.slow  # the mechanism is tested in the default suite by test_resume_exact (kill -9, bit for bit)
 def test_kill_9_mid_epoch_then_resume_equals_the_uninterrupted_run(trained, tmp_path):
     """The fixture's run is the uninterrupted one; this one, with the same settings and two DataLoader workers, is
     killed inside epoch 2, then resumed: it trains the rest only and ends with the same weights and metrics."""

@@ -160,7 +160,8 @@ def tensorboard_scalars(log_dir: Path) -> dict[str, float]:
 
 
 # isic and classify share the binary path that rsna covers in the default suite; they run with -m slow
-@pytest.mark.parametrize("task", [pytest.param(t, marks=pytest.mark.slow) if t in ("isic", "classify") else t for t in TASKS])
+# rsna in the default suite; chest_xray's two processes run in test_chest_xray_overlay_runs_both_stages_with_two_processes
+@pytest.mark.parametrize("task", [pytest.param(t, marks=pytest.mark.slow) if t != "rsna" else t for t in TASKS])
 def test_two_processes_write_one_run_whose_metrics_equal_one_process(task, tmp_path):
     spec = TASKS[task]
     spec.write_demo(tmp_path / "data", **spec.demo_args)
