@@ -143,3 +143,15 @@ def test_the_torch_free_predictor_scores_a_lesion_from_its_crop_and_metadata_as_
     np.testing.assert_allclose(stacked["target"], pd.read_csv(path)["target"], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="no crop"):
         StackedPredictor(tmp_path / "export").predict(test, dict(list(images.items())[1:]))
+
+
+def test_a_label_other_than_0_or_1_names_its_csv_line(trained, tmp_path):
+    root, _ = trained
+    train = pd.read_csv(root / "data" / "train-metadata.csv", dtype={"isic_id": str, "patient_id": str})
+    train.loc[3, "target"] = 2
+    (tmp_path / "data").mkdir()
+    train.to_csv(tmp_path / "data" / "train-metadata.csv", index=False)
+    from medbundle.tabular import train_tabular
+
+    with pytest.raises(ValueError, match=r"column 'target' must be 0 or 1; line\(s\) \[5\]"):
+        train_tabular(tmp_path / "data", root / "runs" / "cv", tmp_path / "out", boosters=["lightgbm"], seeds=[0])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medbundle.data.columns import dataset_folder, read_csv_checked
+from medbundle.data.columns import check_binary_cells, dataset_folder, read_csv_checked
 from medbundle.io.atomic_file import atomic_write
 from medbundle.metrics import auroc, partial_auc
 from medbundle.tabular.bagging import NEG_PER_POS, fit_bagged
@@ -56,10 +56,11 @@ def _training_frame(dataset_dir: str | Path, csv: str, oof: str | Path, models: 
     """The metadata rows joined to their out-of-fold image score and fold, in CSV order.
 
     Raises:
-        ValueError: a CSV row has no out-of-fold score (or the reverse), naming how many and examples.
+        ValueError: an empty id or a label other than 0/1 (naming CSV lines), or a row without an out-of-fold score.
     """
     folder = dataset_folder(dataset_dir, f"{csv} (the Kaggle isic-2024-challenge files)")
     frame = read_csv_checked(folder / csv, ["isic_id", "patient_id", "target"], dtype={"isic_id": str, "patient_id": str})
+    check_binary_cells(frame, ["isic_id", "patient_id", "target"], "target", folder / csv)
     scores = oof_image_scores(oof, models)
     joined = frame.merge(scores, on="isic_id", how="left", validate="one_to_one")
     missing = joined[IMAGE_SCORE].isna()
