@@ -15,10 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from medbundle.sweep.oof import OOF_FILE, oof_table
+from medbundle.tabular.features import IMAGE_SCORE
 
 __all__ = ["IMAGE_SCORE", "image_scores_of_test", "oof_image_scores"]
-
-IMAGE_SCORE = "image_score"
 
 
 def oof_image_scores(sweep: str | Path, models: Sequence[str] | None = None) -> pd.DataFrame:
