@@ -122,26 +122,28 @@ def train_tabular(
     frame = _training_frame(dataset_dir, csv, oof, models)
     labels = frame["target"].to_numpy(int)
     folds = frame["fold"].to_numpy(int)
+    # one feature build: the metadata-only matrix is the full one without the image score's columns
+    spec, matrix = fit_features(frame, image_score=IMAGE_SCORE, source=str(Path(dataset_dir) / csv))
     variants = {
-        "tabular": fit_features(frame.drop(columns=[IMAGE_SCORE]), source=str(Path(dataset_dir) / csv)),
-        "tabular+image": fit_features(frame, image_score=IMAGE_SCORE, source=str(Path(dataset_dir) / csv)),
+        "tabular": matrix[[column for column in matrix if not column.startswith(IMAGE_SCORE)]],
+        "tabular+image": matrix,
     }
     logger.info("%d lesions, %d positive, %d patients, folds %s; features: %s", len(frame), labels.sum(),
                 frame["patient_id"].nunique(), sorted(set(folds.tolist())),
-                ", ".join(f"{name} {matrix.shape[1]}" for name, (_, matrix) in variants.items()))  # fmt: skip
+                ", ".join(f"{name} {features.shape[1]}" for name, features in variants.items()))  # fmt: skip
     predictions = pd.DataFrame({"isic_id": frame["isic_id"], "patient_id": frame["patient_id"], "fold": folds,
                                 "target": labels, "image": frame[IMAGE_SCORE].to_numpy(float)})  # fmt: skip
     importance, timings = [], []
-    for variant, (spec, matrix) in variants.items():
+    for variant, features in variants.items():
         for booster in boosters:
             column = f"{booster}:{variant}"
             predictions[column] = np.nan
             for fold in sorted(set(folds.tolist())):
                 held_out = folds == fold
                 begin = time.monotonic()
-                bagged = fit_bagged(booster, matrix[~held_out], labels[~held_out], seeds=seeds,
+                bagged = fit_bagged(booster, features[~held_out], labels[~held_out], seeds=seeds,
                                     neg_per_pos=neg_per_pos, threads=threads)  # fmt: skip
-                predictions.loc[held_out, column] = bagged.predict(matrix[held_out])
+                predictions.loc[held_out, column] = bagged.predict(features[held_out])
                 seconds = time.monotonic() - begin
                 timings.append({"booster": booster, "variant": variant, "fold": fold, "seconds": round(seconds, 2)})
                 logger.info("%s fold %d: %.1f s, pAUC %.4f", column, fold, seconds,
@@ -169,7 +171,7 @@ def train_tabular(
         "importance": {name: float(value) for name, value in gain.head(30).items()},
         "timings": timings,
     }  # fmt: skip
-    _write(out, report, predictions, gain, variants["tabular+image"][0])
+    _write(out, report, predictions, gain, spec)
     return report
 
 
