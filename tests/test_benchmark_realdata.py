@@ -25,7 +25,8 @@ def test_realdata_trains_each_bundle_next_to_a_plain_loop_and_crops_the_films(tm
     torch.save(timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict(), weights)
     out, result = run_benchmark("realdata", "--shared", str(shared), "--weights", str(weights), "--scale", "0.1",
                                 "--num_workers", "0")  # fmt: skip
-    assert "| bundle | system | metric | best | last | per epoch | s per epoch | verdict |" in out
+    assert ("| bundle | system | metric | best | last | per epoch | best macro AUROC | lowest log loss | s per epoch "
+            "| verdict |") in out
     rows = {(row["bundle"], row["system"]): row for row in result["rows"]}
     assert set(rows) == {("chest_xray", "bundle"), ("chest_xray", "plain"), ("isic", "bundle"), ("isic", "plain"),
                          ("rsna", "breast crop")}  # fmt: skip
@@ -35,5 +36,10 @@ def test_realdata_trains_each_bundle_next_to_a_plain_loop_and_crops_the_films(tm
             epochs = result["settings"]["settings"][bundle]["epochs"]
             assert row["metric"] == metric and len(row["per_epoch"].split()) == epochs and row["seconds"] > 0
         assert rows[bundle, "bundle"]["verdict"].startswith("bundle ")
+    for system in ("bundle", "plain"):  # chest_xray's threshold-free companions, as the bundle's metrics compute them
+        row = rows["chest_xray", system]
+        assert 0 <= row["macro_auroc"] <= 1 and row["log_loss"] > 0
+    assert rows["isic", "bundle"]["macro_auroc"] is None
+    assert "; macro AUROC " in rows["chest_xray", "bundle"]["verdict"]
     assert rows["rsna", "breast crop"]["best"] == 2 and rows["rsna", "breast crop"]["verdict"] == "ok"
     assert any(note.startswith("chest_xray stage boundary: stage-1 best") for note in result["notes"])
