@@ -3,6 +3,8 @@ fake TensorBoard writer, the benchmark command line, killing a bundle's training
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -99,13 +101,41 @@ def run_benchmark(tmp_path):
     return run
 
 
+@functools.cache
+def _benchmark_commands() -> dict:
+    """scripts/benchmark.py's subcommands as its ``fire.Fire`` gets them (the script run as a module, not main)."""
+    import runpy
+
+    script = runpy.run_path(str(REPO / "scripts" / "benchmark.py"))
+    return {name: script["_command"](name, module) for name, module in script["COMMANDS"].items()}
+
+
+@pytest.fixture
+def run_benchmark_in_process(tmp_path, capsys):
+    """``run_benchmark`` in this process: the script's own subcommand table and fire's parsing of the same arguments,
+    without the ~7 s of a new interpreter; the torch thread count that a benchmark sets is restored after it."""
+    import fire
+
+    def run(*args: str) -> tuple[str, dict]:
+        out = tmp_path / f"benchmark_{args[0]}.json"
+        threads = torch.get_num_threads()
+        capsys.readouterr()
+        try:
+            with contextlib.chdir(REPO):
+                fire.Fire(_benchmark_commands(), command=[*args, "--out", str(out)])
+        finally:
+            torch.set_num_threads(threads)
+        return capsys.readouterr().out, json.loads(out.read_text())
+
+    return run
+
+
 def run_in_process(config_file: str | Path | Sequence[str | Path], run_id: str = "run", **overrides) -> str:
     """``python -m monai.bundle run`` in this process, from the repository root as the tests run the command: what
     the command calls (monai.bundle.run) without the ~7 s of a new interpreter, for tests whose subject is not the
     command line. Returns what the run printed, its logs included (the bundle's logging.conf, as the command applies
     it). An error propagates with that output as a note: the command would print ``medbundle: error:
     <root_cause(error)>`` last (medbundle.excepthook, tested in test_excepthook)."""
-    import contextlib
     import io
     import logging
 
