@@ -130,6 +130,22 @@ def run_benchmark_in_process(tmp_path, capsys):
     return run
 
 
+def as_overrides(flags: Sequence[str]) -> dict:
+    """``--key value`` overrides of a command line as the keyword arguments fire passes to monai.bundle.run: each value
+    a Python literal where it parses as one (``[48,48]``, ``1e-3``, ``False``), else the string."""
+    import ast
+
+    assert len(flags) % 2 == 0 and all(key.startswith("--") for key in flags[::2]), flags
+
+    def value(text: str) -> object:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    return {key.removeprefix("--"): value(text) for key, text in zip(flags[::2], flags[1::2])}
+
+
 def run_in_process(config_file: str | Path | Sequence[str | Path], run_id: str = "run", **overrides) -> str:
     """``python -m monai.bundle run`` in this process, from the repository root as the tests run the command: what
     the command calls (monai.bundle.run) without the ~7 s of a new interpreter, for tests whose subject is not the
