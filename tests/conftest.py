@@ -146,12 +146,14 @@ def as_overrides(flags: Sequence[str]) -> dict:
     return {key.removeprefix("--"): value(text) for key, text in zip(flags[::2], flags[1::2])}
 
 
-def run_in_process(config_file: str | Path | Sequence[str | Path], run_id: str = "run", **overrides) -> str:
-    """``python -m monai.bundle run`` in this process, from the repository root as the tests run the command: what
-    the command calls (monai.bundle.run) without the ~7 s of a new interpreter, for tests whose subject is not the
-    command line. Returns what the run printed, its logs included (the bundle's logging.conf, as the command applies
-    it). An error propagates with that output as a note: the command would print ``medbundle: error:
-    <root_cause(error)>`` last (medbundle.excepthook, tested in test_excepthook)."""
+def run_in_process(
+    config_file: str | Path | Sequence[str | Path], run_id: str = "run", cwd: Path = REPO, **overrides
+) -> str:
+    """``python -m monai.bundle run`` in this process, from `cwd` (the repository root, where the tests run the
+    command): what the command calls (monai.bundle.run) without the ~7 s of a new interpreter, for tests whose
+    subject is not the command line. Returns what the run printed, its logs included (the bundle's logging.conf,
+    as the command applies it). An error propagates with that output as a note: the command would print
+    ``medbundle: error: <root_cause(error)>`` last (medbundle.excepthook, tested in test_excepthook)."""
     import io
     import logging
 
@@ -162,7 +164,7 @@ def run_in_process(config_file: str | Path | Sequence[str | Path], run_id: str =
     handlers, level = root.handlers[:], root.level
     printed = io.StringIO()
     try:
-        with contextlib.chdir(REPO), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             run(run_id=run_id, config_file=files, **overrides)
     except Exception as error:
         error.add_note(printed.getvalue()[-3000:])
