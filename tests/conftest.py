@@ -159,10 +159,17 @@ def run_in_process(
 
     from monai.bundle import run
 
+    def console_handlers() -> list[logging.StreamHandler]:
+        """The plain stream handlers of every logger: MONAI's get_logger binds one to sys.stdout as it is then."""
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        return [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers
+                if type(h) is logging.StreamHandler]  # fmt: skip
+
     files = [str(config_file)] if isinstance(config_file, (str, Path)) else [str(f) for f in config_file]
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     printed = io.StringIO()
+    streams = {handler: handler.setStream(printed) for handler in console_handlers()}  # earlier runs' loggers too
     try:
         with contextlib.chdir(cwd), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             run(run_id=run_id, config_file=files, **overrides)
@@ -175,6 +182,8 @@ def run_in_process(
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(level)
+        for handler in console_handlers():  # and the other loggers' streams as they were (new ones: sys.stdout)
+            handler.setStream(streams.get(handler) or sys.stdout)
     return printed.getvalue()
 
 
