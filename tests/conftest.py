@@ -3,6 +3,8 @@ fake TensorBoard writer, the benchmark command line, killing a bundle's training
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -97,6 +99,92 @@ def run_benchmark(tmp_path):
         return result.stdout, json.loads(out.read_text())
 
     return run
+
+
+@functools.cache
+def _benchmark_commands() -> dict:
+    """scripts/benchmark.py's subcommands as its ``fire.Fire`` gets them (the script run as a module, not main)."""
+    import runpy
+
+    script = runpy.run_path(str(REPO / "scripts" / "benchmark.py"))
+    return {name: script["_command"](name, module) for name, module in script["COMMANDS"].items()}
+
+
+@pytest.fixture
+def run_benchmark_in_process(tmp_path, capsys):
+    """``run_benchmark`` in this process: the script's own subcommand table and fire's parsing of the same arguments,
+    without the ~7 s of a new interpreter; the torch thread count that a benchmark sets is restored after it."""
+    import fire
+
+    def run(*args: str) -> tuple[str, dict]:
+        out = tmp_path / f"benchmark_{args[0]}.json"
+        threads = torch.get_num_threads()
+        capsys.readouterr()
+        try:
+            with contextlib.chdir(REPO):
+                fire.Fire(_benchmark_commands(), command=[*args, "--out", str(out)])
+        finally:
+            torch.set_num_threads(threads)
+        return capsys.readouterr().out, json.loads(out.read_text())
+
+    return run
+
+
+def as_overrides(flags: Sequence[str]) -> dict:
+    """``--key value`` overrides of a command line as the keyword arguments fire passes to monai.bundle.run: each value
+    a Python literal where it parses as one (``[48,48]``, ``1e-3``, ``False``), else the string."""
+    import ast
+
+    assert len(flags) % 2 == 0 and all(key.startswith("--") for key in flags[::2]), flags
+
+    def value(text: str) -> object:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    return {key.removeprefix("--"): value(text) for key, text in zip(flags[::2], flags[1::2])}
+
+
+def run_in_process(
+    config_file: str | Path | Sequence[str | Path], run_id: str = "run", cwd: Path = REPO, **overrides
+) -> str:
+    """``python -m monai.bundle run`` in this process, from `cwd` (the repository root, where the tests run the
+    command): what the command calls (monai.bundle.run) without the ~7 s of a new interpreter, for tests whose
+    subject is not the command line. Returns what the run printed, its logs included (the bundle's logging.conf,
+    as the command applies it). An error propagates with that output as a note: the command would print
+    ``medbundle: error: <root_cause(error)>`` last (medbundle.excepthook, tested in test_excepthook)."""
+    import io
+    import logging
+
+    from monai.bundle import run
+
+    def console_handlers() -> list[logging.StreamHandler]:
+        """The plain stream handlers of every logger: MONAI's get_logger binds one to sys.stdout as it is then."""
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        return [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers
+                if type(h) is logging.StreamHandler]  # fmt: skip
+
+    files = [str(config_file)] if isinstance(config_file, (str, Path)) else [str(f) for f in config_file]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    printed = io.StringIO()
+    streams = {handler: handler.setStream(printed) for handler in console_handlers()}  # earlier runs' loggers too
+    try:
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            run(run_id=run_id, config_file=files, **overrides)
+    except Exception as error:
+        error.add_note(printed.getvalue()[-3000:])
+        raise
+    finally:
+        for handler in root.handlers[:]:  # the logging.conf handler writes to `printed`: put pytest's back
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for handler in console_handlers():  # and the other loggers' streams as they were (new ones: sys.stdout)
+            handler.setStream(streams.get(handler) or sys.stdout)
+    return printed.getvalue()
 
 
 def blank_dicom(path: Path) -> None:

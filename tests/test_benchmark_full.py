@@ -83,5 +83,6 @@ def test_every_benchmark_subcommand_and_readme_command_has_a_smoke_test():
     readme = set(re.findall(r"python scripts/benchmark\.py (\w+)", (repo / "README.md").read_text()))
     assert readme <= commands and len(commands) >= 12, (readme - commands, commands)
     tests = "".join(path.read_text() for path in (repo / "tests").glob("test_benchmark_*.py"))
-    smoked = set(re.findall(r'run_benchmark\(\s*"(\w+)"', tests)) | set(re.findall(r'"scripts/benchmark\.py", "(\w+)"', tests))
+    smoked = set(re.findall(r'run_benchmark(?:_in_process)?\(\s*"(\w+)"', tests))  # conftest's two runners
+    smoked |= set(re.findall(r'"scripts/benchmark\.py", "(\w+)"', tests))
     assert commands <= smoked, f"subcommands without a smoke test: {sorted(commands - smoked)}"

@@ -1,4 +1,6 @@
-"""End to end: the real ``python -m monai.bundle`` commands of the chest_xray bundle on generated demo data."""
+"""End to end: the real ``python -m monai.bundle`` commands of the chest_xray bundle on generated demo data (training
+killed and resumed, evaluation of the test split, inference); the other runs call what the command calls in this
+process (``run_here``)."""
 
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ import pandas as pd
 import pytest
 import timm
 import torch
-from conftest import assert_resumed, assert_same_state, kill_mid_epoch, trained_epochs
+from conftest import as_overrides, assert_resumed, assert_same_state, kill_mid_epoch, run_in_process, trained_epochs
 from monai.bundle import ConfigWorkflow
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from medbundle.checkpoints import latest_checkpoint
 from medbundle.data import CHEST_XRAY_CLASSES
 from medbundle.demo import write_chest_xray_demo
+from medbundle.excepthook import root_cause
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "chest_xray" / "configs"
@@ -45,6 +48,11 @@ def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = T
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
+
+
+def run_here(run_id: str, configs: list[str], *overrides: str) -> str:
+    """`run_bundle` in this process (conftest's run_in_process); what it printed."""
+    return run_in_process([CONFIGS / name for name in configs], run_id, **as_overrides(overrides))
 
 
 def backbone_state(state: dict) -> dict[str, torch.Tensor]:
@@ -129,7 +137,7 @@ def assert_metrics_recomputed(out: Path) -> None:
 
 def test_evaluate_writes_metrics_predictions_and_confusion_matrix(trained):
     root, paths, _, _, _ = trained
-    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0")
+    run_here("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0")
     out = root / "bundle" / "outputs" / "fold0"
     metrics = json.loads((out / "metrics.json").read_text())["image"]
     assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics["per_class"]) == set(CHEST_XRAY_CLASSES)
@@ -184,10 +192,11 @@ def test_unknown_class_folder_is_named_in_the_error(trained, tmp_path):
     shutil.copytree(root / "data", data)
     (data / "train" / "Pneumothorax").mkdir()
     shutil.copy(next((data / "train" / "Normal").iterdir()), data / "train" / "Pneumothorax")
-    result = run_bundle("training", ["train.yaml"], "--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"),
-                        *TINY, "--pretrained", "False", check=False)
-    assert result.returncode != 0
-    assert "Pneumothorax" in result.stderr and "Tuberculosis" in result.stderr
+    with pytest.raises(Exception) as stopped:
+        run_here("training", ["train.yaml"], "--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), *TINY,
+                 "--pretrained", "False")
+    cause = str(root_cause(stopped.value))  # what the command prints last
+    assert "Pneumothorax" in cause and "Tuberculosis" in cause
 
 
 def test_a_data_set_without_tuberculosis_trains_a_four_class_model(trained, tmp_path):
@@ -197,12 +206,12 @@ def test_a_data_set_without_tuberculosis_trains_a_four_class_model(trained, tmp_
     for split in ("train", "val", "test"):
         shutil.rmtree(data / split / "Tuberculosis")
     paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--pretrained", "False"]
-    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False")
-    assert "undefined" not in (result.stdout + result.stderr).lower()
+    log = run_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False")
+    assert "undefined" not in log.lower() and "Epoch[1] Complete" in log
     best = torch.load(tmp_path / "b" / "models" / "fold0" / "model.pt", weights_only=True)
     assert best["config"]["class_names"] == ["Viral Pneumonia", "Bacterial Pneumonia", "Corona Virus Disease", "Normal"]
     assert best["config"]["num_classes"] == 4
-    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0", "--eval_split", "test")
+    run_here("evaluating", ["train.yaml", "evaluate.yaml"], *paths[:4], "--num_workers", "0", "--eval_split", "test")
     metrics = (tmp_path / "b" / "outputs" / "fold0" / "test" / "metrics.json").read_text()
     assert "Normal" in metrics and "Tuberculosis" not in metrics
 
@@ -214,11 +223,11 @@ def test_corrupt_png_is_skipped_and_counted_when_asked(trained, tmp_path):
     victim = next((data / "train" / "Normal").glob("*.png"))
     victim.write_bytes(victim.read_bytes()[: len(victim.read_bytes()) // 2])
     paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--pretrained", "False"]
-    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False", check=False)
-    assert failed.returncode != 0 and victim.name in failed.stdout + failed.stderr
-    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False",
-                        "--skip_bad_images", "True")
-    log = result.stdout + result.stderr
+    with pytest.raises(Exception) as stopped:
+        run_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False")
+    assert victim.name in str(root_cause(stopped.value))  # what the command prints last
+    log = run_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--stage1", "False",
+                   "--skip_bad_images", "True")
     assert "skipped 1 of" in log and victim.name in log
 
 

@@ -1,5 +1,7 @@
 """End to end: the real ``python -m monai.bundle`` commands of the classify bundle on generated demo data, a binary
-label CSV with patient ids and multi-class train/val/test folders, and the tools that take its checkpoints."""
+label CSV with patient ids and multi-class train/val/test folders, and the tools that take its checkpoints. The
+command trains the binary model and evaluates the multi-class one's test folder; the other runs call what it calls
+in this process (``run_here``)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import as_overrides, run_in_process
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from medbundle import cli
 from medbundle.data import classify_classes, classify_split
 from medbundle.demo import write_classify_demo
+from medbundle.excepthook import root_cause
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "classify" / "configs"
@@ -26,11 +30,10 @@ TINY = ["--model", "resnet10t", "--pretrained", "False", "--image_size", "[32,32
         "--stage2_backbone_lr", "1e-3", "--stage2_head_lr", "2e-3"]
 
 
-def run_in_process(configs: list[str], **overrides) -> None:
-    """``monai.bundle run`` in this process (what the command calls), for runs whose start-up time is not tested."""
-    from monai.bundle import run
-
-    run(run_id="run", config_file=[str(CONFIGS / name) for name in configs], **overrides)
+def run_here(configs: list[str], *flags: str, run_id: str = "run", **overrides) -> str:
+    """``monai.bundle run`` in this process (what the command calls, conftest's run_in_process), for runs whose
+    start-up time is not tested; `flags` as on the command line. What it printed."""
+    return run_in_process([CONFIGS / name for name in configs], run_id, **as_overrides(flags), **overrides)
 
 
 def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -60,8 +63,7 @@ def multiclass(tmp_path_factory):
     root = tmp_path_factory.mktemp("multiclass")
     write_classify_demo(root / "data", n_patients=30, n_classes=3, layout="split_folders", size_range=(40, 64), seed=2)
     paths = ["--dataset_dir", str(root / "data"), "--bundle_root", str(root / "bundle")]
-    log = run_bundle("training", ["train.yaml"], *paths, *TINY)
-    return root, paths, log.stdout + log.stderr
+    return root, paths, run_here(["train.yaml"], *paths, *TINY, run_id="training")  # the command trains `binary`
 
 
 def test_binary_csv_trains_one_sigmoid_output_and_stores_the_roc_threshold(binary):
@@ -85,7 +87,8 @@ def test_binary_folds_keep_each_patient_on_one_side(binary):
 
 def test_binary_evaluation_of_a_held_out_csv_matches_sklearn(binary):
     root, paths, _ = binary
-    run_bundle("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0", "--eval_csv", "test.csv")
+    run_here(["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0", "--eval_csv", "test.csv",
+             run_id="evaluating")  # the command evaluates the multi-class test folder
     out = root / "bundle" / "outputs" / "fold0" / "test"
     metrics = json.loads((out / "metrics.json").read_text())
     predictions = pd.read_csv(out / "predictions_image.csv")
@@ -102,8 +105,8 @@ def test_binary_evaluation_of_a_held_out_csv_matches_sklearn(binary):
 
 def test_binary_inference_predicts_a_csv_of_images_with_class_names(binary):
     root, _, _ = binary
-    run_in_process(["inference.yaml"], bundle_root=str(root / "bundle"), input=str(root / "data" / "test.csv"),
-                   num_workers=0)
+    run_here(["inference.yaml"], bundle_root=str(root / "bundle"), input=str(root / "data" / "test.csv"),
+             num_workers=0)
     predictions = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "inference" / "predictions_image.csv")
     assert len(predictions) == len(pd.read_csv(root / "data" / "test.csv"))
     assert list(predictions.columns) == ["image_id", "pred", "pred_class"]
@@ -129,7 +132,7 @@ def test_multiclass_folders_train_a_softmax_and_evaluate_the_test_folder(multicl
 
 def test_multiclass_inference_predicts_a_folder(multiclass):
     root, _, _ = multiclass
-    run_in_process(["inference.yaml"], bundle_root=str(root / "bundle"), input=str(root / "data" / "test"), num_workers=0)
+    run_here(["inference.yaml"], bundle_root=str(root / "bundle"), input=str(root / "data" / "test"), num_workers=0)
     predictions = pd.read_csv(root / "bundle" / "outputs" / "fold0" / "inference" / "predictions_image.csv")
     assert predictions["image_id"].str.contains("/").all() and "label" not in predictions
     assert set(predictions["pred_class"]) <= {"clear", "nodule", "streaks"} and "prob_streaks" in predictions
@@ -139,11 +142,13 @@ def test_a_csv_without_label_column_stops_with_the_file_and_column_last(tmp_path
     data = tmp_path / "data"
     write_classify_demo(data, n_patients=6, n_test=0, size_range=(32, 40))
     pd.read_csv(data / "labels.csv").rename(columns={"label": "diagnosis"}).to_csv(data / "labels.csv", index=False)
-    result = run_bundle("training", ["train.yaml"], "--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"),
-                        *TINY, check=False)
-    last = result.stderr.strip().splitlines()[-1]
-    assert result.returncode != 0 and last.startswith("medbundle: error: ValueError: ")
-    assert f"{data / 'labels.csv'} lacks required column(s) ['label']" in last and "rename its columns" in last
+    with pytest.raises(Exception) as stopped:
+        run_here(["train.yaml"], "--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), *TINY,
+                 run_id="training")
+    cause = root_cause(stopped.value)  # the command prints "medbundle: error: ValueError: <cause>" last
+    assert isinstance(cause, ValueError)
+    message = str(cause)
+    assert f"{data / 'labels.csv'} lacks required column(s) ['label']" in message and "rename its columns" in message
 
 
 @pytest.mark.slow

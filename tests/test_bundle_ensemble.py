@@ -1,5 +1,6 @@
-"""End to end: the ensemble bundle over two tiny isic members of different image sizes, trained with the real
-command, against a hand computation; chest_xray and rsna runs over saved tiny members; the ad-hoc command; metadata."""
+"""End to end: the ensemble bundle over two tiny isic members of different image sizes, trained in this process, its
+evaluation through the real command against a hand computation; chest_xray and rsna runs over saved tiny members;
+the ad-hoc command; metadata."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import as_overrides, run_in_process
 from monai.bundle import run, verify_metadata
 from sklearn.metrics import roc_auc_score
 
@@ -39,40 +41,34 @@ def bundle_command(run_id: str, configs: list[Path], *overrides: str) -> list[st
             "--logging_file", str(CONFIGS / "logging.conf"), *overrides]
 
 
-def run_parallel(commands: list[list[str]]) -> None:
-    """The real commands, two at a time on the two cores."""
-    processes = [subprocess.Popen(c, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for c in commands]
-    for process in processes:
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, output[-4000:]
+def run_command(command: list[str]) -> None:
+    done = subprocess.run(command, check=False, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
 @pytest.fixture(scope="module")
 def isic(tmp_path_factory):
-    """Two resnet10t members trained for one epoch on fold 0, laid out as <root>/<model>/fold_0/model.pt, and
-    the ensemble bundle run over them with soft voting (and its report) and with hard_weighted voting."""
+    """Two resnet10t members trained for one epoch on fold 0 (in this process), laid out as
+    <root>/<model>/fold_0/model.pt, and the ensemble bundle run over them with soft voting (and its report: the real
+    command) and with hard_weighted voting (in this process)."""
     root = tmp_path_factory.mktemp("ensemble")
     data = root / "data"
     write_isic_demo(data, n_patients=24, positive_rate=0.15, n_test=6, size_range=(40, 64), seed=5)
     tiny = ["--model", "resnet10t", "--pretrained", "False", "--batch_size", "16", "--num_workers", "0", "--epochs", "1",
             "--val_interval", "1", "--min_epochs", "0", "--n_folds", "3", "--learning_rate", "1e-3", "--progress", "False"]
-    run_parallel([
-        bundle_command("training", [ISIC_CONFIGS / "train.yaml"], "--dataset_dir", str(data), "--bundle_root",
-                       str(root / "train" / name), "--image_size", size, *tiny)
-        for name, size in SIZES.items()
-    ])
+    for name, size in SIZES.items():
+        run_in_process(ISIC_CONFIGS / "train.yaml", "training", **as_overrides(
+            ["--dataset_dir", str(data), "--bundle_root", str(root / "train" / name), "--image_size", size, *tiny]))
     checkpoints = root / "checkpoints"
     for name in SIZES:
         (checkpoints / name / "fold_0").mkdir(parents=True)
         shutil.copy(root / "train" / name / "models" / "fold0" / "model.pt", checkpoints / name / "fold_0" / "model.pt")
     common = ["--task", "isic", "--checkpoints", str(checkpoints), "--dataset_dir", str(data), "--num_workers", "0",
               "--report_k", "1", "--report_resamples", "50"]
-    run_parallel([
-        bundle_command("evaluating", [CONFIGS / "evaluate.yaml"], *common, "--strategy", strategy,
-                       "--output_dir", str(root / strategy), "--report", str(strategy == "soft"))
-        for strategy in ("soft", "hard_weighted")
-    ])
+    run_command(bundle_command("evaluating", [CONFIGS / "evaluate.yaml"], *common, "--strategy", "soft",
+                               "--output_dir", str(root / "soft"), "--report", "True"))
+    run_in_process(CONFIGS / "evaluate.yaml", "evaluating", **as_overrides(
+        [*common, "--strategy", "hard_weighted", "--output_dir", str(root / "hard_weighted"), "--report", "False"]))
     return root, data, checkpoints
 
 

@@ -1,4 +1,5 @@
-"""End to end: the real ``python -m monai.bundle`` commands of the isic bundle on generated HDF5 demo data."""
+"""End to end: the real ``python -m monai.bundle`` commands of the isic bundle on generated HDF5 demo data; the runs
+on damaged data call what the command calls in this process (``run_here``)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import assert_resumed, assert_same_state, kill_mid_epoch
+from conftest import as_overrides, assert_resumed, assert_same_state, kill_mid_epoch, run_in_process
 from monai.bundle import ConfigParser, ConfigWorkflow
 from sklearn.metrics import auc, roc_auc_score, roc_curve
 
 from medbundle.checkpoints import latest_checkpoint, stored_thresholds
 from medbundle.data import isic_datalist, split_fold
 from medbundle.demo import write_isic_demo
+from medbundle.excepthook import root_cause
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "bundles" / "isic" / "configs"
@@ -45,6 +47,18 @@ def run_bundle(run_id: str, configs: list[str], *overrides: str, check: bool = T
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
+
+
+def run_here(run_id: str, configs: list[str], *overrides: str) -> str:
+    """`run_bundle` in this process (conftest's run_in_process), DataLoader workers included; what it printed."""
+    return run_in_process([CONFIGS / name for name in configs], run_id, **as_overrides(overrides))
+
+
+def stop_here(run_id: str, configs: list[str], *overrides: str) -> str:
+    """`run_here` of a run that must stop: the root cause, which the command prints last."""
+    with pytest.raises(Exception) as stopped:
+        run_here(run_id, configs, *overrides)
+    return str(root_cause(stopped.value))
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +184,9 @@ def test_undecodable_jpeg_stops_naming_it_or_is_skipped_and_counted(trained, tmp
         file[victim] = np.bytes_(b"\xff\xd8\xff\xe0 truncated")
     # every validation negative, so the victim is read wherever its patient's fold puts it
     paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b"), "--data_fraction", "1.0"]
-    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", check=False)
-    last = failed.stderr.strip().splitlines()[-1]
-    assert failed.returncode != 0 and victim in last and "skip_bad_images" in last
-    result = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
-    log = result.stdout + result.stderr
+    last = stop_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1")
+    assert victim in last and "skip_bad_images" in last
+    log = run_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
     assert "skipped 1 of" in log and victim in log
     skipped = pd.read_csv(tmp_path / "b" / "outputs" / "fold0" / "skipped.csv")
     assert skipped["image_id"].tolist() == [victim]
@@ -188,9 +200,8 @@ def test_missing_isic_id_names_it_and_the_bundle_key(trained, tmp_path):
     with h5py.File(data / "train-image.hdf5", "a") as file:
         del file[victim]
     paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "b")]
-    failed = run_bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", check=False)
-    last = failed.stderr.strip().splitlines()[-1]
-    assert failed.returncode != 0 and victim in last and "missing_images: skip" in last
+    last = stop_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1")
+    assert victim in last and "missing_images: skip" in last
 
 
 @pytest.mark.parametrize(

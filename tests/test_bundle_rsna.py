@@ -1,4 +1,5 @@
-"""End to end: the real ``python -m monai.bundle`` commands of the rsna bundle on generated demo data."""
+"""End to end: the real ``python -m monai.bundle`` commands of the rsna bundle on generated demo data; the resumed
+run and the run over a truncated DICOM call what the command calls in this process (``bundle_here``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import assert_resumed, blank_dicom, host_pfbeta
+from conftest import as_overrides, assert_resumed, blank_dicom, host_pfbeta, run_in_process
 from monai.bundle import ConfigWorkflow
 from sklearn.metrics import roc_auc_score
 
@@ -35,6 +36,12 @@ def bundle(run_id: str, configs: list[str], *overrides: str) -> subprocess.Compl
     result = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
+
+
+def bundle_here(run_id: str, configs: list[str], *overrides: str) -> str:
+    """`bundle` in this process (conftest's run_in_process); what it printed. The command with --resume runs in
+    test_resume_exact (rsna, kill -9) and test_bundle_chest_xray."""
+    return run_in_process([CONFIGS / name for name in configs], run_id, **as_overrides(overrides))
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +93,8 @@ def test_resume_continues_epochs_and_best_metric(trained):
     root, paths, _ = trained
     ckpt_dir = root / "bundle" / "models" / "fold0"
     before = torch.load(ckpt_dir / "last_checkpoint_epoch=2.pt", weights_only=True)
-    result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "3", "--resume")
-    assert_resumed(result.stdout + result.stderr, ckpt_dir / "last_checkpoint_epoch=2.pt", epochs=3)
+    log = bundle_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "3", "--resume", "True")
+    assert_resumed(log, ckpt_dir / "last_checkpoint_epoch=2.pt", epochs=3)
     after = torch.load(ckpt_dir / "last_checkpoint_epoch=3.pt", weights_only=True)
     assert not (ckpt_dir / "last_checkpoint_epoch=2.pt").exists(), "the resumed-from checkpoint was left behind"
     epochs = [state["trainer"]["iteration"] // state["trainer"]["epoch_length"] for state in (before, after)]
@@ -184,6 +191,5 @@ def test_unreadable_dicom_is_skipped_and_counted_when_asked(trained, tmp_path):
     victim = next((data / "train_images").rglob("*.dcm"))
     victim.write_bytes(victim.read_bytes()[:2000])  # truncated mid-header: pydicom cannot parse it
     paths = ["--dataset_dir", str(data), "--bundle_root", str(tmp_path / "bundle")]
-    result = bundle("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
-    log = result.stdout + result.stderr
+    log = bundle_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "1", "--skip_bad_images", "True")
     assert "skipped 1 of" in log and victim.name in log

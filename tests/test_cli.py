@@ -14,12 +14,21 @@ from medbundle.cli import demo, demo_data, norm_stats
 from medbundle.data import CHEST_XRAY_CLASSES, norm_stats_path, read_norm_stats
 from medbundle.demo import write_chest_xray_demo
 
+PAGER = {**os.environ, "PAGER": "cat"}  # fire pages --help through $PAGER
+
+
+def medbundle_here(monkeypatch, *args: str) -> None:
+    """``medbundle <args>`` in this process: the console script's main() on that command line, for tests whose
+    subject is the command, not a new interpreter (each costs ~7 s)."""
+    monkeypatch.setattr(sys, "argv", ["medbundle", *args])
+    cli.main()
+
 
 def test_demo_data_console_command_writes_the_kaggle_layout(tmp_path):
     out = tmp_path / "rsna"
     command = [sys.executable, "-m", "medbundle", "demo_data", "--task", "rsna",
                "--out", str(out), "--n_patients", "4", "--image_shape", "[128,104]", "--n_test_patients", "1"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
     assert result.returncode == 0, result.stderr[-2000:]
     train = pd.read_csv(out / "train.csv")
     assert train["patient_id"].nunique() == 4
@@ -49,7 +58,7 @@ def test_unknown_task_names_the_choices(tmp_path):
 
 def test_tasks_console_command_lists_the_registered_tasks():
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "tasks"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["task", "bundle", "from"]
@@ -70,7 +79,7 @@ def test_chest_xray_demo_data_console_command_writes_class_folders(tmp_path):
     out = tmp_path / "chest"
     command = [sys.executable, "-m", "medbundle.cli", "demo_data", "--task", "chest_xray",
                "--out", str(out), "--n_train", "2", "--n_val", "1", "--n_test", "1", "--size_range", "[64,96]"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (out / "train").iterdir()) == sorted(CHEST_XRAY_CLASSES)
     assert (out / "patients.csv").is_file()
@@ -80,7 +89,7 @@ def test_isic_demo_data_console_command_writes_the_kaggle_hdf5_layout(tmp_path):
     out = tmp_path / "isic"
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "demo_data", "--task", "isic",
                "--out", str(out), "--n_patients", "6", "--positive_rate", "0.1", "--n_test", "2"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
     assert result.returncode == 0, result.stderr[-2000:]
     names = {"train-metadata.csv", "train-image.hdf5", "test-metadata.csv", "test-image.hdf5"}
     assert names <= {p.name for p in out.iterdir()}
@@ -124,7 +133,7 @@ def test_download_without_network_prints_what_to_do_without_traceback(tmp_path):
     command = [sys.executable, "-c", "from medbundle.cli import main; main()", "download", "--task", "chest_xray",
                "--out", str(tmp_path / "lungs")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 1
     assert "kaggle.com/datasets/khaleddev/lungs-disease-dataset-broken" in result.stderr
     assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith("medbundle download:")
@@ -145,36 +154,39 @@ def test_bundle_normalises_with_the_written_statistics(tmp_path):
     assert parser.get_parsed_content("stored_config").values["norm_stats"] == stats
 
 
-def test_validate_console_command_reports_and_gates_on_leakage(tmp_path):
+def test_validate_console_command_reports_and_gates_on_leakage(tmp_path, monkeypatch, capsys):
     data = tmp_path / "data"
     write_chest_xray_demo(data, n_train=2, n_val=1, n_test=1, size_range=(64, 96), seed=3)
     base = [sys.executable, "-c", "from medbundle.cli import main; main()", "validate", "--task", "chest_xray",
             "--dataset_dir", str(data), "--num_workers", "0"]
-    clean = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
+    clean = subprocess.run(base, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
     assert clean.returncode == 0, clean.stderr[-2000:]
     assert (data / "data_check" / "data_check.md").is_file() and clean.stdout.strip()
     leaked = next((data / "train" / "Normal").iterdir())
     (data / "val" / "Normal" / f"copy{leaked.suffix}").write_bytes(leaked.read_bytes())
-    dirty = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
-    assert dirty.returncode == 1 and "duplicate" in dirty.stdout.lower()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as dirty:  # the same command in this process: it exits 1
+        medbundle_here(monkeypatch, *base[3:])
+    assert dirty.value.code == 1 and "duplicate" in capsys.readouterr().out.lower()
 
 
-def test_isic_download_without_network_says_to_accept_the_rules(tmp_path):
-    fake = tmp_path / "fake_site" / "kagglehub"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "def competition_download(name):\n    raise ConnectionError(\"Failed to resolve 'www.kaggle.com'\")\n"
-    )
-    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "download", "--task", "isic",
-               "--out", str(tmp_path / "isic")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "kaggle.com/competitions/isic-2024-challenge/rules" in result.stderr.strip().splitlines()[-1]
+def test_isic_download_without_network_says_to_accept_the_rules(tmp_path, monkeypatch, capsys):
+    """In this process (the command's interpreter is tested with chest_xray above): a kagglehub without network."""
+    import types
+
+    def competition_download(name):
+        raise ConnectionError("Failed to resolve 'www.kaggle.com'")
+
+    monkeypatch.setitem(sys.modules, "kagglehub", types.SimpleNamespace(competition_download=competition_download))
+    with pytest.raises(SystemExit) as exit_:  # an uncaught error would propagate here instead, traceback and all
+        medbundle_here(monkeypatch, "download", "--task", "isic", "--out", str(tmp_path / "isic"))
+    printed = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in printed
+    assert "kaggle.com/competitions/isic-2024-challenge/rules" in printed.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("task", ["rsna", "chest_xray", "isic", "classify"])
-def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, task):
+def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, monkeypatch, task):
     import cv2
 
     data = tmp_path / "data"
@@ -191,11 +203,14 @@ def test_preview_writes_a_captioned_montage_of_preprocessed_images(tmp_path, tas
         write_chest_xray_demo(data, n_train=2, n_val=1, n_test=0, size_range=(64, 96), seed=3)
         size = "[48,48]"
     out = tmp_path / "preview.png"
-    command = [sys.executable, "-c", "from medbundle.cli import main; main()", "preview", "--bundle",
-               str(REPO / "bundles" / task), "--dataset_dir", str(data), "--n", "6", "--out", str(out),
-               "--image_size", size, "--n_folds", "2", *(["--before", "True"] if task == "rsna" else [])]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PAGER": "cat"})
-    assert result.returncode == 0, result.stderr[-2000:]
+    args = ["preview", "--bundle", str(REPO / "bundles" / task), "--dataset_dir", str(data), "--n", "6", "--out",
+            str(out), "--image_size", size, "--n_folds", "2", *(["--before", "True"] if task == "rsna" else [])]
+    if task == "rsna":  # the real command once; the other bundles' previews in this process
+        command = [sys.executable, "-c", "from medbundle.cli import main; main()", *args]
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=PAGER)
+        assert result.returncode == 0, result.stderr[-2000:]
+    else:
+        medbundle_here(monkeypatch, *args)
     picture = cv2.imread(str(out))
     assert picture is not None and picture.shape[0] > 2 * 256 and picture.shape[1] > 4 * 64
 

@@ -1,6 +1,7 @@
-"""The evaluation report end to end: a toy bundle trained and evaluated through ``python -m monai.bundle run``, its
-``report/`` read back (intervals, calibration, subgroups, Grad-CAM), opened in headless Chromium, rebuilt by
-``medbundle report``, and ``--calibrate True`` storing a temperature that the next evaluation applies."""
+"""The evaluation report end to end: a toy bundle trained (in this process) and evaluated through ``python -m
+monai.bundle run``, its ``report/`` read back (intervals, calibration, subgroups, Grad-CAM), opened in headless
+Chromium, rebuilt by ``medbundle report``, and ``--calibrate True`` storing a temperature that the next evaluation
+(in this process) applies."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import run_in_process
 from tiny_tasks import TASKS
 
 from medbundle.metrics.calibration import apply_temperature, logits_from_probabilities
@@ -35,11 +37,17 @@ def bundle(task: str, run_id: str, names: tuple[str, ...], overrides: dict) -> s
     return run("-m", "monai.bundle", "run", run_id, "--config_file", configs, *flags)
 
 
+def bundle_here(task: str, run_id: str, names: tuple[str, ...], overrides: dict) -> str:
+    """`bundle` in this process (conftest's run_in_process), for runs that are not the subject; what it printed."""
+    configs = [REPO / "bundles" / task / "configs" / name for name in names]
+    return run_in_process(configs, run_id, **{k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()})
+
+
 def trained_and_evaluated(task: str, root: Path, epochs: int = 2) -> tuple[Path, dict]:
     spec = TASKS[task]
     spec.write_demo(root / "data", **spec.demo_args)
     overrides = {**spec.overrides, "epochs": epochs, "dataset_dir": root / "data", "bundle_root": root / "b"}
-    bundle(task, "training", ("train.yaml",), overrides)
+    bundle_here(task, "training", ("train.yaml",), overrides)
     evaluation = {k: v for k, v in overrides.items() if k != "epochs"}
     bundle(task, "evaluating", ("train.yaml", "evaluate.yaml"), evaluation)
     return root / "b" / "outputs" / "fold0", evaluation
@@ -108,7 +116,7 @@ def test_calibrate_stores_the_calibration_that_the_next_evaluation_applies(rsna,
     for key, value in thresholds.items():  # each threshold moved with the calibration: the same decisions
         if key.endswith("_threshold"):
             assert ((before["pred"] >= value) == (calibrated >= state["thresholds"][key])).all(), key
-    bundle("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "report": False})
+    bundle_here("rsna", "evaluating", ("train.yaml", "evaluate.yaml"), {**evaluation, "report": False})
     after = pd.read_csv(folder / "predictions_image.csv", dtype={"image_id": str})
     np.testing.assert_allclose(after["pred"], calibrated, atol=1e-5)
 

@@ -5,6 +5,9 @@ top-level key as a parameter, the tags, the loss per iteration and the validatio
 as run and ``model.pt``. rsna's evaluation, inference and ensemble evaluation are runs of their own with
 ``metrics.json``'s numbers and files; a chest_xray checkpoint registered through ``medbundle register`` predicts like
 the bundle's inference. A closed port: training ends normally after one warning naming the URI.
+
+Training and evaluation run the real commands; inference, the ensemble and the closed port's training call what the
+command calls (``monai.bundle.run``, tracking argument included) in this process.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_in_process
 from tiny_tasks import TASKS
 
 mlflow = pytest.importorskip("mlflow")
@@ -45,6 +49,12 @@ def bundle_run(run_id: str, configs: list[Path], overrides: dict, *extra: str) -
     done = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
+
+
+def bundle_run_here(run_id: str, configs: list[Path], overrides: dict, **tracking) -> str:
+    """`bundle_run` in this process (conftest's run_in_process); what it printed."""
+    return run_in_process(configs, run_id, **{key: str(value) if isinstance(value, Path) else value
+                                              for key, value in overrides.items()}, **tracking)
 
 
 def configs(task: str, *names: str) -> list[Path]:
@@ -151,12 +161,13 @@ def test_a_training_run_records_parameters_tags_metrics_and_files(task, trained,
 
 def test_evaluation_inference_and_the_ensemble_are_runs_with_their_numbers_and_files(evaluated, server):
     root = evaluated
-    bundle_run("inferring", configs("rsna", "inference.yaml"),
-               {"dataset_dir": root / "data", "bundle_root": root / "b", "num_workers": 0}, "--tracking", "mlflow",
-               "--tracking_uri", server)  # fmt: skip
-    bundle_run("evaluating", [REPO / "bundles" / "ensemble" / "configs" / "evaluate.yaml"],
-               {"task": "rsna", "checkpoints": root / "b" / "models", "dataset_dir": root / "data",
-                "bundle_root": root / "ensemble", "num_workers": 0}, "--tracking", "mlflow", "--tracking_uri", server)  # fmt: skip
+    bundle_run_here("inferring", configs("rsna", "inference.yaml"),
+                    {"dataset_dir": root / "data", "bundle_root": root / "b", "num_workers": 0}, tracking="mlflow",
+                    tracking_uri=server)  # fmt: skip
+    bundle_run_here("evaluating", [REPO / "bundles" / "ensemble" / "configs" / "evaluate.yaml"],
+                    {"task": "rsna", "checkpoints": root / "b" / "models", "dataset_dir": root / "data",
+                     "bundle_root": root / "ensemble", "num_workers": 0},
+                    tracking="mlflow", tracking_uri=server)  # fmt: skip
     client = mlflow.MlflowClient(server)
     evaluation = only_run(client, "rsna", "fold0-resnet10t-evaluate")
     assert evaluation.data.tags["stage"] == "evaluate" and evaluation.info.status == "FINISHED"
@@ -194,8 +205,8 @@ def test_a_closed_port_warns_once_and_training_goes_on(tmp_path):
     spec = TASKS["rsna"]
     spec.write_demo(tmp_path / "data", **spec.demo_args)
     dead = f"http://127.0.0.1:{free_port()}"
-    log = bundle_run("training", configs("rsna", "train.yaml"),
-                     {**spec.overrides, "dataset_dir": tmp_path / "data", "bundle_root": tmp_path / "b"},
-                     "--tracking", "mlflow", "--tracking_uri", dead)  # fmt: skip
+    log = bundle_run_here("training", configs("rsna", "train.yaml"),
+                          {**spec.overrides, "dataset_dir": tmp_path / "data", "bundle_root": tmp_path / "b"},
+                          tracking="mlflow", tracking_uri=dead)  # fmt: skip
     assert log.count(f"the MLflow tracking server {dead} does not answer") == 1, log[-3000:]
     assert (tmp_path / "b" / "models" / "fold0" / "model.pt").is_file()
