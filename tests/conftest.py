@@ -20,6 +20,20 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def _one_share_of_the_cores_per_worker() -> None:
+    """Under pytest-xdist (the default suite: 2 workers), torch in each worker, and the commands the tests start,
+    use the worker's share of the cores: two workers each running 2 threads on 2 cores spin against each other
+    (the bundle tests already gave their commands OMP_NUM_THREADS=1 for that reason)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+_one_share_of_the_cores_per_worker()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DICOM = REPO.parent / "shared" / "data" / "dicom"
 SHARED_FILMS = REPO.parent / "shared" / "data" / "mammo_films"

@@ -67,9 +67,9 @@ def test_transform_profile_times_every_transform_in_order():
     assert [name for name, _ in profile] == ["function", "function"] and all(ms >= 0 for _, ms in profile)
 
 
-def test_chest_xray_benchmark_tables_every_pipeline_per_format(run_benchmark):
-    out, data = run_benchmark("chest_xray", "--n_images", "12", "--source_shape", "[320,256]",
-                              "--image_size", "[64,64]", "--workers", "1", "--repeats", "1")
+def test_chest_xray_benchmark_tables_every_pipeline_per_format(run_benchmark_in_process):
+    out, data = run_benchmark_in_process("chest_xray", "--n_images", "12", "--source_shape", "[320,256]",
+                                         "--image_size", "[64,64]", "--workers", "1", "--repeats", "1")
     assert ("| format | pipeline | workers | images/s | / plain | / no cache | images/CPU s | CPU: / plain "
             "| CPU: / no cache | peak RSS MiB |") in out
     for pipeline in PIPELINES:

@@ -12,10 +12,11 @@ from medbundle.benchmarks.inference import ISIC, PlainImages, bundle_evaluator
 STAGES = ("decode + preprocess", "collate", "network", "CSV")
 
 
-def test_inference_benchmark_tables_bundle_plain_and_model_only_per_bundle(run_benchmark):
-    out, data = run_benchmark("inference", "--n_images", "5", "--image_size", "[32,32]", "--batch_size", "4",
-                              "--workers", "1", "--repeats", "1", "--rsna_shape", "[256,208]",
-                              "--chest_xray_sides", "[64,96]", "--isic_sides", "[40,60]", "--profile_below", "1e9")
+def test_inference_benchmark_tables_bundle_plain_and_model_only_per_bundle(run_benchmark_in_process):
+    out, data = run_benchmark_in_process("inference", "--n_images", "5", "--image_size", "[32,32]", "--batch_size",
+                                         "4", "--workers", "1", "--repeats", "1", "--rsna_shape", "[256,208]",
+                                         "--chest_xray_sides", "[64,96]", "--isic_sides", "[40,60]",
+                                         "--profile_below", "1e9")
     assert ("| bundle | model | backbone | input | images | batch | workers | bundle | plain | model only "
             "| bundle/plain | bundle/model only | startup s |") in out
     for bundle, channels in (("rsna", 1), ("chest_xray", 1), ("isic", 3)):

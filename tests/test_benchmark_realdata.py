@@ -11,7 +11,7 @@ import torch
 from medbundle.demo import write_chest_xray_demo, write_isic_demo
 
 
-def test_realdata_trains_each_bundle_next_to_a_plain_loop_and_crops_the_films(tmp_path, run_benchmark):
+def test_realdata_trains_each_bundle_next_to_a_plain_loop_and_crops_the_films(tmp_path, run_benchmark_in_process):
     shared = tmp_path / "shared"
     write_chest_xray_demo(shared / "real_cxr", n_train=6, n_val=2, n_test=0, size_range=(64, 80), seed=1)
     write_isic_demo(shared / "real_isic", n_patients=30, positive_rate=0.3, n_test=0, size_range=(40, 60), seed=1)
@@ -23,8 +23,8 @@ def test_realdata_trains_each_bundle_next_to_a_plain_loop_and_crops_the_films(tm
         cv2.imwrite(str(shared / "mammo_films" / f"film{i}.png"), film)
     weights = tmp_path / "lite0.pth"
     torch.save(timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict(), weights)
-    out, result = run_benchmark("realdata", "--shared", str(shared), "--weights", str(weights), "--scale", "0.1",
-                                "--num_workers", "0")  # fmt: skip
+    out, result = run_benchmark_in_process("realdata", "--shared", str(shared), "--weights", str(weights),
+                                           "--scale", "0.1", "--num_workers", "0")  # fmt: skip
     assert ("| bundle | system | metric | best | last | per epoch | best macro AUROC | lowest log loss | s per epoch "
             "| verdict |") in out
     rows = {(row["bundle"], row["system"]): row for row in result["rows"]}

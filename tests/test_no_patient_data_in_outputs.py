@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
+from conftest import as_overrides, run_in_process
 
 from medbundle.demo import write_rsna_demo
 
@@ -27,15 +25,12 @@ PLANTED = {
 }
 
 
-def run(*args: str) -> str:
-    command = [sys.executable, "-m", "monai.bundle", "run", *args, "--logging_file", str(CONFIGS / "logging.conf")]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
+def run(run_id: str, configs: list[str], *overrides: str) -> str:
+    """The bundle's command in this process (conftest's run_in_process): everything it printed, logs included."""
+    return run_in_process([CONFIGS / name for name in configs], run_id, **as_overrides(overrides))
 
 
-def test_planted_patient_attributes_appear_in_no_output(tmp_path):
+def test_planted_patient_attributes_appear_in_no_output(tmp_path, recwarn):
     data = tmp_path / "data"
     write_rsna_demo(data, n_patients=12, positive_rate=0.25, n_test_patients=2, image_shape=(128, 104), seed=4)
     for path in data.rglob("*.dcm"):
@@ -45,10 +40,10 @@ def test_planted_patient_attributes_appear_in_no_output(tmp_path):
         ds.save_as(path)
     root = tmp_path / "bundle"
     paths = ["--dataset_dir", str(data), "--bundle_root", str(root)]
-    train = str(CONFIGS / "train.yaml")
-    logs = run("training", "--config_file", train, *paths, *TINY)
-    logs += run("evaluating", "--config_file", repr([train, str(CONFIGS / "evaluate.yaml")]), *paths, "--num_workers", "0")
-    logs += run("run", "--config_file", str(CONFIGS / "inference.yaml"), *paths, "--num_workers", "0")
+    logs = run("training", ["train.yaml"], *paths, *TINY)
+    logs += run("evaluating", ["train.yaml", "evaluate.yaml"], *paths, "--num_workers", "0")
+    logs += run("run", ["inference.yaml"], *paths, "--num_workers", "0")
+    logs += "\n".join(str(warning.message) for warning in recwarn)  # what the command would print on stderr
     outputs = [p for p in root.rglob("*") if p.is_file()]
     assert any(p.suffix == ".csv" for p in outputs) and any("tfevents" in p.name for p in outputs)
     assert any(p.parent.parent.name == "cache" or "cache" in p.parts for p in outputs), "no cache entry was checked"

@@ -27,9 +27,11 @@ def cases(text: str) -> dict[int, list[str]]:
     return {int(m.group(1)): shlex.split(m.group(2))[1:] for m in re.finditer(r"^  (\d+)\) (run .*) ;;$", text, flags=re.MULTILINE)}
 
 
-@pytest.fixture
-def written(tmp_path):
-    """The script `sweep.py train --launcher slurm` writes for 2 models x 2 folds on 2 GPUs each."""
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The script `sweep.py train --launcher slurm` writes for 2 models x 2 folds on 2 GPUs each (read-only: written
+    once for the tests that read it)."""
+    tmp_path = tmp_path_factory.mktemp("slurm")
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "train", "--bundle", "bundles/isic", "--models", "m1,m2", "--folds", "0,3",
          "--runs_dir", str(tmp_path), "--name", "cv", "--nproc", "2", "--launcher", "slurm", "--partition", "gpu",

@@ -123,7 +123,7 @@ def test_the_torch_free_predictor_scores_a_lesion_from_its_crop_and_metadata_as_
     pytest.importorskip("onnxruntime")
     from test_export_bundle import write_checkpoint
 
-    from medbundle.cli import export
+    from medbundle.cli import export, tabular_predict
     from medbundle.tabular import StackedPredictor
 
     root, _ = trained
@@ -138,8 +138,8 @@ def test_the_torch_free_predictor_scores_a_lesion_from_its_crop_and_metadata_as_
     stacked = StackedPredictor(tmp_path / "export").predict(test, images)
     assert stacked["isic_id"].tolist() == test["isic_id"].tolist()
     stacked[["isic_id", "image"]].rename(columns={"image": "target"}).to_csv(tmp_path / "scores.csv", index=False)
-    path = medbundle("tabular_predict", "--model", str(root / "tabular"), "--dataset_dir", str(root / "data"),
-                     "--image_scores", str(tmp_path / "scores.csv"), "--out", str(tmp_path / "sub")).strip()  # fmt: skip
+    path = tabular_predict(str(root / "tabular"), str(root / "data"), str(tmp_path / "scores.csv"),
+                           out=str(tmp_path / "sub"))  # the command's function: the command runs in the test above
     np.testing.assert_allclose(stacked["target"], pd.read_csv(path)["target"], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="no crop"):
         StackedPredictor(tmp_path / "export").predict(test, dict(list(images.items())[1:]))
