@@ -179,11 +179,21 @@ def run_in_process(
         return [h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers
                 if type(h) is logging.StreamHandler]  # fmt: skip
 
+    def set_stream(handler: logging.StreamHandler, stream) -> object:
+        """``handler.setStream`` without its flush of the stream it replaces, which may be the capture of an earlier
+        test, closed since (a flush then raises "I/O operation on closed file")."""
+        with handler.lock:
+            old, handler.stream = handler.stream, stream
+        return old
+
+    def usable(stream) -> object:
+        return stream if stream is not None and not getattr(stream, "closed", False) else sys.stdout
+
     files = [str(config_file)] if isinstance(config_file, (str, Path)) else [str(f) for f in config_file]
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     printed = io.StringIO()
-    streams = {handler: handler.setStream(printed) for handler in console_handlers()}  # earlier runs' loggers too
+    streams = {handler: set_stream(handler, printed) for handler in console_handlers()}  # earlier runs' loggers too
     try:
         with contextlib.chdir(cwd), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             run(run_id=run_id, config_file=files, **overrides)
@@ -197,7 +207,7 @@ def run_in_process(
             root.addHandler(handler)
         root.setLevel(level)
         for handler in console_handlers():  # and the other loggers' streams as they were (new ones: sys.stdout)
-            handler.setStream(streams.get(handler) or sys.stdout)
+            set_stream(handler, usable(streams.get(handler)))
     return printed.getvalue()
 
 
