@@ -248,6 +248,7 @@ def test_load_state_dict_switches_stage_and_the_trainer_optimizer() -> None:
         ({"stage2_epochs": 0}, "stage2_epochs must be >= 1"),
         ({"stage2_head_lr": 0.0}, "stage2_head_lr must be positive"),
         ({"freeze": "bn"}, "unknown freeze mode 'bn'"),
+        ({"stage2_warmup_epochs": -1}, "stage2_warmup_epochs must be >= 0"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict, match: str) -> None:
@@ -325,3 +326,35 @@ def test_stage2_batchnorm_train_switches_to_batch_statistics() -> None:
         assert not torch.allclose(net(images), stage1, atol=1e-3)
     with pytest.raises(ValueError, match="stage2_batchnorm"):
         TwoStageFineTuning(net, stage2_batchnorm="eval")
+
+
+@pytest.mark.parametrize("warmup_epochs", [0, 1, 2])
+def test_stage2_warmup_ramps_every_iteration_over_its_epochs_then_follows_the_schedule(warmup_epochs: int,
+                                                                                       caplog) -> None:
+    """2 iterations per epoch, stage 1 for one epoch, 3 stage-2 epochs: iteration i of the 2*W warm-up iterations
+    trains at i/(2W) of its epoch's cosine learning rates; the epoch's log and TensorBoard get the full ones."""
+    net = _network()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        handler = TwoStageFineTuning(net, stage1_epochs=1, stage2_epochs=3, stage2_warmup_epochs=warmup_epochs)
+        trainer = _trainer(net, handler, max_epochs=4)
+        used: list[tuple[int, tuple[float, float]]] = []
+        trainer.add_event_handler(Events.ITERATION_STARTED,
+                                  lambda engine: used.append((engine.state.epoch, _named_lrs(engine.optimizer))))  # fmt: skip
+        seen = _record(trainer, net)
+        trainer.run()
+
+    scheduled = {2: 0, 3: 1, 4: 2}  # trainer epoch: cosine steps done
+    expected = [(1, (0.0, STAGE1_LR))] * 2
+    for epoch, step in scheduled.items():
+        for i in (1, 2):
+            done = (epoch - 2) * 2 + i
+            share = done / (2 * warmup_epochs) if done <= 2 * warmup_epochs else 1.0
+            expected.append((epoch, (share * _cosine(BACKBONE_LR, step, 3), share * _cosine(HEAD_LR, step, 3))))
+    assert [epoch for epoch, _ in used] == [epoch for epoch, _ in expected]
+    for (_, got), (_, want) in zip(used, expected):
+        assert got == pytest.approx(want, rel=1e-9)
+    for epoch, step in scheduled.items():  # after each epoch the optimizer holds the schedule's full rates again
+        assert seen[epoch]["lrs"] == pytest.approx((_cosine(BACKBONE_LR, step, 3), _cosine(HEAD_LR, step, 3)), rel=1e-9)
+    phrase = {0: "over 3 epochs; BatchNorm", 1: "warmed up over its first epoch;",
+              2: "warmed up over its first 2 epochs;"}[warmup_epochs]  # fmt: skip
+    assert phrase in caplog.text

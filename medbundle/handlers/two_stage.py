@@ -97,9 +97,10 @@ class TwoStageFineTuning:
         summary_writer: TensorBoard writer for ``lr_backbone`` / ``lr_head`` per epoch, if any.
         stage2_batchnorm: ``"frozen"``: the backbone's BatchNorm layers stay in eval mode in stage 2 (see above);
             ``"train"``: they follow the module's mode once the backbone is unfrozen.
-        stage2_warmup: ramp the learning rates up linearly over the iterations of the first stage-2 epoch (from
-            1/n of the schedule's value to all of it), so the backbone's first updates are small while its
-            gradients still answer a head trained without them.
+        stage2_warmup_epochs: ramp the learning rates up linearly over the iterations of the first this many
+            stage-2 epochs (iteration i of the W*n warm-up iterations trains at i/(W*n) of the schedule's value), so
+            the backbone's first updates are small while its gradients still answer a head trained without them;
+            0: no warm-up. Only after a stage 1: a network trained from its first epoch has no head to protect.
 
     Raises:
         ValueError: when both stages are off, an enabled stage has fewer than 1 epoch, a learning rate is not
@@ -122,12 +123,14 @@ class TwoStageFineTuning:
         freeze: str = "requires_grad",
         summary_writer: SummaryWriter | None = None,
         stage2_batchnorm: str = "frozen",
-        stage2_warmup: bool = True,
+        stage2_warmup_epochs: int = 1,
     ) -> None:
         if not (stage1 or stage2):
             raise ValueError("stage1 and stage2 are both False: enable at least one stage.")
         if stage1 and stage1_epochs < 1:
             raise ValueError(f"stage1_epochs must be >= 1 when stage1 is enabled, got {stage1_epochs}.")
+        if stage2_warmup_epochs < 0:
+            raise ValueError(f"stage2_warmup_epochs must be >= 0 (0: no warm-up), got {stage2_warmup_epochs}.")
         if stage2 and stage2_epochs < 1:
             raise ValueError(
                 f"stage2_epochs must be >= 1 when stage2 is enabled, got {stage2_epochs}; the bundles set it to "
@@ -168,8 +171,9 @@ class TwoStageFineTuning:
         self.freeze = freeze
         self.summary_writer = summary_writer
         self.stage2_batchnorm = stage2_batchnorm
-        self.stage2_warmup = stage2_warmup
-        self._warmup_lrs: list[float] | None = None
+        self.stage2_warmup_epochs = stage2_warmup_epochs
+        self._warmup_lrs: list[float] | None = None  # the schedule's learning rates of a warm-up epoch
+        self._warmup_epoch = 0  # which warm-up epoch (1..stage2_warmup_epochs) the trainer is in
         self.stage = 0
         self._optimizer: Optimizer | None = None
         self._scheduler: CosineAnnealingLR | None = None
@@ -228,22 +232,23 @@ class TwoStageFineTuning:
         if self._logged_stage != self.stage:  # at the stage's first epoch, not when a resumed run passes through it
             self._log_stage()
             self._logged_stage = self.stage
-        first_stage2_epoch = self.stage == 2 and epoch == (self.stage1_epochs if self.stage1 else 0) + 1
+        stage2_epoch = epoch - (self.stage1_epochs if self.stage1 else 0)
         self._warmup_lrs = None
-        if first_stage2_epoch and self._will_warm_up():
+        if self.stage == 2 and self._will_warm_up() and stage2_epoch <= self.stage2_warmup_epochs:
             self._warmup_lrs = [group["lr"] for group in self._optimizer.param_groups]
+            self._warmup_epoch = stage2_epoch
 
     def _will_warm_up(self) -> bool:
-        return self.stage2_warmup and self.stage1
+        return self.stage2_warmup_epochs > 0 and self.stage1
 
     def iteration_started(self, engine: Engine) -> None:
-        """In the first stage-2 epoch, scale the learning rates by the share of its iterations begun (warm-up)."""
+        """In the warm-up epochs, scale the learning rates by the share of the warm-up's iterations begun."""
         if self._warmup_lrs is None:
             return
         n = max(1, engine.state.epoch_length or 1)
-        done = (engine.state.iteration - 1) % n + 1
+        done = (self._warmup_epoch - 1) * n + (engine.state.iteration - 1) % n + 1
         for group, lr in zip(self._optimizer.param_groups, self._warmup_lrs):
-            group["lr"] = lr * done / n
+            group["lr"] = lr * done / (self.stage2_warmup_epochs * n)
 
     def epoch_completed(self, engine: Engine) -> None:
         """Log the stage and the learning rates the epoch trained with (after a warm-up, the full ones)."""
@@ -301,6 +306,12 @@ class TwoStageFineTuning:
         if self._engine is not None:
             self._engine.optimizer = optimizer
 
+    def _warmup_phrase(self) -> str:
+        if not self._will_warm_up():
+            return ""
+        epochs = self.stage2_warmup_epochs
+        return ", warmed up over its first epoch" if epochs == 1 else f", warmed up over its first {epochs} epochs"
+
     def _log_stage(self) -> None:
         counts = {"backbone": 0, "head": 0}
         for group in self._optimizer.param_groups:
@@ -323,6 +334,6 @@ class TwoStageFineTuning:
                 self.stage2_weight_decay,
                 self.eta_min,
                 self.stage2_epochs,
-                ", warmed up over its first epoch" if self._will_warm_up() else "",
+                self._warmup_phrase(),
                 "kept in eval mode (pretrained statistics)" if self.stage2_batchnorm == "frozen" else "in train mode",
             )
