@@ -97,8 +97,8 @@ class TwoStageFineTuning:
         summary_writer: TensorBoard writer for ``lr_backbone`` / ``lr_head`` per epoch, if any.
         stage2_batchnorm: ``"frozen"``: the backbone's BatchNorm layers stay in eval mode in stage 2 (see above);
             ``"train"``: they follow the module's mode once the backbone is unfrozen.
-        stage2_warmup_epochs: ramp the learning rates up linearly over the iterations of the first this many
-            stage-2 epochs (iteration i of the W*n warm-up iterations trains at i/(W*n) of the schedule's value), so
+        stage2_warmup_epochs: W, ramp the learning rates up linearly over the iterations of the first W stage-2
+            epochs of n iterations (warm-up iteration i of W*n trains at i/(W*n) of its epoch's cosine value), so
             the backbone's first updates are small while its gradients still answer a head trained without them;
             0: no warm-up. Only after a stage 1: a network trained from its first epoch has no head to protect.
 
