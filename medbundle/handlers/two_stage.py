@@ -173,7 +173,6 @@ class TwoStageFineTuning:
         self.stage2_batchnorm = stage2_batchnorm
         self.stage2_warmup_epochs = stage2_warmup_epochs
         self._warmup_lrs: list[float] | None = None  # the schedule's learning rates of a warm-up epoch
-        self._warmup_epoch = 0  # which warm-up epoch (1..stage2_warmup_epochs) the trainer is in
         self.stage = 0
         self._optimizer: Optimizer | None = None
         self._scheduler: CosineAnnealingLR | None = None
@@ -232,11 +231,9 @@ class TwoStageFineTuning:
         if self._logged_stage != self.stage:  # at the stage's first epoch, not when a resumed run passes through it
             self._log_stage()
             self._logged_stage = self.stage
-        stage2_epoch = epoch - (self.stage1_epochs if self.stage1 else 0)
         self._warmup_lrs = None
-        if self.stage == 2 and self._will_warm_up() and stage2_epoch <= self.stage2_warmup_epochs:
+        if self.stage == 2 and self._will_warm_up() and epoch - self.stage1_epochs <= self.stage2_warmup_epochs:
             self._warmup_lrs = [group["lr"] for group in self._optimizer.param_groups]
-            self._warmup_epoch = stage2_epoch
 
     def _will_warm_up(self) -> bool:
         return self.stage2_warmup_epochs > 0 and self.stage1
@@ -246,7 +243,7 @@ class TwoStageFineTuning:
         if self._warmup_lrs is None:
             return
         n = max(1, engine.state.epoch_length or 1)
-        done = (self._warmup_epoch - 1) * n + (engine.state.iteration - 1) % n + 1
+        done = (engine.state.epoch - self.stage1_epochs - 1) * n + (engine.state.iteration - 1) % n + 1
         for group, lr in zip(self._optimizer.param_groups, self._warmup_lrs):
             group["lr"] = lr * done / (self.stage2_warmup_epochs * n)
 
