@@ -36,9 +36,10 @@ FULL_RUN: list[tuple[str, str, dict[str, Any], str]] = [
      "Every bundle's SupervisedTrainer against a plain loop over the same DataLoader, and the speed switches."),
     ("inference", "inference", {}, "End-to-end inference (inference.yaml) against plain code and the model alone."),
     ("export", "export", {"repeats": 5}, "Eager PyTorch against the exported TorchScript and ONNX models."),
-    ("realdata", "realdata", {"shared": "../shared/data", "seed": [0, 1, 2]},
+    ("realdata", "realdata", {"shared": "../shared/data", "folds": [0, 1, 2, 3, 4]},
      "Each bundle trained briefly on the shared real images with ImageNet weights, beside a plain PyTorch + timm loop, "
-     "once per seed (one seed's best accuracy on 80 validation images moves in steps of one image), then the means."),
+     "once per fold of a patient-grouped 5-fold split, so that every image is validated once (one split's 64 or 80 "
+     "validation radiographs and 10 malignant lesions decide little), then the means over the folds."),
     ("tracking", "tracking", {}, "What experiment tracking costs a training epoch: untracked, MLflow and W&B."),
     ("evaluation_report", "evaluation_report", {}, "What the evaluation report costs an evaluation of 1,000 images."),
     ("tabular", "tabular", {}, "isic's second stage: each booster on each fold of a table of the real ISIC 2024 size."),
@@ -90,7 +91,7 @@ def full(out_dir: str = "benchmark_results/full", only: tuple[str, ...] | None =
          markdown: str = "BENCHMARKS.md", overrides: dict[str, dict] | None = None) -> str:
     """Run every benchmark at BENCHMARKS.md's sizes, write each one's JSON to `out_dir`, then render `markdown`.
 
-        python scripts/benchmark.py full                      # ~75 min on 2 cores (realdata: ~40)
+        python scripts/benchmark.py full                      # ~100 min on 2 cores (realdata: ~65)
         python scripts/benchmark.py full --only "[dicom,isic]"
 
     A benchmark whose JSON is already in `out_dir` is not run again (an interrupted run resumes) unless `force`.

@@ -29,9 +29,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 #: each task's headline validation metric: (bundle metric name, how the plain loop computes it)
 METRICS = {"chest_xray": "val_accuracy", "isic": "val_pauc"}
-#: chest_xray's threshold-free companions of accuracy, whose best over 80 validation images moves in steps of one
-#: image (1.25 points): the best macro AUROC and the lowest log loss (cross-entropy without label smoothing)
-COMPANIONS = {"chest_xray": {"macro_auroc": "val_macro_auroc", "log_loss": "val_loss"}}
+#: threshold-free companions of the headline metric, reported as their best over the epochs: chest_xray's accuracy
+#: over 80 validation images moves in steps of one image (1.25 points), its macro AUROC and log loss (cross-entropy
+#: without label smoothing) do not; isic's pAUC above 80 % TPR is set by the lowest-ranked few of 10 positives, its
+#: AUROC by all of them
+COMPANIONS = {"chest_xray": {"auroc": "val_macro_auroc", "log_loss": "val_loss"}, "isic": {"auroc": "val_auroc"}}
 
 
 def realdata(
@@ -41,20 +43,25 @@ def realdata(
     scale: float = 1.0,
     num_workers: int | None = None,
     seed: int | Sequence[int] = 0,
+    folds: Sequence[int] | None = None,
 ) -> Report:
     """Train each bundle briefly on the shared real data next to a plain PyTorch + timm loop; report the task metric
-    per epoch for both, seconds per training epoch, and whether the bundle is at least as good. chest_xray's rows
-    also give the best macro AUROC and the lowest log loss over the epochs: on 80 validation images accuracy moves in
-    steps of 1.25 points, and these two tell a better model from a luckier epoch.
+    per epoch for both, seconds per training epoch, and whether the bundle is at least as good. The rows also give
+    the best AUROC (chest_xray: macro) and chest_xray's lowest log loss over the epochs: on 80 validation images
+    accuracy moves in steps of 1.25 points and isic's pAUC hangs on 10 positives; these tell a better model from a
+    luckier epoch.
 
     chest_xray trains `SETTINGS` epochs (5 head-only, then the whole network, as its recipe) on real_cxr's
     train/val folders; isic 12 epochs on fold 0 of real_isic, every positive and a fresh 10 % of the negatives per
-    epoch, every validation image scored. The plain loops train every layer from the first epoch. rsna: the breast
-    crop on the 12 shared films (found, box size).
+    epoch, every validation image scored. The plain loops train every layer from the first epoch, on the bundle's
+    split (isic's folds are drawn with the run's seed, as the bundle draws them). rsna: the breast crop on the 12
+    shared films (found, box size).
 
-    One seed decides little on 80 validation images: ``--seed "[0,1,2]"`` runs both systems once per seed and adds,
-    per bundle, the mean over the seeds of each figure (best, last, per epoch, the companions) and a verdict on the
-    means; the time grows with the number of seeds (about 13 minutes each on 2 cores).
+    One run decides little: ``--seed "[0,1,2]"`` runs both systems once per seed, ``--folds "[0,1,2,3,4]"`` once
+    per fold of the bundles' patient-grouped 5-fold split (chest_xray: train and val pooled, patients from
+    real_cxr's ``labels.csv``), so every image is validated once; then, per bundle, the mean over the runs of each
+    figure (best, last, per epoch, the companions) and a verdict on the means. The time grows with the number of
+    runs (about 11 minutes per chest_xray run, 2 per isic run on 2 cores).
 
     Args:
         shared: the folder holding ``real_cxr``, ``real_isic`` and ``mammo_films``.
@@ -64,6 +71,8 @@ def realdata(
         scale: a factor on the epochs and the share of images used; below 1 a smoke run at toy size (64x64).
         num_workers: DataLoader workers of both; default the bundles' default for this machine.
         seed: the seed of both, or a list of seeds: a run of both per seed, then their means.
+        folds: validation folds of the 5-fold split, a run of both per fold (and seed); default chest_xray's fixed
+            folders and isic's fold 0.
     """
     import torch
 
@@ -74,6 +83,7 @@ def realdata(
     workers = default_num_workers() if num_workers is None else num_workers
     weights_file = Path(weights) if weights else None
     seeds = [seed] if isinstance(seed, int) else [int(s) for s in seed]
+    fold_list: list[int | None] = [None] if folds is None else [int(f) for f in folds]
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="medbundle_realdata_") as work:
@@ -87,32 +97,74 @@ def realdata(
             data = shared_dir / ("real_cxr" if bundle == "chest_xray" else "real_isic")
             pairs = []
             for run_seed in seeds:
-                torch.manual_seed(run_seed)
-                ours = _bundle_run(bundle, data, weights_file, settings, workers, Path(work) / f"{bundle}{run_seed}",
-                                   run_seed, scale)  # fmt: skip
-                torch.manual_seed(run_seed)
-                plain = _plain_run(bundle, data, weights_file, settings, workers, run_seed, scale)
-                pairs.append((_summary(ours, settings), _summary(plain, settings)))
-                label = f", seed {run_seed}" if len(seeds) > 1 else ""
-                rows += _rows(bundle, *pairs[-1], label)
+                for fold in fold_list:
+                    split = _split(bundle, data, fold, Path(work))
+                    torch.manual_seed(run_seed)
+                    ours = _bundle_run(bundle, data, weights_file, settings, workers,
+                                       Path(work) / f"{bundle}{run_seed}_{fold}", run_seed, scale, split)  # fmt: skip
+                    torch.manual_seed(run_seed)
+                    plain = _plain_run(bundle, data, weights_file, settings, workers, run_seed, scale, split)
+                    pairs.append((_summary(ours, settings), _summary(plain, settings)))
+                    label = _run_label(run_seed if len(seeds) > 1 else None, fold)
+                    rows += _rows(bundle, *pairs[-1], label)
+                    if bundle == "chest_xray":
+                        notes.append(_boundary_note(settings, ours["series"], label))
+            if len(pairs) > 1:
+                label = _mean_label(len(seeds), None if folds is None else len(fold_list))
+                ours, plain = _mean([p[0] for p in pairs]), _mean([p[1] for p in pairs])
+                rows += _rows(bundle, ours, plain, label)
                 if bundle == "chest_xray":
                     notes.append(_boundary_note(settings, ours["series"], label))
-            if len(pairs) > 1:
-                rows += _rows(bundle, _mean([p[0] for p in pairs]), _mean([p[1] for p in pairs]),
-                              f", mean of {len(pairs)} seeds")  # fmt: skip
     return Report(
         name="realdata",
         title=(f"Real images, {BACKBONE} with ImageNet weights, {workers} DataLoader worker(s), "
                f"{torch.get_num_threads()} torch threads; plain = a PyTorch + timm loop on the same split, weights, "
                "size and epochs (AdamW 1e-4, horizontal flips)"),
         columns=[("bundle", "bundle"), ("system", "system"), ("metric", "metric"), ("best", "best"),
-                 ("last", "last"), ("per_epoch", "per epoch"), ("macro_auroc", "best macro AUROC"),
+                 ("last", "last"), ("per_epoch", "per epoch"), ("auroc", "best AUROC (chest_xray: macro)"),
                  ("log_loss", "lowest log loss"), ("seconds", "s per epoch"), ("verdict", "verdict")],
         rows=rows,
         notes=notes,
         settings={"shared": shared, "bundles": list(bundles), "scale": scale, "num_workers": workers, "seed": seeds if len(seeds) > 1 else seeds[0],
-                  "settings": {b: _scaled(SETTINGS[b], scale) for b in bundles if b in SETTINGS}},
+                  "folds": folds if folds is None else fold_list, "settings": {b: _scaled(SETTINGS[b], scale) for b in bundles if b in SETTINGS}},
     )  # fmt: skip
+
+
+def _split(bundle: str, data: Path, fold: int | None, work: Path) -> dict[str, Any]:
+    """The bundle keys that choose a run's split: none (the default split), or ``fold`` (isic) and, for chest_xray,
+    a ``patients_csv`` written from real_cxr's ``labels.csv`` (``file``, ``group_id``) so its folds keep patients
+    whole."""
+    import csv
+
+    if fold is None:
+        return {}
+    if bundle != "chest_xray":
+        return {"fold": fold}
+    labels = data / "labels.csv"
+    with labels.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"file", "group_id"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{labels} has no column {sorted(missing)}: folds of {data} need each image's patient "
+                             "(columns file, group_id); leave --folds out to use its train/val folders")  # fmt: skip
+        rows = [(row["file"], row["group_id"]) for row in reader]
+    patients = work / "real_cxr_patients.csv"
+    with patients.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("image", "patient_id"), *rows])
+    return {"fold": fold, "patients_csv": str(patients)}
+
+
+def _run_label(seed: int | None, fold: int | None) -> str:
+    """What follows a system's name in its row: the seed and the fold where there are several."""
+    return "".join(f", {name} {value}" for name, value in (("seed", seed), ("fold", fold)) if value is not None)
+
+
+def _mean_label(seeds: int, folds: int | None) -> str:
+    if folds is None:
+        return f", mean of {seeds} seeds"
+    if seeds == 1:
+        return f", mean of {folds} folds"
+    return f", mean of {seeds * folds} runs ({seeds} seeds x {folds} folds)"
 
 
 def _scaled(settings: dict[str, Any], scale: float) -> dict[str, Any]:
@@ -129,29 +181,13 @@ def _scaled(settings: dict[str, Any], scale: float) -> dict[str, Any]:
 
 
 def _bundle_run(
-    bundle: str, data: Path, weights: Path, settings: dict, workers: int, work: Path, seed: int, scale: float
+    bundle: str, data: Path, weights: Path, settings: dict, workers: int, work: Path, seed: int, scale: float,
+    split: dict[str, Any],
 ) -> dict:
-    """The bundle's own training workflow (train.yaml) with a recorder of the validation metric and epoch times."""
+    """The bundle's own training workflow (`_workflow`) with a recorder of the validation metrics and epoch times."""
     from ignite.engine import Events
-    from monai.bundle import ConfigWorkflow
 
-    overrides: dict[str, Any] = {
-        "dataset_dir": str(data), "bundle_root": str(work), "config_dir": str(BUNDLES / bundle / "configs"),
-        "backbone": BACKBONE, "pretrained_file": str(weights),
-        "image_size": settings["image_size"], "batch_size": settings["batch_size"], "epochs": settings["epochs"],
-        "num_workers": workers, "progress": False, "seed": seed,
-    }  # fmt: skip
-    if bundle == "chest_xray":
-        overrides["stage1_epochs"] = settings["stage1_epochs"]
-    else:
-        overrides.update({"val_interval": 1, "patience": settings["epochs"], "min_epochs": settings["epochs"]})
-        if scale < 1:
-            overrides["datalist"] = f"$@datalist_full[:{_toy_count(scale)}]"
-    workflow = ConfigWorkflow(
-        config_file=str(BUNDLES / bundle / "configs" / "train.yaml"), workflow_type="train", run_id="training",
-        **({"datalist_full": "$medbundle.data.isic_datalist(@dataset_dir)"} if bundle == "isic" and scale < 1 else {}),
-        **overrides,
-    )  # fmt: skip
+    workflow = _workflow(bundle, data, weights, settings, workers, work, seed, scale, split)
     workflow.initialize()
     trainer = workflow.parser.get_parsed_content("train#trainer")
     evaluator = workflow.parser.get_parsed_content("validate#evaluator")
@@ -169,22 +205,51 @@ def _bundle_run(
     return run
 
 
+def _workflow(
+    bundle: str, data: Path, weights: Path, settings: dict, workers: int, work: Path, seed: int, scale: float,
+    split: dict[str, Any],
+):
+    """The bundle's train.yaml as a ``ConfigWorkflow`` with the check's settings and `split`'s keys as overrides."""
+    from monai.bundle import ConfigWorkflow
+
+    overrides: dict[str, Any] = {
+        "dataset_dir": str(data), "bundle_root": str(work), "config_dir": str(BUNDLES / bundle / "configs"),
+        "backbone": BACKBONE, "pretrained_file": str(weights),
+        "image_size": settings["image_size"], "batch_size": settings["batch_size"], "epochs": settings["epochs"],
+        "num_workers": workers, "progress": False, "seed": seed, **split,
+    }  # fmt: skip
+    if bundle == "chest_xray":
+        overrides["stage1_epochs"] = settings["stage1_epochs"]
+    else:
+        overrides.update({"val_interval": 1, "patience": settings["epochs"], "min_epochs": settings["epochs"]})
+        if scale < 1:
+            overrides["datalist"] = f"$@datalist_full[:{_toy_count(scale)}]"
+    return ConfigWorkflow(
+        config_file=str(BUNDLES / bundle / "configs" / "train.yaml"), workflow_type="train", run_id="training",
+        **({"datalist_full": "$medbundle.data.isic_datalist(@dataset_dir)"} if bundle == "isic" and scale < 1 else {}),
+        **overrides,
+    )  # fmt: skip
+
+
 def _toy_count(scale: float) -> int:
     return max(60, round(1000 * scale))
 
 
-def _plain_run(bundle: str, data: Path, weights: Path, settings: dict, workers: int, seed: int, scale: float) -> dict:
-    """A plain PyTorch + timm loop: every layer trained from the first epoch, AdamW 1e-4, flips."""
+def _plain_run(
+    bundle: str, data: Path, weights: Path, settings: dict, workers: int, seed: int, scale: float, split: dict[str, Any]
+) -> dict:
+    """A plain PyTorch + timm loop on the bundle's split: every layer trained from the first epoch, AdamW 1e-4,
+    flips."""
     import timm
     import torch
     from torch.utils.data import DataLoader
 
     size = tuple(settings["image_size"])
     if bundle == "chest_xray":
-        train, val, classes = _class_folders(data, scale)
+        train, val, classes = _class_folders(data, scale, seed, split)
         num_outputs = len(classes)
     else:
-        train, val = _isic_split(data, scale, seed)
+        train, val = _isic_split(data, scale, seed, split)
         num_outputs = 1
     model = timm.create_model(BACKBONE, pretrained=False, num_classes=num_outputs)
     state = {k: v for k, v in torch.load(weights, map_location="cpu", weights_only=True).items()
@@ -228,25 +293,28 @@ def _plain_run(bundle: str, data: Path, weights: Path, settings: dict, workers: 
 
 
 def _scores(bundle: str, logits, labels) -> dict[str, float]:
-    """Accuracy, macro AUROC and log loss (chest_xray) or the partial AUC above 80 % TPR (isic), as the bundles
-    compute them."""
+    """Accuracy, macro AUROC and log loss (chest_xray) or the partial AUC above 80 % TPR and the AUROC (isic), as
+    the bundles compute them."""
     import numpy as np
-    from scipy.special import softmax
+    from scipy.special import expit, softmax
 
-    from medbundle.metrics import log_loss, macro_auroc, partial_auc
+    from medbundle.metrics import auroc, log_loss, macro_auroc, partial_auc
 
     if bundle == "chest_xray":
         probabilities = softmax(logits, axis=1)
         return {"series": float((logits.argmax(axis=1) == labels).mean()),
-                "macro_auroc": macro_auroc(labels, probabilities), "log_loss": log_loss(labels, probabilities)}
-    return {"series": float(partial_auc(labels.astype(np.float64), 1 / (1 + np.exp(-logits[:, 0])), min_tpr=0.8))}
+                "auroc": macro_auroc(labels, probabilities), "log_loss": log_loss(labels, probabilities)}
+    labels, probabilities = labels.astype(np.float64), expit(logits[:, 0])
+    return {"series": float(partial_auc(labels, probabilities, min_tpr=0.8)),
+            "auroc": float(auroc(labels, probabilities))}  # fmt: skip
 
 
-def _class_folders(data: Path, scale: float) -> tuple[list, list, list[str]]:
+def _class_folders(data: Path, scale: float, seed: int, split: dict[str, Any]) -> tuple[list, list, list[str]]:
+    """chest_xray's split as the bundle draws it (`split`: its fold keys), as (image, label) pairs."""
     from medbundle.data import chest_xray_classes, chest_xray_split
 
     classes = chest_xray_classes(data)
-    train, val = chest_xray_split(data, class_names=classes)
+    train, val = chest_xray_split(data, class_names=classes, seed=seed, **split)
     if scale < 1:
         keep = max(2, round(len(train) * scale) // len(classes))
         train = [i for c in range(len(classes)) for i in [t for t in train if t["label"] == c][:keep]]
@@ -254,14 +322,15 @@ def _class_folders(data: Path, scale: float) -> tuple[list, list, list[str]]:
     return [(i["image"], int(i["label"])) for i in train], [(i["image"], int(i["label"])) for i in val], classes
 
 
-def _isic_split(data: Path, scale: float, seed: int) -> tuple[list, list]:
-    """Fold 0 of the bundle's own patient-grouped folds (seed 42), as (image, label) pairs."""
+def _isic_split(data: Path, scale: float, seed: int, split: dict[str, Any]) -> tuple[list, list]:
+    """The bundle's patient-grouped fold (`split`'s, default 0), drawn with the run's seed as the bundle draws it, as
+    (image, label) pairs."""
     from medbundle.data import isic_datalist, split_fold
 
     datalist = isic_datalist(data)
     if scale < 1:
         datalist = datalist[: _toy_count(scale)]
-    train, val = split_fold(datalist, fold=0, n_splits=5, seed=42)
+    train, val = split_fold(datalist, fold=split.get("fold", 0), n_splits=5, seed=seed)
     pairs = lambda items: [(i["image"], int(i["label"][0])) for i in items]
     return pairs(train), pairs(val)
 
@@ -300,37 +369,42 @@ class _Images:
 
 
 def _summary(run: dict, settings: dict) -> dict[str, Any]:
-    """One system's figures over a run: the metric's best and last and its series, the companions' best
-    (chest_xray), seconds per training epoch."""
+    """One system's figures over a run: the metric's best and last and its series, the companions' best, seconds
+    per training epoch."""
     import numpy as np
 
     times = run["times"][settings.get("stage1_epochs", 0):] or run["times"]  # chest_xray: full fine-tuning epochs
     return {"best": max(run["series"]), "last": run["series"][-1], "series": list(run["series"]),
-            "macro_auroc": max(run["macro_auroc"]) if "macro_auroc" in run else None,
+            "auroc": max(run["auroc"]) if "auroc" in run else None,
             "log_loss": min(run["log_loss"]) if "log_loss" in run else None, "seconds": float(np.mean(times))}  # fmt: skip
 
 
 def _mean(summaries: list[dict]) -> dict[str, Any]:
-    """The mean over seeds of each figure of `_summary`; the series epoch by epoch."""
+    """The mean over runs of each figure of `_summary`; the series epoch by epoch (over the runs that reached the
+    epoch, should one have stopped early)."""
     import numpy as np
 
     mean = {key: None if summaries[0][key] is None else float(np.mean([s[key] for s in summaries]))
             for key in summaries[0] if key != "series"}  # fmt: skip
-    return {**mean, "series": np.mean([s["series"] for s in summaries], axis=0).tolist()}
+    epochs = max(len(s["series"]) for s in summaries)
+    series = [float(np.mean([s["series"][i] for s in summaries if len(s["series"]) > i])) for i in range(epochs)]
+    return {**mean, "series": series}
 
 
 def _rows(bundle: str, ours: dict, plain: dict, label: str = "") -> list[dict]:
-    """One row per system (`label` after its name: the seed, or the mean of several): the metric per epoch, best and
-    last, the companions' best (chest_xray), seconds per training epoch, the verdict."""
+    """One row per system (`label` after its name: the seed and fold, or the mean of several runs): the metric per
+    epoch, best and last, the companions' best, seconds per training epoch, the verdict."""
     rows = [{"bundle": bundle, "system": system + label, "metric": METRICS[bundle], "best": run["best"],
              "last": run["last"], "per_epoch": " ".join(f"{v:.3f}" for v in run["series"]),
-             "macro_auroc": run["macro_auroc"], "log_loss": run["log_loss"], "seconds": run["seconds"]}
+             "auroc": run["auroc"], "log_loss": run["log_loss"], "seconds": run["seconds"]}
             for system, run in (("bundle", ours), ("plain", plain))]  # fmt: skip
     better = ours["best"] >= plain["best"]
     rows[0]["verdict"] = f"bundle {'>=' if better else '<'} plain ({ours['best']:.3f} vs {plain['best']:.3f})"
-    if ours["macro_auroc"] is not None:
-        rows[0]["verdict"] += (f"; macro AUROC {ours['macro_auroc']:.3f} vs {plain['macro_auroc']:.3f}, "
-                               f"log loss {ours['log_loss']:.3f} vs {plain['log_loss']:.3f}")  # fmt: skip
+    if ours["auroc"] is not None:
+        name = "macro AUROC" if bundle == "chest_xray" else "AUROC"
+        rows[0]["verdict"] += f"; {name} {ours['auroc']:.3f} vs {plain['auroc']:.3f}"
+    if ours["log_loss"] is not None:
+        rows[0]["verdict"] += f", log loss {ours['log_loss']:.3f} vs {plain['log_loss']:.3f}"
     rows[1]["verdict"] = f"{ours['seconds'] / plain['seconds']:.2f}x the plain loop's seconds per epoch"
     return rows
 
