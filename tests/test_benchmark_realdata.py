@@ -144,10 +144,12 @@ def test_realdata_over_folds_runs_each_fold_on_the_bundles_split_and_adds_the_me
     assert report["settings"]["folds"] == [0, 2]
 
 
-def test_realdata_without_patients_for_folds_says_which_columns_it_needs(tmp_path):
+def test_realdata_without_patients_for_folds_says_what_it_needs(tmp_path):
     from medbundle.benchmarks.realdata import _split
 
     write_chest_xray_demo(tmp_path / "real_cxr", n_train=2, n_val=1, n_test=0, size_range=(64, 80), seed=1)
+    with pytest.raises(FileNotFoundError, match=r"labels.csv does not exist: .*leave --folds out"):
+        _split("chest_xray", tmp_path / "real_cxr", 1, tmp_path)
     (tmp_path / "real_cxr" / "labels.csv").write_text("split,class,file\n")
     with pytest.raises(ValueError, match=r"labels.csv has no column \['group_id'\].*leave --folds out"):
         _split("chest_xray", tmp_path / "real_cxr", 1, tmp_path)

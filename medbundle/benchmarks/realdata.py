@@ -141,6 +141,9 @@ def _split(bundle: str, data: Path, fold: int | None, work: Path) -> dict[str, A
     if bundle != "chest_xray":
         return {"fold": fold}
     labels = data / "labels.csv"
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels} does not exist: folds of {data} need each image's patient (columns file, "
+                                "group_id); leave --folds out to use its train/val folders")  # fmt: skip
     with labels.open(newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"file", "group_id"} - set(reader.fieldnames or [])
