@@ -138,24 +138,29 @@ def test_optimizer_freeze_keeps_requires_grad_and_batchnorm_frozen() -> None:
     assert not any(m.training for m in net.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
-@pytest.mark.parametrize("resume_after", [2, 4], ids=["at_the_boundary", "mid_stage2"])
-def test_resume_continues_like_an_uninterrupted_run(resume_after: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "resume_after, stage1_schedule",
+    [(2, "constant"), (4, "constant"), (1, "cosine"), (2, "cosine")],
+    ids=["at_the_boundary", "mid_stage2", "mid_cosine_stage1", "at_the_boundary_after_a_cosine_stage1"],
+)
+def test_resume_continues_like_an_uninterrupted_run(resume_after: int, stage1_schedule: str, tmp_path: Path) -> None:
+    settings = {"stage1_epochs": 2, "stage2_epochs": 3, "stage1_schedule": stage1_schedule}
     net = _network()
-    full_trainer = _trainer(net, TwoStageFineTuning(net, stage1_epochs=2, stage2_epochs=3), max_epochs=5)
+    full_trainer = _trainer(net, TwoStageFineTuning(net, **settings), max_epochs=5)
     full = _record(full_trainer, net)
     full_trainer.run()
 
     net = _network()
-    handler = TwoStageFineTuning(net, stage1_epochs=2, stage2_epochs=3)
+    handler = TwoStageFineTuning(net, **settings)
     first = _trainer(net, handler, max_epochs=resume_after)
     first.run()
     path = tmp_path / "last.pt"
     checkpoint = {"model": net.state_dict(), "trainer": first.state_dict(), "two_stage": handler.state_dict()}
     torch.save(checkpoint, path)
-    assert torch.load(path, weights_only=True)["two_stage"]["stage"] == (1 if resume_after == 2 else 2)
+    assert torch.load(path, weights_only=True)["two_stage"]["stage"] == (1 if resume_after <= 2 else 2)
 
     net = _network(seed=1)  # different weights: everything must come from the checkpoint
-    handler = TwoStageFineTuning(net, stage1_epochs=2, stage2_epochs=3)
+    handler = TwoStageFineTuning(net, **settings)
     trainer = _trainer(net, handler, max_epochs=5)
     # MONAI's loader restores at the trainer's STARTED event, with torch.load(weights_only=True)
     CheckpointLoader(str(path), {"model": net, "trainer": trainer, "two_stage": handler}).attach(trainer)
@@ -194,6 +199,23 @@ def test_stage2_only_trains_everything_from_the_start_and_keeps_eta_min_after_th
     assert [h for _, _, h in seen] == pytest.approx([HEAD_LR, _cosine(HEAD_LR, 1), ETA_MIN, ETA_MIN], rel=1e-9)
     backbone = [BACKBONE_LR, _cosine(BACKBONE_LR, 1), ETA_MIN, ETA_MIN]
     assert [b for _, b, _ in seen] == pytest.approx(backbone, rel=1e-9)
+
+
+def test_stage1_cosine_anneals_the_heads_lr_over_stage1_then_stage2_follows_its_own(caplog) -> None:
+    net = _network()
+    handler = TwoStageFineTuning(net, stage1_epochs=3, stage2_epochs=2, stage1_schedule="cosine", stage2_warmup_epochs=0)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        seen = _run_lrs(handler, max_epochs=6)
+    assert [s for s, _, _ in seen] == [1, 1, 1, 2, 2, 2]
+    stage1 = [STAGE1_LR, _cosine(STAGE1_LR, 1, 3), _cosine(STAGE1_LR, 2, 3)]
+    assert [h for _, _, h in seen] == pytest.approx([*stage1, HEAD_LR, _cosine(HEAD_LR, 1), ETA_MIN], rel=1e-9)
+    assert [b for _, b, _ in seen] == pytest.approx([0, 0, 0, BACKBONE_LR, _cosine(BACKBONE_LR, 1), ETA_MIN], rel=1e-9)
+    assert "Adam lr 1.00e-04, cosine to 1e-07 over 3 epochs, no weight decay" in caplog.text
+
+    only = TwoStageFineTuning(_network(), stage1_epochs=2, stage2=False, stage1_schedule="cosine")
+    assert [h for _, _, h in _run_lrs(only, max_epochs=4)] == pytest.approx(
+        [STAGE1_LR, _cosine(STAGE1_LR, 1), ETA_MIN, ETA_MIN], rel=1e-9
+    )
 
 
 def test_stage1_only_never_unfreezes() -> None:
@@ -249,6 +271,7 @@ def test_load_state_dict_switches_stage_and_the_trainer_optimizer() -> None:
         ({"stage2_head_lr": 0.0}, "stage2_head_lr must be positive"),
         ({"freeze": "bn"}, "unknown freeze mode 'bn'"),
         ({"stage2_warmup_epochs": -1}, "stage2_warmup_epochs must be >= 0"),
+        ({"stage1_schedule": "step"}, "unknown stage1_schedule 'step'"),
     ],
 )
 def test_bad_settings_raise(kwargs: dict, match: str) -> None:

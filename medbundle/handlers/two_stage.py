@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["TwoStageFineTuning"]
 
 FREEZE_MODES = ("requires_grad", "optimizer")
+STAGE1_SCHEDULES = ("constant", "cosine")
 STAGE2_BATCHNORM = ("frozen", "train")
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ class TwoStageFineTuning:
     head is first trained alone (stage 1) and only then is the backbone adapted, slowly (stage 2):
 
     - stage 1, epochs ``1..stage1_epochs``: backbone frozen (BatchNorm in eval mode, so its running statistics
-      stay pretrained), ``Adam(lr=stage1_lr)`` on the head, constant learning rate, no weight decay;
+      stay pretrained), ``Adam(lr=stage1_lr)`` on the head, no weight decay, a constant learning rate or
+      (``stage1_schedule="cosine"``) ``CosineAnnealingLR(T_max=stage1_epochs, eta_min)``, one step per epoch;
     - stage 2, the next ``stage2_epochs``: ``AdamW`` with the backbone at ``stage2_backbone_lr`` and the head at
       ``stage2_head_lr``, weight decay ``stage2_weight_decay`` except on biases and normalisation weights, and
       ``CosineAnnealingLR(T_max=stage2_epochs, eta_min)``, one step per stage-2 epoch. Epochs beyond
@@ -86,7 +88,7 @@ class TwoStageFineTuning:
         stage2_head_lr: initial learning rate of the head in stage 2.
         stage2_weight_decay: AdamW weight decay in stage 2.
         stage2_epochs: epochs of stage 2, the cosine schedule's ``T_max``.
-        eta_min: learning rate the cosine schedule ends at.
+        eta_min: learning rate the cosine schedules end at.
         stage1: run stage 1; when False every epoch is a stage-2 epoch.
         stage2: run stage 2; when False every epoch is a stage-1 epoch.
         freeze: how stage 1 keeps the backbone fixed. ``"requires_grad"`` turns its gradients off;
@@ -101,6 +103,10 @@ class TwoStageFineTuning:
             epochs of n iterations (warm-up iteration i of W*n trains at i/(W*n) of its epoch's cosine value), so
             the backbone's first updates are small while its gradients still answer a head trained without them;
             0: no warm-up. Only after a stage 1: a network trained from its first epoch has no head to protect.
+        stage1_schedule: ``"constant"`` (the seed recipe's) or ``"cosine"``: the head's learning rate follows a
+            cosine from ``stage1_lr`` towards ``eta_min`` over the stage-1 epochs (with ``stage2=False``, epochs
+            beyond ``stage1_epochs`` run at ``eta_min``), so stage 1 ends settled rather than still taking its
+            largest steps; stage 2 starts from that head.
 
     Raises:
         ValueError: when both stages are off, an enabled stage has fewer than 1 epoch, a learning rate is not
@@ -124,6 +130,7 @@ class TwoStageFineTuning:
         summary_writer: SummaryWriter | None = None,
         stage2_batchnorm: str = "frozen",
         stage2_warmup_epochs: int = 1,
+        stage1_schedule: str = "constant",
     ) -> None:
         if not (stage1 or stage2):
             raise ValueError("stage1 and stage2 are both False: enable at least one stage.")
@@ -140,6 +147,8 @@ class TwoStageFineTuning:
         for name, lr in lrs.items():
             if lr <= 0:
                 raise ValueError(f"{name} must be positive, got {lr}.")
+        if stage1_schedule not in STAGE1_SCHEDULES:
+            raise ValueError(f"unknown stage1_schedule {stage1_schedule!r}; use one of {STAGE1_SCHEDULES}.")
         if freeze not in FREEZE_MODES:
             raise ValueError(f"unknown freeze mode {freeze!r}; use one of {FREEZE_MODES}.")
         if stage2_batchnorm not in STAGE2_BATCHNORM:
@@ -172,6 +181,7 @@ class TwoStageFineTuning:
         self.summary_writer = summary_writer
         self.stage2_batchnorm = stage2_batchnorm
         self.stage2_warmup_epochs = stage2_warmup_epochs
+        self.stage1_schedule = stage1_schedule
         self._warmup_lrs: list[float] | None = None  # the schedule's learning rates of a warm-up epoch
         self.stage = 0
         self._optimizer: Optimizer | None = None
@@ -187,7 +197,7 @@ class TwoStageFineTuning:
 
     @property
     def scheduler(self) -> CosineAnnealingLR | None:
-        """The cosine schedule of stage 2, None in stage 1."""
+        """The cosine schedule of the current stage; None in a stage 1 at a constant learning rate."""
         return self._scheduler
 
     def stage_of_epoch(self, epoch: int) -> int:
@@ -222,11 +232,14 @@ class TwoStageFineTuning:
         if stage != self.stage:
             self._enter_stage(stage)
         if self._scheduler is not None:
-            stage2_epochs_done = epoch - 1 - (self.stage1_epochs if self.stage1 else 0)
+            if self.stage == 1:
+                done, length = epoch - 1, self.stage1_epochs
+            else:
+                done, length = epoch - 1 - (self.stage1_epochs if self.stage1 else 0), self.stage2_epochs
             with warnings.catch_warnings():
                 # after a resume the restored optimizer has not stepped in this process yet; the schedule is right
                 warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"))
-                while self._scheduler.last_epoch < min(stage2_epochs_done, self.stage2_epochs):
+                while self._scheduler.last_epoch < min(done, length):
                     self._scheduler.step()
         if self._logged_stage != self.stage:  # at the stage's first epoch, not when a resumed run passes through it
             self._log_stage()
@@ -291,6 +304,8 @@ class TwoStageFineTuning:
             groups = [group for group in net.parameter_groups(self.stage1_lr) if group["name"] == "head"]
             optimizer = torch.optim.Adam(groups, lr=self.stage1_lr)
             scheduler = None
+            if self.stage1_schedule == "cosine":
+                scheduler = CosineAnnealingLR(optimizer, T_max=self.stage1_epochs, eta_min=self.eta_min)
         else:
             net.unfreeze_backbone()
             net.freeze_batchnorm(self.stage2_batchnorm == "frozen")
@@ -316,8 +331,14 @@ class TwoStageFineTuning:
         trainable, total = sum(counts.values()), sum(p.numel() for p in self.network.parameters())
         summary = f"trainable parameters {trainable:,} / {total:,} ({100 * trainable / total:.2f}%)"
         if self.stage == 1:
+            schedule = "constant"
+            if self._scheduler is not None:
+                schedule = f"cosine to {self.eta_min:g} over {self.stage1_epochs} epochs"
             logger.info(
-                "stage 1: freezing the backbone: %s; Adam lr %.2e, constant, no weight decay", summary, self.stage1_lr
+                "stage 1: freezing the backbone: %s; Adam lr %.2e, %s, no weight decay",
+                summary,
+                self.stage1_lr,
+                schedule,
             )
         else:
             logger.info(
