@@ -192,4 +192,4 @@ def test_realdata_plain_loop_refuses_a_payload(tmp_path, marker):
     write_chest_xray_demo(tmp_path / "data", n_train=2, n_val=1, n_test=0, size_range=(64, 72), seed=0)
     weights = write_poisoned(tmp_path / "lite0.pth", marker, {})
     settings = {"image_size": [32, 32], "batch_size": 2, "epochs": 1}
-    refuses(lambda: _plain_run("chest_xray", tmp_path / "data", weights, settings, 0, 0, 1.0), marker)
+    refuses(lambda: _plain_run("chest_xray", tmp_path / "data", weights, settings, 0, 0, 1.0, {}), marker)
