@@ -96,9 +96,9 @@ def realdata(
             settings = _scaled(SETTINGS[bundle], scale)
             data = shared_dir / ("real_cxr" if bundle == "chest_xray" else "real_isic")
             pairs = []
+            splits = {fold: _split(bundle, data, fold, Path(work)) for fold in fold_list}
             for run_seed in seeds:
-                for fold in fold_list:
-                    split = _split(bundle, data, fold, Path(work))
+                for fold, split in splits.items():
                     torch.manual_seed(run_seed)
                     ours = _bundle_run(bundle, data, weights_file, settings, workers,
                                        Path(work) / f"{bundle}{run_seed}_{fold}", run_seed, scale, split)  # fmt: skip
