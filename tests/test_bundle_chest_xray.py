@@ -216,6 +216,19 @@ def test_a_data_set_without_tuberculosis_trains_a_four_class_model(trained, tmp_
     assert "Normal" in metrics and "Tuberculosis" not in metrics
 
 
+def test_stage2_start_best_starts_stage2_from_the_best_validated_stage1_head(trained, tmp_path):
+    """--stage2_start best with the bundle's MONAI evaluator: the boundary names the stage-1 epoch with the highest
+    val_accuracy (the later one of a tie)."""
+    root, _, _, _, _ = trained
+    paths = ["--dataset_dir", str(root / "data"), "--bundle_root", str(tmp_path / "b"), "--pretrained", "False"]
+    log = run_here("training", ["train.yaml"], *paths, *TINY, "--epochs", "4", "--stage1_epochs", "3",
+                   "--stage2_start", "best")  # fmt: skip
+    accuracy = {int(e): float(v) for e, v in re.findall(r"Epoch\[(\d+)\] Metrics -- val_accuracy: ([\d.]+)", log)}
+    best = max(e for e in (1, 2, 3) if accuracy[e] == max(accuracy[1], accuracy[2], accuracy[3]))
+    assert f"stage 2 starts from the head of stage-1 epoch {best}, the best ({accuracy[best]:.4f})" in log
+    assert trained_epochs(log) == [1, 2, 3, 4]
+
+
 def test_corrupt_png_is_skipped_and_counted_when_asked(trained, tmp_path):
     root, _, _, _, _ = trained
     data = tmp_path / "data"

@@ -381,3 +381,118 @@ def test_stage2_warmup_ramps_every_iteration_over_its_epochs_then_follows_the_sc
     phrase = {0: "over 3 epochs; BatchNorm", 1: "warmed up over its first epoch;",
               2: "warmed up over its first 2 epochs;"}[warmup_epochs]  # fmt: skip
     assert phrase in caplog.text
+
+
+def _scored_trainer(net: TimmClassifier, handler: TwoStageFineTuning, max_epochs: int,
+                    scores: list[float]) -> SupervisedTrainer:  # fmt: skip
+    """A trainer validated after every epoch by a stand-in for MONAI's evaluator (its key metric, its
+    ``metric_cmp_fn``) whose key metric scores ``scores[epoch - 1]``, higher being better."""
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"),
+        max_epochs=max_epochs,
+        train_data_loader=DataLoader(_data(), batch_size=4),
+        network=net,
+        optimizer=handler.optimizer,
+        loss_function=torch.nn.CrossEntropyLoss(),
+    )
+    evaluator = Engine(lambda engine, batch: None)
+    evaluator.metric_cmp_fn = lambda current, best: current > best
+    evaluator.add_event_handler(Events.EPOCH_COMPLETED,
+                                lambda e: e.state.metrics.update(score=scores[trainer.state.epoch - 1]))  # fmt: skip
+    evaluator.add_event_handler(Events.STARTED, lambda e: setattr(e.state, "key_metric_name", "score"))
+    handler.attach(trainer, evaluator)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0], max_epochs=1))
+    return trainer
+
+
+def _heads_at_epoch_start(trainer: Engine, net: TimmClassifier) -> dict[int, dict]:
+    """The head each epoch starts training with (recorded after the handler's EPOCH_STARTED)."""
+    seen: dict[int, dict] = {}
+    trainer.add_event_handler(Events.EPOCH_STARTED,
+                              lambda e: seen.update({e.state.epoch: {k: v.clone() for k, v in net.head.state_dict().items()}}))  # fmt: skip
+    return seen
+
+
+@pytest.mark.parametrize("scores, best_epoch", [([0.9, 0.6, 0.7], 1), ([0.5, 0.9, 0.7], 2), ([0.5, 0.6, 0.9], 3),
+                                                ([0.9, 0.9, 0.5], 2), ([0.5, 0.9, 0.9], 3)],
+                         ids=["first", "middle", "last", "tie_goes_to_the_later", "tie_with_the_last"])  # fmt: skip
+def test_stage2_start_best_starts_stage2_from_the_best_validated_stage1_head(scores, best_epoch, caplog) -> None:
+    net = _network()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        handler = TwoStageFineTuning(net, stage1_epochs=3, stage2_epochs=2, stage2_start="best")
+        trainer = _scored_trainer(net, handler, 5, [*scores, 0.1, 0.1])
+        after = _record(trainer, net)
+        starts = _heads_at_epoch_start(trainer, net)
+        trainer.run()
+
+    assert best_epoch == 3 or not _equal(after[best_epoch]["head"], after[3]["head"])
+    assert _equal(starts[4], after[best_epoch]["head"])  # stage 2 trains from the best stage-1 head
+    assert _equal(after[3]["backbone"], after[1]["backbone"])  # stage 1 changed only the head
+    if best_epoch == 3:
+        assert "stage 2 starts from the head of stage-1 epoch 3, the best (0.9000)." in caplog.text
+    else:
+        assert f"stage 2 starts from the head of stage-1 epoch {best_epoch}, the best (0.9000), not from epoch 3's" \
+            in caplog.text  # fmt: skip
+
+
+def test_stage2_start_last_keeps_the_trained_head_and_needs_no_evaluator(caplog) -> None:
+    net = _network()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        handler = TwoStageFineTuning(net, stage1_epochs=2, stage2_epochs=1)
+        trainer = _scored_trainer(net, handler, 3, [0.9, 0.1, 0.1])
+        after = _record(trainer, net)
+        starts = _heads_at_epoch_start(trainer, net)
+        trainer.run()
+    assert _equal(starts[3], after[2]["head"]) and not _equal(starts[3], after[1]["head"])
+    assert "stage 2 starts from" not in caplog.text
+    TwoStageFineTuning(_network(), stage2_start="last").attach(Engine(lambda e, b: None))
+
+
+@pytest.mark.parametrize("resume_after", [1, 2, 3, 4], ids=["before_the_best", "at_the_best", "at_the_boundary",
+                                                            "in_stage2"])  # fmt: skip
+def test_stage2_start_best_survives_a_resume(resume_after: int, tmp_path: Path) -> None:
+    """Best stage-1 epoch 2 of 3: a run killed after any epoch resumes with the same weights as an uninterrupted
+    run, the best head so far travelling in the handler's state."""
+    settings = {"stage1_epochs": 3, "stage2_epochs": 2, "stage2_start": "best"}
+    scores = [0.5, 0.9, 0.6, 0.7, 0.8]
+    net = _network()
+    full_trainer = _scored_trainer(net, TwoStageFineTuning(net, **settings), 5, scores)
+    full = _record(full_trainer, net)
+    full_trainer.run()
+
+    net = _network()
+    handler = TwoStageFineTuning(net, **settings)
+    first = _scored_trainer(net, handler, resume_after, scores)
+    first.run()
+    path = tmp_path / "last.pt"
+    torch.save({"model": net.state_dict(), "trainer": first.state_dict(), "two_stage": handler.state_dict()}, path)
+    kept = torch.load(path, weights_only=True)["two_stage"]["best_head"]
+    assert kept["epoch"] == {1: 1, 2: 2, 3: 2, 4: 2}[resume_after] and kept["metric"] == max(scores[:min(resume_after, 3)])
+
+    net = _network(seed=1)
+    handler = TwoStageFineTuning(net, **settings)
+    trainer = _scored_trainer(net, handler, 5, scores)
+    CheckpointLoader(str(path), {"model": net, "trainer": trainer, "two_stage": handler}).attach(trainer)
+    resumed = _record(trainer, net)
+    trainer.run()
+
+    assert list(resumed) == list(range(resume_after + 1, 6))
+    for epoch in resumed:
+        assert _equal(resumed[epoch]["head"], full[epoch]["head"])
+        assert _equal(resumed[epoch]["backbone"], full[epoch]["backbone"])
+
+
+def test_stage2_start_best_needs_an_evaluator_and_says_when_nothing_was_validated(caplog) -> None:
+    net = _network()
+    handler = TwoStageFineTuning(net, stage1_epochs=1, stage2_epochs=1, stage2_start="best")
+    with pytest.raises(ValueError, match=r"attach\(trainer, evaluator\)"):
+        handler.attach(Engine(lambda e, b: None))
+    with pytest.raises(ValueError, match="unknown stage2_start 'first'"):
+        TwoStageFineTuning(net, stage2_start="first")
+    TwoStageFineTuning(net, stage2=False, stage2_start="best").attach(Engine(lambda e, b: None))  # no stage 2: fine
+
+    trainer = Engine(lambda e, b: None)
+    handler.attach(trainer, Engine(lambda e, b: None))  # an evaluator that never runs: no stage-1 epoch validated
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        trainer.run([0], max_epochs=2)
+    assert "no stage-1 epoch was validated: stage 2 starts from the head of epoch 1" in caplog.text

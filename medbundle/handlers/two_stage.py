@@ -21,6 +21,7 @@ __all__ = ["TwoStageFineTuning"]
 FREEZE_MODES = ("requires_grad", "optimizer")
 STAGE1_SCHEDULES = ("constant", "cosine")
 STAGE2_BATCHNORM = ("frozen", "train")
+STAGE2_STARTS = ("last", "best")
 logger = logging.getLogger(__name__)
 
 
@@ -75,7 +76,7 @@ class TwoStageFineTuning:
         checkpoint:
           state: {model: "@network", finetuning: "@finetuning", trainer: "@train#trainer", ...}
         training:
-          - "$@finetuning.attach(@train#trainer)"
+          - "$@finetuning.attach(@train#trainer, @validate#evaluator)"
           - ...
 
     Args:
@@ -107,6 +108,11 @@ class TwoStageFineTuning:
             cosine from ``stage1_lr`` towards ``eta_min`` over the stage-1 epochs (with ``stage2=False``, epochs
             beyond ``stage1_epochs`` run at ``eta_min``), so stage 1 ends settled rather than still taking its
             largest steps; stage 2 starts from that head.
+        stage2_start: the head stage 2 starts from. ``"last"``: the head of the last stage-1 epoch, as trained.
+            ``"best"``: the head of the stage-1 epoch whose validation scored best by the evaluator's key metric
+            (given to :meth:`attach`; a tie goes to the later epoch), so a head that overfits in its last stage-1
+            epochs does not hand stage 2 a worse start than stage 1 reached; only the head changes in stage 1, so
+            its weights are the whole difference. The choice is logged at the boundary.
 
     Raises:
         ValueError: when both stages are off, an enabled stage has fewer than 1 epoch, a learning rate is not
@@ -131,6 +137,7 @@ class TwoStageFineTuning:
         stage2_batchnorm: str = "frozen",
         stage2_warmup_epochs: int = 1,
         stage1_schedule: str = "constant",
+        stage2_start: str = "last",
     ) -> None:
         if not (stage1 or stage2):
             raise ValueError("stage1 and stage2 are both False: enable at least one stage.")
@@ -149,6 +156,8 @@ class TwoStageFineTuning:
                 raise ValueError(f"{name} must be positive, got {lr}.")
         if stage1_schedule not in STAGE1_SCHEDULES:
             raise ValueError(f"unknown stage1_schedule {stage1_schedule!r}; use one of {STAGE1_SCHEDULES}.")
+        if stage2_start not in STAGE2_STARTS:
+            raise ValueError(f"unknown stage2_start {stage2_start!r}; use one of {STAGE2_STARTS}.")
         if freeze not in FREEZE_MODES:
             raise ValueError(f"unknown freeze mode {freeze!r}; use one of {FREEZE_MODES}.")
         if stage2_batchnorm not in STAGE2_BATCHNORM:
@@ -182,6 +191,8 @@ class TwoStageFineTuning:
         self.stage2_batchnorm = stage2_batchnorm
         self.stage2_warmup_epochs = stage2_warmup_epochs
         self.stage1_schedule = stage1_schedule
+        self.stage2_start = stage2_start
+        self._best_head: dict[str, Any] | None = None  # {"epoch", "metric", "state"} of the best stage-1 head so far
         self._warmup_lrs: list[float] | None = None  # the schedule's learning rates of a warm-up epoch
         self.stage = 0
         self._optimizer: Optimizer | None = None
@@ -213,12 +224,24 @@ class TwoStageFineTuning:
             lrs.setdefault(group["name"], group["lr"])
         return float(lrs.get("backbone", 0.0)), float(lrs["head"])
 
-    def attach(self, engine: Engine) -> None:
+    def attach(self, engine: Engine, evaluator: Engine | None = None) -> None:
         """Make ``engine`` train with the current stage's optimizer and switch stages at its epoch boundaries.
 
         Args:
             engine: the trainer; its ``optimizer`` attribute is replaced at every stage switch.
+            evaluator: the validation evaluator (a MONAI `Evaluator` with a key metric) whose scores pick the
+                stage-1 head stage 2 starts from; needed with ``stage2_start="best"``.
+
+        Raises:
+            ValueError: when ``stage2_start="best"`` with both stages and no evaluator.
         """
+        if self.stage2_start == "best" and self.stage1 and self.stage2 and evaluator is None:
+            raise ValueError(
+                "stage2_start='best' picks the stage-1 head by validation: attach(trainer, evaluator) with the "
+                "validation evaluator, or use stage2_start='last'."
+            )
+        if evaluator is not None and self.stage2_start == "best":
+            evaluator.add_event_handler(Events.EPOCH_COMPLETED, self.validation_completed)
         self._engine = engine
         engine.optimizer = self._optimizer
         engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
@@ -230,6 +253,8 @@ class TwoStageFineTuning:
         epoch = engine.state.epoch
         stage = self.stage_of_epoch(epoch)
         if stage != self.stage:
+            if stage == 2 and self.stage2_start == "best":
+                self._restore_best_head()
             self._enter_stage(stage)
         if self._scheduler is not None:
             if self.stage == 1:
@@ -247,6 +272,41 @@ class TwoStageFineTuning:
         self._warmup_lrs = None
         if self.stage == 2 and self._will_warm_up() and epoch - self.stage1_epochs <= self.stage2_warmup_epochs:
             self._warmup_lrs = [group["lr"] for group in self._optimizer.param_groups]
+
+    def validation_completed(self, evaluator: Engine) -> None:
+        """After a stage-1 validation, keep a copy of the head when its key metric is at least the best kept so far.
+
+        Runs at the evaluator's EPOCH_COMPLETED, so the trainer's "last" checkpoint of the epoch holds the copy and
+        a resumed run starts stage 2 from the same head. A tie keeps the later, longer-trained head.
+        """
+        if self.stage != 1 or self._engine is None:
+            return
+        score = float(evaluator.state.metrics[evaluator.state.key_metric_name])
+        best = self._best_head
+        if best is not None and score != best["metric"] and not evaluator.metric_cmp_fn(score, best["metric"]):
+            return
+        head = {k: v.detach().to("cpu", copy=True) for k, v in self.network.head.state_dict().items()}
+        self._best_head = {"epoch": int(self._engine.state.epoch), "metric": score, "state": head}
+
+    def _restore_best_head(self) -> None:
+        """Load the best stage-1 head into the network before stage 2 builds its optimizer; say which one."""
+        last = self.stage1_epochs
+        if self._best_head is None:
+            logger.warning(
+                "stage2_start='best' but no stage-1 epoch was validated: stage 2 starts from the head of epoch %d.", last
+            )
+            return
+        best_epoch, metric = self._best_head["epoch"], self._best_head["metric"]
+        if best_epoch == last:
+            logger.info("stage 2 starts from the head of stage-1 epoch %d, the best (%.4f).", last, metric)
+            return
+        self.network.head.load_state_dict(self._best_head["state"])
+        logger.info(
+            "stage 2 starts from the head of stage-1 epoch %d, the best (%.4f), not from epoch %d's.",
+            best_epoch,
+            metric,
+            last,
+        )
 
     def _will_warm_up(self) -> bool:
         return self.stage2_warmup_epochs > 0 and self.stage1
@@ -274,12 +334,16 @@ class TwoStageFineTuning:
             self.summary_writer.add_scalar("lr_head", lr_head, epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """The stage and its optimizer and scheduler states (``{}`` without a scheduler)."""
-        return {
+        """The stage, its optimizer and scheduler states (``{}`` without a scheduler) and, with
+        ``stage2_start="best"``, the best stage-1 head so far, so a resumed stage 1 still starts stage 2 from it."""
+        state = {
             "stage": self.stage,
             "optimizer": self._optimizer.state_dict(),
             "scheduler": self._scheduler.state_dict() if self._scheduler is not None else {},
         }
+        if self._best_head is not None:
+            state["best_head"] = self._best_head
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Re-enter the saved stage and restore its optimizer and scheduler; the trainer gets that optimizer.
@@ -291,6 +355,7 @@ class TwoStageFineTuning:
         if stage not in (1, 2) or not (self.stage1 if stage == 1 else self.stage2):
             raise ValueError(f"the checkpoint is in stage {stage}, which this TwoStageFineTuning does not run.")
         self._enter_stage(stage)
+        self._best_head = state_dict.get("best_head")
         self._optimizer.load_state_dict(state_dict["optimizer"])
         if self._scheduler is not None:
             self._scheduler.load_state_dict(state_dict["scheduler"])
