@@ -42,7 +42,8 @@ def _network(seed: int = 0) -> TimmClassifier:
     return TimmClassifier("resnet10t", num_classes=5, in_chans=1, head="mlp")
 
 
-def _trainer(net: torch.nn.Module, handler: TwoStageFineTuning, max_epochs: int) -> SupervisedTrainer:
+def _trainer(net: torch.nn.Module, handler: TwoStageFineTuning, max_epochs: int,
+             evaluator: Engine | None = None) -> SupervisedTrainer:  # fmt: skip
     trainer = SupervisedTrainer(
         device=torch.device("cpu"),
         max_epochs=max_epochs,
@@ -51,7 +52,7 @@ def _trainer(net: torch.nn.Module, handler: TwoStageFineTuning, max_epochs: int)
         optimizer=handler.optimizer,
         loss_function=torch.nn.CrossEntropyLoss(),
     )
-    handler.attach(trainer)
+    handler.attach(trainer, evaluator)
     return trainer
 
 
@@ -387,20 +388,12 @@ def _scored_trainer(net: TimmClassifier, handler: TwoStageFineTuning, max_epochs
                     scores: list[float]) -> SupervisedTrainer:  # fmt: skip
     """A trainer validated after every epoch by a stand-in for MONAI's evaluator (its key metric, its
     ``metric_cmp_fn``) whose key metric scores ``scores[epoch - 1]``, higher being better."""
-    trainer = SupervisedTrainer(
-        device=torch.device("cpu"),
-        max_epochs=max_epochs,
-        train_data_loader=DataLoader(_data(), batch_size=4),
-        network=net,
-        optimizer=handler.optimizer,
-        loss_function=torch.nn.CrossEntropyLoss(),
-    )
     evaluator = Engine(lambda engine, batch: None)
     evaluator.metric_cmp_fn = lambda current, best: current > best
     evaluator.add_event_handler(Events.EPOCH_COMPLETED,
                                 lambda e: e.state.metrics.update(score=scores[trainer.state.epoch - 1]))  # fmt: skip
     evaluator.add_event_handler(Events.STARTED, lambda e: setattr(e.state, "key_metric_name", "score"))
-    handler.attach(trainer, evaluator)
+    trainer = _trainer(net, handler, max_epochs, evaluator)
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0], max_epochs=1))
     return trainer
 
