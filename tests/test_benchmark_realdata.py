@@ -85,8 +85,10 @@ def test_realdata_over_several_seeds_adds_the_means_and_a_verdict_on_them(tmp_pa
     assert [note.split(":")[0] for note in report["notes"]] == ["chest_xray stage boundary, seed 0",
                                                             "chest_xray stage boundary, seed 1",
                                                             "chest_xray stage boundary, mean of 2 seeds"]  # fmt: skip
-    assert report["notes"][-1].endswith("stage-1 best 0.550, lowest of the first two stage-2 epochs 0.750 (+20.0 points), "
-                                        "last 0.750")  # fmt: skip
+    assert report["notes"][-1].endswith("stage-1 best 0.550, lowest of the first two stage-2 epochs 0.750 (+20.0 points; "
+                                        "stage 1 itself fell up to 0.0 points below its running best), last 0.750; "
+                                        "validation loss: stage-1 lowest 0.850, highest of the first two stage-2 epochs "
+                                        "0.550, last 0.550")  # fmt: skip
     assert report["settings"]["seed"] == [0, 1] and report["settings"]["folds"] is None
 
 
@@ -140,7 +142,11 @@ def test_realdata_over_folds_runs_each_fold_on_the_bundles_split_and_adds_the_me
     assert {row["image"]: row["patient_id"] for row in chest[0]["patients"]} == labels and len(labels) > 20
     assert [split for system, bundle, seed, split in seen if bundle == "isic"] == [{"fold": 0}, {"fold": 0},
                                                                                  {"fold": 2}, {"fold": 2}]  # fmt: skip
-    assert report["notes"][-1].startswith("chest_xray stage boundary, mean of 2 folds: stage-1 best 0.600")
+    assert report["notes"][-1] == (
+        "chest_xray stage boundary, mean of 2 folds: stage-1 best 0.600, lowest of the first two stage-2 epochs 0.700 "
+        "(+10.0 points; stage 1 itself fell up to 0.0 points below its running best), last 0.800; validation loss: "
+        "stage-1 lowest 0.900, highest of the first two stage-2 epochs 0.800, last 0.700"
+    )
     assert report["settings"]["folds"] == [0, 2]
 
 
@@ -180,3 +186,18 @@ def test_the_plain_loop_trains_and_validates_on_the_bundles_split(tmp_path, bund
     assert len(plain_val) < len(plain_train)
     other_seed = module._isic_split(data, 1.0, 4, split)[1] if bundle == "isic" else None
     assert other_seed is None or sorted(other_seed) != sorted(plain_val)
+
+
+def test_the_boundary_note_sets_the_fall_at_the_unfreeze_beside_stage_1s_own_and_the_loss():
+    """Stage 1 (backbone frozen) falls 8 points below its running best by itself: the note says so next to the 6
+    points the first two stage-2 epochs lose, and gives the validation loss across the boundary."""
+    from medbundle.benchmarks.realdata import _boundary_note
+
+    summary = {"series": [0.70, 0.80, 0.75, 0.72, 0.78, 0.74, 0.80, 0.82],
+               "loss_series": [0.90, 0.60, 0.62, 0.64, 0.61, 0.66, 0.58, 0.55]}  # fmt: skip
+    assert _boundary_note({"stage1_epochs": 5}, summary, ", fold 3") == (
+        "chest_xray stage boundary, fold 3: stage-1 best 0.800, lowest of the first two stage-2 epochs 0.740 "
+        "(-6.0 points; stage 1 itself fell up to 8.0 points below its running best), last 0.820; validation loss: "
+        "stage-1 lowest 0.600, highest of the first two stage-2 epochs 0.660, last 0.550"
+    )
+    assert _boundary_note({"stage1_epochs": 5}, {"series": summary["series"]}).endswith("last 0.820")

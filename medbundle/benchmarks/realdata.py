@@ -108,13 +108,13 @@ def realdata(
                     label = _run_label(run_seed if len(seeds) > 1 else None, fold)
                     rows += _rows(bundle, *pairs[-1], label)
                     if bundle == "chest_xray":
-                        notes.append(_boundary_note(settings, ours["series"], label))
+                        notes.append(_boundary_note(settings, pairs[-1][0], label))
             if len(pairs) > 1:
                 label = _mean_label(len(seeds), None if folds is None else len(fold_list))
                 ours, plain = _mean([p[0] for p in pairs]), _mean([p[1] for p in pairs])
                 rows += _rows(bundle, ours, plain, label)
                 if bundle == "chest_xray":
-                    notes.append(_boundary_note(settings, ours["series"], label))
+                    notes.append(_boundary_note(settings, ours, label))
     return Report(
         name="realdata",
         title=(f"Real images, {BACKBONE} with ImageNet weights, {workers} DataLoader worker(s), "
@@ -378,20 +378,26 @@ def _summary(run: dict, settings: dict) -> dict[str, Any]:
 
     times = run["times"][settings.get("stage1_epochs", 0):] or run["times"]  # chest_xray: full fine-tuning epochs
     return {"best": max(run["series"]), "last": run["series"][-1], "series": list(run["series"]),
+            "loss_series": list(run["log_loss"]) if "log_loss" in run else None,
             "auroc": max(run["auroc"]) if "auroc" in run else None,
             "log_loss": min(run["log_loss"]) if "log_loss" in run else None, "seconds": float(np.mean(times))}  # fmt: skip
 
 
 def _mean(summaries: list[dict]) -> dict[str, Any]:
-    """The mean over runs of each figure of `_summary`; the series epoch by epoch (over the runs that reached the
-    epoch, should one have stopped early)."""
+    """The mean over runs of each figure of `_summary`; the series (metric, loss) epoch by epoch (over the runs that
+    reached the epoch, should one have stopped early)."""
     import numpy as np
 
+    def per_epoch(key: str) -> list[float] | None:
+        if summaries[0][key] is None:
+            return None
+        epochs = max(len(s[key]) for s in summaries)
+        return [float(np.mean([s[key][i] for s in summaries if len(s[key]) > i])) for i in range(epochs)]
+
+    series_keys = ("series", "loss_series")
     mean = {key: None if summaries[0][key] is None else float(np.mean([s[key] for s in summaries]))
-            for key in summaries[0] if key != "series"}  # fmt: skip
-    epochs = max(len(s["series"]) for s in summaries)
-    series = [float(np.mean([s["series"][i] for s in summaries if len(s["series"]) > i])) for i in range(epochs)]
-    return {**mean, "series": series}
+            for key in summaries[0] if key not in series_keys}  # fmt: skip
+    return {**mean, **{key: per_epoch(key) for key in series_keys}}
 
 
 def _rows(bundle: str, ours: dict, plain: dict, label: str = "") -> list[dict]:
@@ -412,13 +418,21 @@ def _rows(bundle: str, ours: dict, plain: dict, label: str = "") -> list[dict]:
     return rows
 
 
-def _boundary_note(settings: dict, series: list[float], label: str = "") -> str:
-    """chest_xray's stage boundary: the stage-1 best against the first two stage-2 epochs and the last."""
-    stage1 = settings["stage1_epochs"]
+def _boundary_note(settings: dict, summary: dict, label: str = "") -> str:
+    """chest_xray's stage boundary: the stage-1 best against the first two stage-2 epochs and the last, next to how far
+    stage 1 itself fell below its running best (the epoch-to-epoch noise of the validation set, the backbone being
+    frozen), and the validation loss across the boundary (a collapse shows there too)."""
+    stage1, series, losses = settings["stage1_epochs"], summary["series"], summary.get("loss_series")
     best1 = max(series[:stage1])
     first2 = min(series[stage1 : stage1 + 2]) if len(series) > stage1 else float("nan")
-    return (f"chest_xray stage boundary{label}: stage-1 best {best1:.3f}, lowest of the first two stage-2 epochs {first2:.3f} "
-            f"({100 * (first2 - best1):+.1f} points), last {series[-1]:.3f}")  # fmt: skip
+    within = max(max(series[: i + 1]) - series[i] for i in range(stage1))
+    note = (f"chest_xray stage boundary{label}: stage-1 best {best1:.3f}, lowest of the first two stage-2 epochs "
+            f"{first2:.3f} ({100 * (first2 - best1):+.1f} points; stage 1 itself fell up to {100 * within:.1f} points "
+            f"below its running best), last {series[-1]:.3f}")  # fmt: skip
+    if losses and len(losses) > stage1:
+        note += (f"; validation loss: stage-1 lowest {min(losses[:stage1]):.3f}, highest of the first two stage-2 "
+                 f"epochs {max(losses[stage1 : stage1 + 2]):.3f}, last {losses[-1]:.3f}")  # fmt: skip
+    return note
 
 
 def _crop_row(films: Path) -> dict:
