@@ -240,7 +240,7 @@ class TwoStageFineTuning:
                 "stage2_start='best' picks the stage-1 head by validation: attach(trainer, evaluator) with the "
                 "validation evaluator, or use stage2_start='last'."
             )
-        if evaluator is not None and self.stage2_start == "best":
+        if evaluator is not None and self.stage2_start == "best" and self.stage1 and self.stage2:
             evaluator.add_event_handler(Events.EPOCH_COMPLETED, self.validation_completed)
         self._engine = engine
         engine.optimizer = self._optimizer
