@@ -235,12 +235,13 @@ class TwoStageFineTuning:
         Raises:
             ValueError: when ``stage2_start="best"`` with both stages and no evaluator.
         """
-        if self.stage2_start == "best" and self.stage1 and self.stage2 and evaluator is None:
+        picks_best = self.stage2_start == "best" and self.stage1 and self.stage2
+        if picks_best and evaluator is None:
             raise ValueError(
                 "stage2_start='best' picks the stage-1 head by validation: attach(trainer, evaluator) with the "
                 "validation evaluator, or use stage2_start='last'."
             )
-        if evaluator is not None and self.stage2_start == "best" and self.stage1 and self.stage2:
+        if picks_best:
             evaluator.add_event_handler(Events.EPOCH_COMPLETED, self.validation_completed)
         self._engine = engine
         engine.optimizer = self._optimizer
